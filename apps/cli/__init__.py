@@ -1,0 +1,53 @@
+"""The `tinyfuse` command: wiring only. Each subcommand lives in its own module here and
+exposes ``register(subparsers)``; the module's handler prints, the libraries only log."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from sensors.errors import TinyfuseError
+
+# Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
+COMMAND_MODULES = ("features", "data", "build", "demo", "compile", "verify", "deploy")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinyfuse",
+        description="Multimodal TinyML: sensors -> fused int8 model -> C on a microcontroller.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"apps.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"apps.cli.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except TinyfuseError as exc:
+        print(f"tinyfuse {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
