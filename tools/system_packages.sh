@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tinyfuse's demo and tests need, only when something is missing:
+# the MQTT broker, the Arm cross-compiler with newlib, the Cortex-M4 emulator, and Python's venv.
+set -euo pipefail
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
+[ -d /usr/lib/arm-none-eabi/newlib ] || missing+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+command -v make >/dev/null 2>&1 || missing+=(make)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+        echo "tinyfuse setup: need root (or sudo) to install: ${missing[*]}" >&2
+        exit 1
+    }
+    sudo="sudo"
+fi
+echo "tinyfuse setup: installing Debian packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
