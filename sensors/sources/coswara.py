@@ -1,0 +1,138 @@
+"""Coswara batch 2020-04-13: 3 sounds per participant (16 kHz mono wav).
+
+Two views of the same files:
+
+- ``mode="sound"``: one sample per recording, ``data={"audio": ...}``, label = sound type
+  (``cough``, ``breathing``, ``counting``), group = participant (speaker-independent splits).
+- ``mode="participant"``: one sample per participant joining the three recordings as
+  modalities ``cough``/``breathing``/``counting`` (label = ``covid_status`` from metadata).
+  A participant with an unusable recording is dropped (``missing="drop"``, the skip says
+  which recording and why) or kept with ``Sample.missing`` naming it (``missing="keep"``).
+
+Empty and near-silent recordings (RMS below ``rms_floor``) are skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from sensors.errors import DataError
+from sensors.sources.base import LoadResult, Sample, collect
+from sensors.sources.join import join_by_key
+from sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
+
+NAME = "coswara_20200413"
+SOUNDS = {"cough-heavy": "cough", "breathing-deep": "breathing", "counting-normal": "counting"}
+SAMPLE_RATE_HZ = 16000
+
+
+def is_coswara(root: Path) -> bool:
+    """True when ``root`` looks like a Coswara batch (participant dirs with the 3 wavs)."""
+    return (root / "participants.csv").is_file() or any(
+        (d / "cough-heavy.wav").is_file() for d in _participant_dirs(root)[:5])
+
+
+def _participant_dirs(root: Path) -> list[Path]:
+    return sorted(d for d in root.iterdir() if d.is_dir() and d.name != "annotations")
+
+
+def load_coswara(
+    root: str | Path,
+    *,
+    mode: str = "sound",
+    missing: str = "drop",
+    rms_floor: float = DEFAULT_RMS_FLOOR,
+    min_duration_s: float = 0.1,
+    limit: int | None = None,
+) -> LoadResult:
+    """Load the Coswara batch under ``root``.
+
+    Parameters
+    ----------
+    mode : {"sound", "participant"}
+        See the module docstring.
+    missing : {"drop", "keep"}
+        Participant mode only: handling of a participant with a missing/unusable recording.
+    rms_floor, min_duration_s : float
+        Recordings below the RMS floor or shorter than this are skipped.
+    limit : int, optional
+        At most this many participants (sorted by id).
+
+    Returns
+    -------
+    LoadResult
+        Audio arrays are float32 ``(n_samples,)`` at 16 kHz.
+    """
+    root = Path(root)
+    if mode not in ("sound", "participant"):
+        raise DataError(f"load_coswara: mode={mode!r} must be 'sound' or 'participant'")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory")
+    participants = _participant_dirs(root)[:limit]
+    info = _participant_info(root, participants)
+    quality = _quality_labels(root)
+    per_sound = {
+        sound: _load_sound(participants, stem, sound, info, quality, mode=mode,
+                           rms_floor=rms_floor, min_duration_s=min_duration_s)
+        for stem, sound in SOUNDS.items()
+    }
+    if mode == "participant":
+        joined = join_by_key(per_sound, missing=missing, name=NAME)
+        return LoadResult(samples=joined.samples, skipped=joined.skipped, name=NAME)
+    samples = sorted((s for r in per_sound.values() for s in r.samples), key=lambda s: s.source)
+    skipped = sorted((s for r in per_sound.values() for s in r.skipped), key=lambda s: s.path)
+    return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME)
+
+
+def _load_sound(participants: list[Path], stem: str, sound: str, info: dict[str, dict],
+                quality: dict[str, str], *, mode: str, rms_floor: float,
+                min_duration_s: float) -> LoadResult:
+    def load_one(folder: Path) -> list[Sample]:
+        path = folder / f"{stem}.wav"
+        signal, rate_hz = read_audio(path, sample_rate_hz=SAMPLE_RATE_HZ, rms_floor=rms_floor,
+                                     min_duration_s=min_duration_s)
+        person = info.get(folder.name, {})
+        status = str(person.get("covid_status", "unknown"))
+        meta = (("sound", sound), ("covid_status", status),
+                ("quality", quality.get(f"{folder.name}_{stem}")),
+                ("gender", person.get("g")), ("age", _age(person.get("a"))),
+                ("sample_rate_hz", rate_hz))
+        label = sound if mode == "sound" else status
+        data_key = "audio" if mode == "sound" else sound
+        return [Sample(data={data_key: signal}, label=label, group=folder.name, key=folder.name,
+                       source=str(path), meta=meta)]
+
+    samples, skipped = collect(participants, load_one, path_of=lambda f: str(f / f"{stem}.wav"),
+                               key_of=lambda f: f.name, desc=f"coswara {sound}",
+                               total=len(participants))
+    return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"{NAME}:{sound}")
+
+
+def _age(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _participant_info(root: Path, participants: list[Path]) -> dict[str, dict]:
+    info: dict[str, dict] = {}
+    for folder in participants:
+        path = folder / "metadata.json"
+        try:
+            info[folder.name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info[folder.name] = {}
+    return info
+
+
+def _quality_labels(root: Path) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for path in sorted((root / "annotations").glob("*_labels.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.reader(handle):
+                if len(row) >= 2 and row[0] != "FILENAME":
+                    labels[row[0].strip()] = row[1].strip()
+    return labels

@@ -1,0 +1,119 @@
+"""CWRU bearing data, 0 HP: ``Normal/Normal_0.mat`` (48 kHz) and ``12k_DE/<fault>_0.mat``.
+
+Every recording is cut in time into windows of ``window_s`` (hop ``hop_s``) at 12 kHz; the
+Normal baseline is decimated by 4 (FIR anti-alias filter, zero phase) from 48 kHz first.
+Each window is ``{"vibration": float32 (n_samples, n_channels)}`` in g with channels
+``DE`` (drive end) and optionally ``FE`` (fan end) as axes. Recordings without a requested
+channel (B028 and IR028 have no FE) are skipped with that reason.
+
+Meta keeps the window's time position (``start_s``, ``start_fraction``, ``end_fraction``)
+so :meth:`LoadResult.time_split` can train on the first 70 % of each recording and test on
+the last 30 %; group = recording. Label is the fault type (``normal``, ``inner_race``,
+``ball``, ``outer_race``) or, with ``label_by="code"``, the file's code (``IR007``...).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from sensors.errors import DataError
+from sensors.sources.base import LoadResult, Sample, collect
+from sensors.sources.readers import check_finite, decimation_factor, read_mat
+
+NAME = "cwru_0hp"
+SAMPLE_RATE_HZ = 12000
+NORMAL_RATE_HZ = 48000
+FAULT_TYPES = {"IR": "inner_race", "B": "ball", "OR": "outer_race", "Normal": "normal"}
+_CODE = re.compile(r"^(?P<kind>IR|B|OR|Normal)(?P<mils>\d{3})?(@(?P<clock>\d+))?_(?P<hp>\d)$")
+
+
+def is_cwru(root: Path) -> bool:
+    """True when ``root`` holds ``12k_DE/*.mat`` or ``Normal/*.mat``."""
+    return any(root.glob("12k_DE/*.mat")) or any(root.glob("Normal/*.mat"))
+
+
+def load_cwru(
+    root: str | Path,
+    *,
+    window_s: float = 0.25,
+    hop_s: float | None = None,
+    channels: tuple[str, ...] = ("DE",),
+    label_by: str = "type",
+    limit: int | None = None,
+) -> LoadResult:
+    """Load all recordings as time windows at 12 kHz.
+
+    Parameters
+    ----------
+    window_s, hop_s : float
+        Window length and hop in seconds (hop defaults to the window: no overlap).
+    channels : tuple of {"DE", "FE", "BA"}
+        Accelerometers to stack as axes.
+    label_by : {"type", "code"}
+    limit : int, optional
+        At most this many windows per recording (from its start).
+    """
+    root = Path(root)
+    if label_by not in ("type", "code"):
+        raise DataError(f"load_cwru: label_by={label_by!r} must be 'type' or 'code'")
+    window = int(round(window_s * SAMPLE_RATE_HZ))
+    hop = int(round((hop_s or window_s) * SAMPLE_RATE_HZ))
+    if window < 16 or hop < 1:
+        raise DataError(f"load_cwru: window_s={window_s}, hop_s={hop_s} too short")
+    files = sorted(root.glob("Normal/*.mat")) + sorted(root.glob("12k_DE/*.mat"))
+
+    def load_one(path: Path) -> list[Sample]:
+        code = _parse_code(path)
+        signal = _read_channels(path, channels)
+        label = FAULT_TYPES[code["kind"]] if label_by == "type" else path.stem.split("_")[0]
+        return _windows(path, signal, label, code, window=window, hop=hop, limit=limit)
+
+    samples, skipped = collect(files, load_one, path_of=str, desc="cwru", total=len(files))
+    return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME)
+
+
+def _parse_code(path: Path) -> dict[str, str]:
+    match = _CODE.match(path.stem)
+    if not match:
+        raise DataError(f"{path}: file name is not a CWRU code like IR007_0 or OR007@6_0")
+    return {k: v or "" for k, v in match.groupdict().items()}
+
+
+def _read_channels(path: Path, channels: tuple[str, ...]) -> np.ndarray:
+    variables = read_mat(path)
+    columns = []
+    for channel in channels:
+        names = [k for k in variables if k.endswith(f"_{channel}_time")]
+        if len(names) != 1:
+            raise DataError(f"{path}: no {channel} channel (variables: {sorted(variables)})")
+        columns.append(np.asarray(variables[names[0]], dtype=np.float64).reshape(-1))
+    lengths = {c.shape[0] for c in columns}
+    if len(lengths) != 1:
+        raise DataError(f"{path}: channels {channels} differ in length {sorted(lengths)}")
+    signal = check_finite(path, np.stack(columns, axis=1))
+    if path.parent.name == "Normal":
+        from scipy.signal import decimate
+
+        factor = decimation_factor(NORMAL_RATE_HZ, SAMPLE_RATE_HZ)
+        signal = decimate(signal, factor, ftype="fir", axis=0, zero_phase=True)
+    return signal.astype(np.float32)
+
+
+def _windows(path: Path, signal: np.ndarray, label: str, code: dict[str, str], *, window: int,
+             hop: int, limit: int | None) -> list[Sample]:
+    n_total = signal.shape[0]
+    if n_total < window:
+        raise DataError(f"{path}: {n_total} samples, shorter than one window of {window}")
+    starts = list(range(0, n_total - window + 1, hop))[:limit]
+    meta_base = (("code", path.stem.split("_")[0]), ("fault_mils", int(code["mils"] or 0)),
+                 ("clock", code["clock"] or None), ("load_hp", int(code["hp"])),
+                 ("sample_rate_hz", SAMPLE_RATE_HZ))
+    return [Sample(data={"vibration": signal[s:s + window].copy()}, label=label,
+                   group=path.stem, key=f"{path.stem}@{s}", source=str(path),
+                   meta=(*meta_base, ("start_s", s / SAMPLE_RATE_HZ),
+                         ("start_fraction", s / n_total),
+                         ("end_fraction", (s + window) / n_total)))
+            for s in starts]

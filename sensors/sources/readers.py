@@ -1,0 +1,303 @@
+"""File readers (I/O only). Each returns plain arrays or raises ``DataError`` naming the file
+and what is wrong: empty, truncated, corrupt, wrong rate, NaN/inf, ragged rows, near-silent.
+
+Sample-rate policy (``read_audio``): when ``sample_rate_hz`` is given and the file differs,
+``rate_mismatch="resample"`` (default) resamples with a polyphase anti-aliasing filter
+(``scipy.signal.resample_poly``); ``rate_mismatch="reject"`` raises ``DataError`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from sensors.errors import DataError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+IMAGE_SUFFIXES = (".png", ".npy")
+DEFAULT_RMS_FLOOR = 1e-4  # -80 dBFS: below this a recording is treated as silent
+
+
+def _fail(path: str | Path, problem: str) -> DataError:
+    return DataError(f"{path}: {problem}")
+
+
+def check_nonempty(path: str | Path) -> Path:
+    """Return ``path`` as a Path; raise ``DataError`` when missing or 0 bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "not found or not a regular file")
+    if path.stat().st_size == 0:
+        raise _fail(path, "empty file (0 bytes)")
+    return path
+
+
+def check_finite(path: str | Path, array: np.ndarray) -> np.ndarray:
+    """Raise ``DataError`` naming the first NaN/inf position; return ``array`` otherwise."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise _fail(path, f"{int(bad.sum())} NaN/inf value(s), first at index {where}")
+    return array
+
+
+def read_audio(
+    path: str | Path,
+    *,
+    sample_rate_hz: int | None = None,
+    rate_mismatch: str = "resample",
+    rms_floor: float = DEFAULT_RMS_FLOOR,
+    min_duration_s: float = 0.0,
+) -> tuple[np.ndarray, int]:
+    """Read a wav/flac/mp3/ogg file as mono float32 in [-1, 1].
+
+    Parameters
+    ----------
+    path : path-like
+    sample_rate_hz : int, optional
+        Wanted rate; ``None`` keeps the file's rate.
+    rate_mismatch : {"resample", "reject"}
+        Policy when the file's rate differs from ``sample_rate_hz``.
+    rms_floor : float
+        Recordings whose RMS is below this are rejected as near-silent (0 disables).
+    min_duration_s : float
+        Recordings shorter than this are rejected.
+
+    Returns
+    -------
+    (signal, rate_hz) : tuple of np.ndarray and int
+        ``signal`` has shape ``(n_samples,)``, float32 (channels averaged).
+
+    Raises
+    ------
+    DataError
+        Empty, truncated or corrupt file, wrong rate under ``"reject"``, NaN/inf samples,
+        no frames, too short, or near-silent.
+    """
+    import soundfile
+
+    if rate_mismatch not in ("resample", "reject"):
+        raise DataError(f"read_audio: rate_mismatch={rate_mismatch!r} must be "
+                        "'resample' or 'reject'")
+    path = check_nonempty(path)
+    if path.suffix.lower() == ".wav":
+        _check_wav_complete(path)
+    try:
+        signal, rate_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        detail = _short(str(exc).replace(f"Error opening {str(path)!r}: ", "").split(".[")[0])
+        raise _fail(path, f"corrupt or undecodable audio ({path.stat().st_size} bytes; "
+                          f"libsndfile: {detail})") from None
+    if signal.shape[0] == 0:
+        raise _fail(path, "no audio frames (header only)")
+    signal = check_finite(path, signal.mean(axis=1, dtype=np.float32))
+    if sample_rate_hz is not None and rate_hz != sample_rate_hz:
+        if rate_mismatch == "reject":
+            raise _fail(path, f"sample rate {rate_hz} Hz, expected {sample_rate_hz} Hz")
+        signal, rate_hz = resample(signal, rate_hz, sample_rate_hz), sample_rate_hz
+    _check_level(path, signal, rate_hz, rms_floor=rms_floor, min_duration_s=min_duration_s)
+    return signal, int(rate_hz)
+
+
+def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
+    """Polyphase resampling of a 1-D signal, float32 out, shape ``(round(n*to/from),)``."""
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(int(round(to_hz)), int(round(from_hz)))
+    out = resample_poly(signal.astype(np.float64), ratio.numerator, ratio.denominator)
+    return out.astype(np.float32)
+
+
+def _check_level(path: Path, signal: np.ndarray, rate_hz: float, *, rms_floor: float,
+                 min_duration_s: float) -> None:
+    duration_s = signal.shape[0] / rate_hz
+    if duration_s < min_duration_s:
+        raise _fail(path, f"too short: {duration_s:.3f} s < {min_duration_s} s")
+    rms = float(np.sqrt(np.mean(np.square(signal, dtype=np.float64))))
+    if rms < rms_floor:
+        level = "all zeros" if rms == 0.0 else f"RMS {rms:.2e}"
+        raise _fail(path, f"near-silent: {level} below RMS floor {rms_floor:.1e}")
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Walk the RIFF chunks; raise when the data chunk is cut short or missing."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            raise _fail(path, "corrupt WAV: no RIFF/WAVE header")
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk_id, chunk_bytes = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_bytes not in (0, 0xFFFFFFFF) and chunk_bytes > available:
+                    raise _fail(path, f"truncated WAV: data chunk declares {chunk_bytes} "
+                                      f"bytes, only {available} present")
+                return
+            offset += 8 + chunk_bytes + (chunk_bytes & 1)
+    raise _fail(path, "corrupt WAV: no data chunk")
+
+
+def _short(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return text.splitlines()[0][:160]
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read a 2-D image (png via OpenCV, unchanged depth; npy via numpy) as float32.
+
+    Colour PNGs are converted to grey (OpenCV luma weights). Values are returned as stored:
+    the caller maps them to physical units.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(height, width)``, float32.
+
+    Raises
+    ------
+    DataError
+        Empty/corrupt file, not 2-D, or NaN/inf values.
+    """
+    path = check_nonempty(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        image = _read_npy(path)
+    elif suffix == ".png":
+        image = _read_png(path)
+    else:
+        raise _fail(path, f"unsupported image type {suffix!r} (expected .png or .npy)")
+    if image.ndim != 2 or min(image.shape) == 0:
+        raise _fail(path, f"expected a non-empty 2-D image, got shape {image.shape}")
+    return check_finite(path, image.astype(np.float32))
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _fail(path, f"corrupt or truncated .npy ({_short(exc)})") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise _fail(path, "expected a numeric array")
+    return array
+
+
+def _read_png(path: Path) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise _fail(path, "corrupt or unreadable PNG")
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    return image
+
+
+def read_csv_matrix(
+    path: str | Path,
+    *,
+    n_columns: int | None = None,
+    skip_rows: int = 0,
+    delimiter: str = ",",
+    allow_nonfinite: bool = False,
+) -> np.ndarray:
+    """Read a numeric CSV matrix, checking every row.
+
+    Parameters
+    ----------
+    path : path-like
+    n_columns : int, optional
+        Required number of columns; by default the first data row sets it.
+    skip_rows : int
+        Lines to skip at the top (headers, stamps).
+    delimiter : str
+    allow_nonfinite : bool
+        Accept NaN/inf cells (rejected by default).
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(n_rows, n_columns)``, float64.
+
+    Raises
+    ------
+    DataError
+        Empty file, no data rows, ragged rows (names the line), non-numeric cells, NaN/inf.
+    """
+    path = check_nonempty(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()[skip_rows:]
+    except UnicodeDecodeError:
+        raise _fail(path, "not a text CSV (undecodable bytes)") from None
+    rows = [(n, line.split(delimiter)) for n, line in enumerate(lines, skip_rows + 1)
+            if line.strip()]
+    if not rows:
+        raise _fail(path, "no data rows")
+    width = n_columns if n_columns is not None else len(rows[0][1])
+    for line_number, cells in rows:
+        if len(cells) != width:
+            raise _fail(path, f"ragged rows: line {line_number} has {len(cells)} columns, "
+                              f"expected {width}")
+    return _to_float(path, rows, allow_nonfinite)
+
+
+def _to_float(path: Path, rows: list[tuple[int, list[str]]], allow_nonfinite: bool) -> np.ndarray:
+    try:
+        matrix = np.array([cells for _, cells in rows], dtype=np.float64)
+    except ValueError:
+        for line_number, cells in rows:
+            for cell in cells:
+                try:
+                    float(cell)
+                except ValueError:
+                    raise _fail(path, f"line {line_number}: non-numeric cell "
+                                      f"{cell.strip()[:20]!r}") from None
+        raise _fail(path, "non-numeric cells") from None
+    if not allow_nonfinite and not np.isfinite(matrix).all():
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
+        raise _fail(path, f"NaN/inf at line {rows[row][0]}, column {col + 1}")
+    return matrix
+
+
+def read_mat(path: str | Path, *, keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Read a MATLAB ``.mat`` file (v4-v7.2) with ``scipy.io.loadmat``.
+
+    Returns
+    -------
+    dict[str, np.ndarray]
+        Every variable not starting with ``__``; ``keys`` must all be present.
+
+    Raises
+    ------
+    DataError
+        Empty/corrupt file or missing keys.
+    """
+    from scipy.io import loadmat
+
+    path = check_nonempty(path)
+    try:
+        content = loadmat(str(path))
+    except Exception as exc:  # scipy raises IndexError/MatReadError/ValueError... on junk
+        raise _fail(path, f"corrupt or unreadable .mat ({_short(exc)})") from None
+    variables = {k: v for k, v in content.items() if not k.startswith("__")}
+    absent = [k for k in keys if k not in variables]
+    if absent:
+        raise _fail(path, f"missing variables {absent} (has {sorted(variables)})")
+    return variables
+
+
+def decimation_factor(from_hz: float, to_hz: float) -> int:
+    """Integer factor ``from_hz / to_hz``; ``DataError`` when it is not an integer."""
+    factor = from_hz / to_hz
+    if factor < 1 or not math.isclose(factor, round(factor)):
+        raise DataError(f"cannot decimate {from_hz} Hz to {to_hz} Hz by an integer factor")
+    return int(round(factor))
