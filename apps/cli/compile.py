@@ -1,0 +1,44 @@
+"""`tinyfuse compile MODEL.tflite --out DIR`: int8 .tflite -> model.c, model.h + the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from sensors.errors import ExportError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("compile", help="compile an int8 .tflite to C99")
+    parser.add_argument("model", type=Path, help="int8 .tflite file")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--prefix", default="tinyfuse_model", help="C symbol prefix")
+    parser.set_defaults(handler=run)
+
+
+def read_tflite(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ExportError(f"cannot read model {path}: {exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from firmware.compiler import compile_model, estimate, runtime_dir, runtime_sources
+
+    data = read_tflite(args.model)
+    compiled = compile_model(data, prefix=args.prefix)
+    footprint = estimate(data)
+    written = compiled.write(args.out)
+    runtime_out = args.out / "runtime"
+    runtime_out.mkdir(parents=True, exist_ok=True)
+    for path in [*runtime_sources(), *sorted(runtime_dir().glob("*.h"))]:
+        shutil.copy2(path, runtime_out / path.name)
+        written.append(runtime_out / path.name)
+    print(footprint.summary())
+    print(f"arena {compiled.arena_bytes} bytes, weights {compiled.weights_bytes} bytes, "
+          f"ops: {', '.join(compiled.ops_used)}")
+    for path in written:
+        print(f"wrote {path}")
+    return 0

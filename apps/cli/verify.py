@@ -1,0 +1,37 @@
+"""`tinyfuse verify MODEL.tflite --target host [--vectors N] [--json FILE]`: parity of the
+compiled C with the TFLite Micro reference; exit code 1 on any mismatch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from apps.cli.compile import read_tflite
+from sensors.errors import ExportError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("verify", help="check compiled C against TFLite Micro")
+    parser.add_argument("model", type=Path, help="int8 .tflite file")
+    parser.add_argument("--target", choices=("host", "qemu-m4"), default="host")
+    parser.add_argument("--vectors", type=int, default=64, help="random input sets")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="write the parity report here")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from firmware.parity import check_parity
+
+    if args.vectors < 1:
+        raise ExportError(f"--vectors must be >= 1, got {args.vectors}")
+    result = check_parity(read_tflite(args.model), target=args.target, vectors=args.vectors,
+                          seed=args.seed)
+    print(result)
+    if args.json:
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(result.to_json())
+        except OSError as exc:
+            raise ExportError(f"cannot write {args.json}: {exc}") from exc
+    return 0 if result.ok else 1

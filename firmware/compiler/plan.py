@@ -1,0 +1,106 @@
+"""Liveness-based static memory plan: one arena, tensors that are never alive together share
+bytes.
+
+Every non-constant tensor (after views are folded onto the tensor that owns their bytes) gets a
+lifetime ``[first step that writes it, last step that reads it]`` (model inputs are alive from
+before the first step, model outputs until after the last). Buffers are placed greedily, largest
+first, at the lowest aligned offset that does not collide with an already placed buffer whose
+lifetime overlaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from firmware.compiler.lower import Program
+
+ALIGN_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Buffer:
+    """One planned region: ``tensor`` owns it; lifetime ``first_step..last_step`` inclusive."""
+
+    tensor: int
+    size_bytes: int
+    first_step: int
+    last_step: int
+    offset_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class MemoryPlan:
+    buffers: dict[int, Buffer]     # owning tensor id -> buffer
+    arena_bytes: int
+    alias: dict[int, int]
+
+    def offset(self, tensor_id: int) -> int:
+        """Arena byte offset of any planned tensor (views resolve to their owner)."""
+        while tensor_id in self.alias:
+            tensor_id = self.alias[tensor_id]
+        return self.buffers[tensor_id].offset_bytes
+
+    def live_bytes(self, step: int) -> int:
+        """Bytes of all buffers alive during ``step``."""
+        return sum(b.size_bytes for b in self.buffers.values()
+                   if b.first_step <= step <= b.last_step)
+
+
+def lifetimes(program: Program) -> dict[int, tuple[int, int, int]]:
+    """Owning tensor id -> (size_bytes, first_step, last_step); steps are indexes into
+    ``program.steps``; -1 means "before the first step" and len(steps) "after the last"."""
+    graph = program.graph
+    end = len(program.steps)
+    spans: dict[int, list[int]] = {}
+
+    def touch(tensor_id: int, step: int) -> None:
+        root = program.root(tensor_id)
+        span = spans.setdefault(root, [step, step])
+        span[0] = min(span[0], step)
+        span[1] = max(span[1], step)
+
+    for boundary in program.inputs:
+        touch(boundary.tensor.index, -1)
+    for step, op in enumerate(program.steps):
+        for tensor in program.data_inputs(op):
+            touch(tensor.index, step)
+        for tensor_id in op.outputs:
+            touch(tensor_id, step)
+    for boundary in program.outputs:
+        touch(boundary.tensor.index, end)
+    return {
+        root: (graph.tensors[root].nbytes, first, last) for root, (first, last) in spans.items()
+    }
+
+
+def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES) -> MemoryPlan:
+    """Assign every live buffer an arena offset (greedy by size over lifetime intervals)."""
+    spans = lifetimes(program)
+    order = sorted(spans, key=lambda t: (-spans[t][0], spans[t][1], t))
+    placed: list[Buffer] = []
+    for tensor_id in order:
+        size, first, last = spans[tensor_id]
+        offset = _lowest_offset(placed, size, first, last, align_bytes)
+        placed.append(Buffer(tensor=tensor_id, size_bytes=size, first_step=first,
+                             last_step=last, offset_bytes=offset))
+    arena = max((b.offset_bytes + b.size_bytes for b in placed), default=0)
+    arena = _round_up(arena, align_bytes)
+    return MemoryPlan(buffers={b.tensor: b for b in placed}, arena_bytes=arena,
+                      alias=dict(program.alias))
+
+
+def _lowest_offset(placed: list[Buffer], size: int, first: int, last: int, align: int) -> int:
+    conflicts = sorted(
+        (b for b in placed if b.first_step <= last and first <= b.last_step),
+        key=lambda b: b.offset_bytes,
+    )
+    offset = 0
+    for other in conflicts:
+        if offset + size <= other.offset_bytes:
+            break
+        offset = max(offset, _round_up(other.offset_bytes + other.size_bytes, align))
+    return offset
+
+
+def _round_up(value: int, align: int) -> int:
+    return (value + align - 1) // align * align

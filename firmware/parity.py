@@ -1,0 +1,163 @@
+"""Parity between the TFLite Micro reference interpreter and the compiled C model.
+
+``check_parity(tflite_bytes, target="host", vectors=N or [inputs...], seed=0) -> ParityResult``;
+``str(result)`` prints the per-output diff.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sensors.errors import ExportError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputDiff:
+    """One output over all vectors: how many vectors differ and the worst element difference."""
+
+    index: int
+    name: str
+    mismatched_vectors: int
+    max_abs_diff: float
+    first_mismatch: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParityResult:
+    target: str
+    vectors: int
+    mismatches: int                 # vectors with at least one differing output value
+    max_abs_diff: float
+    outputs: tuple[OutputDiff, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "target": self.target, "vectors": self.vectors, "mismatches": self.mismatches,
+            "max_abs_diff": self.max_abs_diff, "ok": self.ok,
+            "outputs": [
+                {"index": o.index, "name": o.name, "mismatched_vectors": o.mismatched_vectors,
+                 "max_abs_diff": o.max_abs_diff, "first_mismatch": o.first_mismatch}
+                for o in self.outputs
+            ],
+        }, indent=2)
+
+    def __str__(self) -> str:
+        verdict = "bit-exact" if self.ok else "MISMATCH"
+        lines = [f"parity on {self.target}: {verdict} - {self.vectors} vectors, "
+                 f"{self.mismatches} mismatching, max |diff| {self.max_abs_diff:g}"]
+        for out in self.outputs:
+            lines.append(f"  output {out.index} '{out.name}': {out.mismatched_vectors} "
+                         f"mismatching vectors, max |diff| {out.max_abs_diff:g}")
+            if out.first_mismatch:
+                first = out.first_mismatch
+                lines.append(f"    first at vector {first['vector']}: "
+                             f"reference {first['reference']} vs compiled {first['compiled']} "
+                             f"(flat indexes {first['indexes']})")
+        return "\n".join(lines)
+
+
+def random_inputs(infos, *, count: int, seed: int) -> list[list[np.ndarray]]:
+    """``count`` input sets: all -128, all 127, then uniform random (float inputs span
+    1.5x the int8 range so saturation is exercised)."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for vector in range(count):
+        arrays = []
+        for info in infos:
+            if vector < 2:
+                q = np.full(info.shape, -128 if vector == 0 else 127, np.int8)
+            else:
+                q = rng.integers(-128, 128, info.shape).astype(np.int8)
+            if info.float_io:
+                span = 1.5 * 128 * info.scale
+                real = ((q.astype(np.float32) - info.zero_point) * info.scale if vector < 2
+                        else rng.uniform(-span, span, info.shape))
+                arrays.append(np.asarray(real, np.float32))
+            else:
+                arrays.append(q)
+        sets.append(arrays)
+    return sets
+
+
+def check_parity(tflite_bytes: bytes, *, target: str = "host",
+                 vectors: int | Sequence[Sequence[np.ndarray]] = 32,
+                 seed: int = 0) -> ParityResult:
+    """Run the reference interpreter and the compiled model on the same inputs and compare.
+
+    Parameters
+    ----------
+    tflite_bytes : bytes
+        Any int8 .tflite the compiler supports.
+    target : {"host", "qemu-m4"}
+        Where the compiled C runs ("qemu-m4" needs ``firmware.deploy.run_on_qemu``).
+    vectors : int or sequence of input lists
+        How many random input sets (incl. all -128 / all 127), or the input sets themselves.
+    seed : int
+        Seed of the random inputs.
+    """
+    from firmware.compiler import compile_model
+    from fusion.export import reference_invoke  # tests/CLI layer: the oracle
+
+    compiled = compile_model(tflite_bytes)
+    inputs = (random_inputs(compiled.inputs, count=vectors, seed=seed)
+              if isinstance(vectors, int) else [list(v) for v in vectors])
+    reference = [reference_invoke(tflite_bytes, v) for v in inputs]
+    got = _run_target(tflite_bytes, compiled, inputs, target)
+    return _compare(target, compiled, reference, got)
+
+
+def _run_target(tflite_bytes, compiled, inputs, target: str) -> list[list[np.ndarray]]:
+    if target == "host":
+        from firmware.host import HostModel, build_library
+
+        model = HostModel(compiled, build_library(compiled))
+        return [model.run(v) for v in inputs]
+    if target == "qemu-m4":
+        try:
+            deploy = importlib.import_module("firmware.deploy")
+        except ModuleNotFoundError as exc:
+            raise ExportError("target qemu-m4 needs firmware.deploy.run_on_qemu, "
+                              "which is not installed") from exc
+        from firmware.host import dequantize_output, quantize_input
+
+        int8_inputs = [[quantize_input(x, info) if info.float_io else np.asarray(x, np.int8)
+                        for x, info in zip(v, compiled.inputs, strict=True)] for v in inputs]
+        run = deploy.run_on_qemu(compiled, int8_inputs)
+        return [[dequantize_output(np.asarray(o).reshape(info.shape), info) if info.float_io
+                 else np.asarray(o).reshape(info.shape)
+                 for o, info in zip(outs, compiled.outputs, strict=True)]
+                for outs in run.outputs]
+    raise ExportError(f"unknown parity target {target!r} (use 'host' or 'qemu-m4')")
+
+
+def _compare(target, compiled, reference, got) -> ParityResult:
+    diffs = []
+    bad_vectors: set[int] = set()
+    for index, info in enumerate(compiled.outputs):
+        worst, count, first = 0.0, 0, {}
+        for vector, (ref, out) in enumerate(zip(reference, got, strict=True)):
+            want = np.asarray(ref[index]).reshape(-1).astype(np.float64)
+            have = np.asarray(out[index]).reshape(-1).astype(np.float64)
+            where = np.flatnonzero(want != have)
+            if where.size:
+                count += 1
+                bad_vectors.add(vector)
+                worst = max(worst, float(np.max(np.abs(want - have))))
+                if not first:
+                    first = {"vector": vector, "indexes": where[:8].tolist(),
+                             "reference": want[where[:8]].tolist(),
+                             "compiled": have[where[:8]].tolist()}
+        diffs.append(OutputDiff(index=index, name=info.name, mismatched_vectors=count,
+                                max_abs_diff=worst, first_mismatch=first))
+    return ParityResult(target=target, vectors=len(reference), mismatches=len(bad_vectors),
+                        max_abs_diff=max((d.max_abs_diff for d in diffs), default=0.0),
+                        outputs=tuple(diffs))

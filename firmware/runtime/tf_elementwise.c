@@ -1,0 +1,109 @@
+/* tinyfuse runtime: ADD (with broadcast), CONCATENATION, SOFTMAX, LOGISTIC and int8->int8
+ * QUANTIZE (int8 in and out), as TFLite Micro's reference kernels. */
+#include <string.h>
+
+#include "tf_common.h"
+#include "tf_fixedpoint.h"
+#include "tf_kernels.h"
+
+static int32_t tf_add_one(const tf_add_params *p, int32_t a, int32_t b) {
+  const int32_t x1 = tf_shl_wrap(p->input1_offset + a, p->left_shift);
+  const int32_t x2 = tf_shl_wrap(p->input2_offset + b, p->left_shift);
+  const int32_t s1 = tf_mbqm(x1, p->input1_multiplier, p->input1_shift);
+  const int32_t s2 = tf_mbqm(x2, p->input2_multiplier, p->input2_shift);
+  const int32_t raw = tf_mbqm(tf_wrap_add(s1, s2), p->output_multiplier, p->output_shift);
+  return raw + p->output_offset;
+}
+
+void tf_add_s8(const tf_add_params *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output) {
+  int32_t i0, i1, i2, i3;
+  const int32_t *d = p->out_dims, *s1 = p->in1_strides, *s2 = p->in2_strides;
+  for (i0 = 0; i0 < d[0]; ++i0) {
+    for (i1 = 0; i1 < d[1]; ++i1) {
+      for (i2 = 0; i2 < d[2]; ++i2) {
+        for (i3 = 0; i3 < d[3]; ++i3) {
+          const int32_t a = input1[i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]];
+          const int32_t b = input2[i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]];
+          *output++ = tf_clamp_s8(tf_add_one(p, a, b), p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+void tf_concat_s8(int32_t count, const int8_t *const *inputs, const int32_t *inner_bytes,
+                  int32_t outer, int8_t *output) {
+  int32_t o, k;
+  for (o = 0; o < outer; ++o) {
+    for (k = 0; k < count; ++k) {
+      memcpy(output, inputs[k] + o * inner_bytes[k], (size_t)inner_bytes[k]);
+      output += inner_bytes[k];
+    }
+  }
+}
+
+static int32_t tf_softmax_diff(int32_t diff, int32_t multiplier, int32_t left_shift) {
+  /* MultiplyByQuantizedMultiplierGreaterThanOne, then exp with 5 integer bits */
+  return tf_exp_on_negative_values(tf_srdhm(tf_shl_wrap(diff, left_shift), multiplier), 5);
+}
+
+void tf_softmax_s8(int32_t outer, int32_t depth, int32_t input_multiplier,
+                   int32_t input_left_shift, int32_t diff_min, const int8_t *input,
+                   int8_t *output) {
+  int32_t i, c;
+  for (i = 0; i < outer; ++i) {
+    const int8_t *x = input + i * depth;
+    int8_t *y = output + i * depth;
+    int32_t max_in_row = -128, sum_of_exps = 0, headroom, num_bits_over_unit, scale;
+    for (c = 0; c < depth; ++c) max_in_row = tf_max(max_in_row, x[c]);
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = x[c] - max_in_row;
+      if (diff >= diff_min) {
+        sum_of_exps = tf_wrap_add(
+            sum_of_exps,
+            tf_rdbpot(tf_softmax_diff(diff, input_multiplier, input_left_shift), 12));
+      }
+    }
+    headroom = tf_clz32((uint32_t)sum_of_exps);
+    num_bits_over_unit = 12 - headroom;
+    scale = tf_one_over_one_plus_x(
+        (int32_t)(((uint32_t)sum_of_exps << headroom) - ((uint32_t)1 << 31)));
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = x[c] - max_in_row;
+      if (diff >= diff_min) {
+        const int32_t e = tf_softmax_diff(diff, input_multiplier, input_left_shift);
+        const int32_t unsat = tf_rdbpot(tf_srdhm(scale, e), num_bits_over_unit + 31 - 8);
+        y[c] = tf_clamp_s8(unsat - 128, -128, 127);
+      } else {
+        y[c] = -128;
+      }
+    }
+  }
+}
+
+void tf_logistic_s8(int32_t size, int32_t input_zp, int32_t range_radius, int32_t multiplier,
+                    int32_t left_shift, const int8_t *input, int8_t *output) {
+  int32_t i;
+  for (i = 0; i < size; ++i) {
+    const int32_t x = (int32_t)input[i] - input_zp;
+    if (x <= -range_radius) {
+      output[i] = -128;
+    } else if (x >= range_radius) {
+      output[i] = 127;
+    } else {
+      const int32_t q4 = tf_mbqm(x, multiplier, left_shift);
+      const int32_t q0 = tf_logistic_fixed(q4, 4);
+      output[i] = tf_clamp_s8(tf_rdbpot(q0, 23) - 128, -128, 127);
+    }
+  }
+}
+
+void tf_requantize_s8(int32_t size, int32_t input_zp, int32_t output_zp, int32_t multiplier,
+                      int32_t shift, const int8_t *input, int8_t *output) {
+  int32_t i;
+  for (i = 0; i < size; ++i) {
+    const int32_t v = tf_mbqm((int32_t)input[i] - input_zp, multiplier, shift) + output_zp;
+    output[i] = tf_clamp_s8(v, -128, 127);
+  }
+}

@@ -1,0 +1,66 @@
+/* tinyfuse runtime: int8 kernels with TFLite Micro's reference arithmetic (NHWC layout). */
+#ifndef TINYFUSE_TF_KERNELS_H
+#define TINYFUSE_TF_KERNELS_H
+
+#include <stdint.h>
+
+typedef struct {
+  int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
+  int32_t k_h, k_w, filter_in_c, depth_multiplier;
+  int32_t stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+  int32_t input_offset, output_offset, act_min, act_max;
+} tf_conv_params;
+
+typedef struct {
+  int32_t batches, accum_depth, out_depth;
+  int32_t input_offset, filter_offset, output_offset, act_min, act_max;
+} tf_fc_params;
+
+typedef struct {
+  int32_t batches, in_h, in_w, channels, out_h, out_w;
+  int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, act_min, act_max;
+} tf_pool_params;
+
+typedef struct {
+  int32_t outer, reduced, inner;  /* input viewed as [outer, reduced, inner] */
+  int32_t mode;                   /* TF_MEAN_* */
+  int32_t input_zp, output_zp, multiplier, shift;
+} tf_mean_params;
+
+#define TF_MEAN_4D_HW 0       /* reference_integer_ops::Mean (keep_dims, axes 1 and 2) */
+#define TF_MEAN_SAME_QUANT 1  /* reference_ops::Mean: truncating integer division */
+#define TF_MEAN_REQUANT 2     /* reference_ops::QuantizedMeanOrSum */
+
+typedef struct {
+  int32_t out_dims[4];
+  int32_t in1_strides[4], in2_strides[4];  /* 0 along broadcast dimensions */
+  int32_t input1_offset, input2_offset, output_offset, left_shift;
+  int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+  int32_t output_multiplier, output_shift, act_min, act_max;
+} tf_add_params;
+
+void tf_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
+                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                int8_t *output);
+void tf_depthwise_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                          int8_t *output);
+void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                           int8_t *output);
+void tf_max_pool_s8(const tf_pool_params *p, const int8_t *input, int8_t *output);
+void tf_avg_pool_s8(const tf_pool_params *p, const int8_t *input, int8_t *output);
+void tf_mean_s8(const tf_mean_params *p, const int8_t *input, int8_t *output);
+void tf_add_s8(const tf_add_params *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output);
+void tf_concat_s8(int32_t count, const int8_t *const *inputs, const int32_t *inner_bytes,
+                  int32_t outer, int8_t *output);
+void tf_softmax_s8(int32_t outer, int32_t depth, int32_t input_multiplier,
+                   int32_t input_left_shift, int32_t diff_min, const int8_t *input,
+                   int8_t *output);
+void tf_logistic_s8(int32_t size, int32_t input_zp, int32_t range_radius, int32_t multiplier,
+                    int32_t left_shift, const int8_t *input, int8_t *output);
+void tf_requantize_s8(int32_t size, int32_t input_zp, int32_t output_zp, int32_t multiplier,
+                      int32_t shift, const int8_t *input, int8_t *output);
+
+#endif

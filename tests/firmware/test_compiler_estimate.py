@@ -1,0 +1,68 @@
+"""estimate(): flash, arena and MACs; the memory plan never overlaps live tensors."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from firmware.compiler import compile_model, estimate
+from firmware.compiler.lower import lower
+from firmware.compiler.plan import plan_memory
+from firmware.compiler.reader import read_model
+from sensors.errors import ExportError
+from tests.firmware.models import cached_tflite
+
+
+def test_conv_model_known_macs_and_layers():
+    footprint = estimate(cached_tflite("conv"))
+    ops = [layer.op for layer in footprint.layers]
+    assert ops == ["CONV_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D",
+                   "AVERAGE_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
+    # 12x10x8 outputs x 3x3x3 + 8x6x6 x 3x3x8 + 8x6x12 x 3x3 + 5 x 12
+    assert footprint.macs == 12 * 10 * 8 * 27 + 8 * 6 * 6 * 72 + 8 * 6 * 12 * 9 + 5 * 12
+    assert footprint.layers[0].output_shape == (1, 12, 10, 8)
+    assert footprint.layers[0].params == 8 * 27 + 8
+    # peak: the 24x20x3 input and the first conv's 12x10x8 output are alive together
+    assert footprint.arena_bytes == 24 * 20 * 3 + 12 * 10 * 8
+    assert "MACs" in footprint.summary()
+
+
+def test_estimate_matches_the_compiled_model():
+    for name in ("conv", "fusion", "dense_float"):
+        data = cached_tflite(name)
+        footprint, compiled = estimate(data), compile_model(data)
+        assert footprint.arena_bytes == compiled.arena_bytes
+        assert footprint.weights_bytes == compiled.weights_bytes
+
+
+@pytest.mark.parametrize("name", ["conv", "fusion", "dense_float", "mean_keepdims"])
+def test_plan_never_overlaps_live_buffers(name):
+    plan = plan_memory(lower(read_model(cached_tflite(name))))
+    for a, b in itertools.combinations(plan.buffers.values(), 2):
+        alive_together = a.first_step <= b.last_step and b.first_step <= a.last_step
+        disjoint = (a.offset_bytes + a.size_bytes <= b.offset_bytes
+                    or b.offset_bytes + b.size_bytes <= a.offset_bytes)
+        assert disjoint or not alive_together
+        assert a.offset_bytes % 16 == 0
+    assert plan.arena_bytes >= max(b.offset_bytes + b.size_bytes for b in plan.buffers.values())
+
+
+def test_reshape_is_a_view_sharing_bytes():
+    program = lower(read_model(cached_tflite("fusion")))
+    plan = plan_memory(program)
+    assert program.alias
+    for view, owner in program.alias.items():
+        assert plan.offset(view) == plan.offset(owner)
+
+
+def test_unsupported_op_is_named():
+    import keras
+
+    from tests.firmware.models import to_int8_tflite
+
+    inp = keras.Input((8,), batch_size=1)
+    out = keras.layers.Activation("tanh")(keras.layers.Dense(4)(inp))
+    data = to_int8_tflite(keras.Model(inp, out))
+    with pytest.raises(ExportError, match="TANH"):
+        estimate(data)
