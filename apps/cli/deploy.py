@@ -1,0 +1,41 @@
+"""`tinyfuse deploy DIR --board qemu-m4`: build, run on the board, check parity, report."""
+
+from __future__ import annotations
+
+import argparse
+
+from firmware.deploy import deploy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "deploy",
+        help="run a build folder's model on a board and check it against the reference",
+        description="Compile DIR/model.tflite (or use DIR/model.c), run it on the board, "
+        "compare every output with the TFLite Micro reference and write DIR/device.json.",
+    )
+    parser.add_argument("build_dir", metavar="DIR", help="build folder holding model.tflite")
+    parser.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
+                        help="target board (default: qemu-m4, the emulated Cortex-M4)")
+    parser.add_argument("--vectors", type=int, default=32,
+                        help="random int8 input vectors to check (default: 32)")
+    parser.add_argument("--kernels", default="portable", choices=["portable", "dsp"],
+                        help="portable C99 kernels or the Arm DSP SIMD path")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the input vectors")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = deploy(args.build_dir, board=args.board, vectors=args.vectors,
+                    kernels=args.kernels, seed=args.seed)
+    verdict = "bit-exact" if report.parity else f"{report.mismatches} output elements differ"
+    print(f"{args.build_dir}: {report.board} ({report.kernels} kernels), {report.vectors} vectors, "
+          f"{verdict}")
+    print(f"  instructions/inference {report.instructions_per_inference:,}")
+    print(f"  flash {report.text_bytes + report.rodata_bytes + report.data_bytes:,} B "
+          f"(text {report.text_bytes:,}, rodata {report.rodata_bytes:,}, "
+          f"data {report.data_bytes:,})")
+    print(f"  RAM peak {report.ram_peak_bytes:,} B (static {report.bss_bytes + report.data_bytes:,}"
+          f", stack {report.stack_bytes:,}); TFLM arena {report.tflm_arena_bytes:,} B")
+    print(f"  wrote {args.build_dir}/device.json")
+    return 0 if report.parity else 1

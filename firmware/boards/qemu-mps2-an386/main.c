@@ -1,0 +1,188 @@
+/* tinyfuse board harness for QEMU mps2-an386 (Cortex-M4F).
+ *
+ * Reads input vectors from the host file "inputs.bin" (semihosting, relative to QEMU's working
+ * directory): each vector is every model input's int8 bytes, input 0 first, no padding. For
+ * each vector it runs tinyfuse_model_invoke and appends every output's int8 bytes to
+ * "outputs.bin" and one little-endian uint32 to "ticks.bin": the CMSDK timer ticks spent inside
+ * tinyfuse_model_invoke. At the end it writes "header.bin", eight little-endian uint32 words:
+ *   [0] magic 0x48554654 ("TFUH")  [1] format version 1   [2] vectors run
+ *   [3] inputs                      [4] outputs             [5] stack high-water mark, bytes
+ *   [6] model arena bytes           [7] timer reload value (0xFFFFFFFF)
+ * followed by tinyfuse_model_input_bytes[] and tinyfuse_model_output_bytes[] (int32 each).
+ *
+ * Timing: CMSDK APB timer 0 (0x40000000) counts down at the 25 MHz system clock. Under
+ * `-icount shift=0` QEMU executes one instruction per virtual nanosecond, so one tick is
+ * 40 instructions; the host converts (see firmware/deploy.py).
+ * Stack: everything below the caller's SP is painted with a pattern before each invoke and
+ * scanned after it; the high-water mark is the deepest word the model changed. */
+#include <stdint.h>
+
+#include "model.h"
+#include "semihost.h"
+
+#ifndef HARNESS_IO_BYTES
+#define HARNESS_IO_BYTES 65536
+#endif
+
+#define STACK_PATTERN 0xA5A5A5A5u
+#define REPORT_MAGIC 0x48554654u
+#define REPORT_HEADER_WORDS 8
+#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
+#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
+#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
+
+enum harness_status {
+    HARNESS_OK = 0,
+    HARNESS_NO_INPUT_FILE = 10,
+    HARNESS_BAD_INPUT_LENGTH = 11,
+    HARNESS_IO_TOO_SMALL = 12,
+    HARNESS_WRITE_FAILED = 13,
+    HARNESS_INVOKE_FAILED = 20,
+};
+
+extern uint32_t __stack_limit__;
+
+HARNESS_RODATA static const char path_inputs[] = "inputs.bin";
+HARNESS_RODATA static const char path_outputs[] = "outputs.bin";
+HARNESS_RODATA static const char path_ticks[] = "ticks.bin";
+HARNESS_RODATA static const char path_header[] = "header.bin";
+HARNESS_RODATA static const char msg_short_read[] = "tinyfuse harness: short read of inputs.bin\n";
+HARNESS_RODATA static const char msg_invoke_failed[] = "tinyfuse harness: tinyfuse_model_invoke failed\n";
+HARNESS_RODATA static const char msg_write_failed[] = "tinyfuse harness: cannot write results\n";
+HARNESS_RODATA static const char msg_io_too_small[] = "tinyfuse harness: HARNESS_IO_BYTES too small\n";
+HARNESS_RODATA static const char msg_no_input[] = "tinyfuse harness: cannot open inputs.bin\n";
+HARNESS_RODATA static const char msg_bad_length[] = "tinyfuse harness: inputs.bin length mismatch\n";
+HARNESS_RODATA static const char msg_no_output[] = "tinyfuse harness: cannot create output files\n";
+HARNESS_RODATA static const char msg_no_header[] = "tinyfuse harness: cannot write header.bin\n";
+
+static int8_t io_pool[HARNESS_IO_BYTES] HARNESS_BSS __attribute__((aligned(16)));
+static uint32_t report_words[REPORT_HEADER_WORDS] HARNESS_BSS;
+
+HARNESS_TEXT static uint32_t sum_bytes(const int32_t *bytes, int count)
+{
+    uint32_t total = 0;
+    for (int i = 0; i < count; i++) {
+        total += (uint32_t)bytes[i];
+    }
+    return total;
+}
+
+HARNESS_TEXT static void bind_buffers(const int8_t *in[], int8_t *out[])
+{
+    int8_t *cursor = io_pool;
+    for (int i = 0; i < TINYFUSE_MODEL_NUM_INPUTS; i++) {
+        in[i] = cursor;
+        cursor += tinyfuse_model_input_bytes[i];
+    }
+    for (int i = 0; i < TINYFUSE_MODEL_NUM_OUTPUTS; i++) {
+        out[i] = cursor;
+        cursor += tinyfuse_model_output_bytes[i];
+    }
+}
+
+HARNESS_TEXT static void timer_start(void)
+{
+    TIMER0_CTRL = 0u;
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 1u;
+}
+
+/* One timed, stack-measured invoke. Not inlined so its frame is fixed while it paints. */
+HARNESS_TEXT __attribute__((noinline)) static int measured_invoke(
+    const int8_t *in[], int8_t *out[], uint32_t *ticks, uint32_t *stack_bytes)
+{
+    uint32_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    volatile uint32_t *limit = &__stack_limit__;
+    volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
+    for (volatile uint32_t *word = limit; word < paint_end; word++) {
+        *word = STACK_PATTERN;
+    }
+    uint32_t start = TIMER0_VALUE;
+    int status = tinyfuse_model_invoke(in, out);
+    uint32_t stop = TIMER0_VALUE;
+    *ticks = start - stop;
+    volatile uint32_t *word = limit;
+    while (word < paint_end && *word == STACK_PATTERN) {
+        word++;
+    }
+    *stack_bytes = sp - (uint32_t)word;
+    return status;
+}
+
+HARNESS_TEXT static int fail(int status, const char *message)
+{
+    sh_console(message);
+    return status;
+}
+
+HARNESS_TEXT static int run_vectors(int32_t input_file, int32_t output_file, int32_t ticks_file,
+                                    uint32_t vector_count)
+{
+    const int8_t *in[TINYFUSE_MODEL_NUM_INPUTS];
+    int8_t *out[TINYFUSE_MODEL_NUM_OUTPUTS];
+    uint32_t in_bytes = sum_bytes(tinyfuse_model_input_bytes, TINYFUSE_MODEL_NUM_INPUTS);
+    uint32_t out_bytes = sum_bytes(tinyfuse_model_output_bytes, TINYFUSE_MODEL_NUM_OUTPUTS);
+    bind_buffers(in, out);
+    uint32_t stack_peak = 0;
+    for (uint32_t v = 0; v < vector_count; v++) {
+        uint32_t ticks = 0;
+        uint32_t stack_bytes = 0;
+        if (sh_read(input_file, io_pool, in_bytes) != 0) {
+            return fail(HARNESS_BAD_INPUT_LENGTH, msg_short_read);
+        }
+        if (measured_invoke(in, out, &ticks, &stack_bytes) != 0) {
+            return fail(HARNESS_INVOKE_FAILED, msg_invoke_failed);
+        }
+        stack_peak = stack_bytes > stack_peak ? stack_bytes : stack_peak;
+        if (sh_write(output_file, out[0], out_bytes) != 0 ||
+            sh_write(ticks_file, &ticks, sizeof ticks) != 0) {
+            return fail(HARNESS_WRITE_FAILED, msg_write_failed);
+        }
+    }
+    report_words[2] = vector_count;
+    report_words[5] = stack_peak;
+    return HARNESS_OK;
+}
+
+HARNESS_TEXT int main(void)
+{
+    uint32_t in_bytes = sum_bytes(tinyfuse_model_input_bytes, TINYFUSE_MODEL_NUM_INPUTS);
+    uint32_t out_bytes = sum_bytes(tinyfuse_model_output_bytes, TINYFUSE_MODEL_NUM_OUTPUTS);
+    if (in_bytes + out_bytes > HARNESS_IO_BYTES) {
+        return fail(HARNESS_IO_TOO_SMALL, msg_io_too_small);
+    }
+    int32_t input_file = sh_open(path_inputs, SH_MODE_READ_BINARY);
+    if (input_file < 0) {
+        return fail(HARNESS_NO_INPUT_FILE, msg_no_input);
+    }
+    int32_t length = sh_file_length(input_file);
+    if (length < 0 || in_bytes == 0 || (uint32_t)length % in_bytes != 0) {
+        return fail(HARNESS_BAD_INPUT_LENGTH, msg_bad_length);
+    }
+    int32_t output_file = sh_open(path_outputs, SH_MODE_WRITE_BINARY);
+    int32_t ticks_file = sh_open(path_ticks, SH_MODE_WRITE_BINARY);
+    if (output_file < 0 || ticks_file < 0) {
+        return fail(HARNESS_WRITE_FAILED, msg_no_output);
+    }
+    report_words[0] = REPORT_MAGIC;
+    report_words[1] = 1u;
+    report_words[3] = TINYFUSE_MODEL_NUM_INPUTS;
+    report_words[4] = TINYFUSE_MODEL_NUM_OUTPUTS;
+    report_words[6] = TINYFUSE_MODEL_ARENA_BYTES;
+    report_words[7] = 0xFFFFFFFFu;
+    int32_t header_file = sh_open(path_header, SH_MODE_WRITE_BINARY);
+    timer_start();
+    int status = run_vectors(input_file, output_file, ticks_file, (uint32_t)length / in_bytes);
+    if (header_file < 0 || sh_write(header_file, report_words, sizeof report_words) != 0 ||
+        sh_write(header_file, tinyfuse_model_input_bytes, 4u * TINYFUSE_MODEL_NUM_INPUTS) != 0 ||
+        sh_write(header_file, tinyfuse_model_output_bytes, 4u * TINYFUSE_MODEL_NUM_OUTPUTS) != 0) {
+        status = fail(HARNESS_WRITE_FAILED, msg_no_header);
+    }
+    sh_close(header_file);
+    sh_close(ticks_file);
+    sh_close(output_file);
+    sh_close(input_file);
+    return status;
+}

@@ -1,0 +1,385 @@
+"""Build a compiled model for the emulated Cortex-M4 board, run it under QEMU, and report.
+
+The board is Arm's MPS2 FPGA image AN386 (Cortex-M4F) as QEMU's ``mps2-an386`` machine models
+it; its linker script, startup code and semihosting harness live in
+``firmware/boards/qemu-mps2-an386``. The harness reads input vectors from a host file, runs
+``tinyfuse_model_invoke`` on each, and writes the outputs, the stack high-water mark and the
+timer ticks spent inside every invoke (see the comment at the top of its ``main.c``).
+
+Instruction counting: QEMU runs with ``-icount shift=0``, one instruction per virtual
+nanosecond, and the harness reads CMSDK APB timer 0, clocked at the 25 MHz system clock. One
+tick is therefore 40 instructions (`INSTRUCTIONS_PER_TICK`): counts are exact multiples of 40
+with a resolution of +/- 40 instructions per inference, and identical from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from sensors.errors import DeployError
+
+logger = logging.getLogger(__name__)
+
+BOARD_DIR = Path(__file__).resolve().parent / "boards" / "qemu-mps2-an386"
+HARNESS_SOURCES = ("main.c", "startup.c", "semihost.c")
+CPU_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+C_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections")
+LINK_FLAGS = ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections")
+QEMU_ARGS = (
+    "-M", "mps2-an386", "-nographic", "-monitor", "none",
+    "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+)
+INSTRUCTIONS_PER_TICK = 40  # 1 instruction per virtual ns / 25 MHz timer clock
+HEADER_MAGIC = 0x48554654
+HEADER_WORDS = 8
+HARNESS_STATUS = {
+    10: "cannot open inputs.bin",
+    11: "inputs.bin length does not match the model's input bytes",
+    12: "model inputs + outputs exceed the harness I/O buffer (HARNESS_IO_BYTES)",
+    13: "cannot write result files",
+    20: "tinyfuse_model_invoke returned non-zero",
+    70: "the core took a fault exception",
+}
+Kernels = Literal["portable", "dsp"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SizeReport:
+    """Bytes of the model and its kernels in the linked ELF (harness sections excluded)."""
+
+    text_bytes: int
+    rodata_bytes: int
+    data_bytes: int
+    bss_bytes: int
+
+    @property
+    def flash_bytes(self) -> int:
+        """Code plus constants plus the .data load image."""
+        return self.text_bytes + self.rodata_bytes + self.data_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QemuRun:
+    """What one emulator run reported.
+
+    ``outputs[v][k]`` is output ``k`` of vector ``v`` (int8; flat unless the model's shapes were
+    known). ``instructions_per_inference`` is the mean count over the vectors, rounded (each
+    vector's count is quantized to 40 instructions; the mean over many vectors is finer);
+    ``instructions_per_vector`` has every vector's count. ``stack_bytes`` is the high-water
+    mark of the stack below the harness frame that called ``tinyfuse_model_invoke`` (64 bytes
+    minimum, the unpainted guard band). ``arena_bytes`` is ``TINYFUSE_MODEL_ARENA_BYTES``.
+    """
+
+    outputs: list[list[np.ndarray]]
+    instructions_per_inference: int
+    instructions_per_vector: tuple[int, ...]
+    stack_bytes: int
+    arena_bytes: int
+    elf: Path
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise DeployError(
+            f"{name} not found on PATH; install the Debian packages gcc-arm-none-eabi, "
+            "libnewlib-arm-none-eabi (toolchain) and qemu-system-arm (emulator)"
+        )
+    return path
+
+
+def _runtime_parts() -> tuple[list[str], list[Path]]:
+    """Include flags and C sources of the compiler's runtime kernels (empty before it exists)."""
+    try:
+        from firmware.compiler import runtime_dir, runtime_sources
+    except ImportError:
+        logger.debug("firmware.compiler has no runtime yet; building the model alone")
+        return [], []
+    return [f"-I{runtime_dir()}"], list(runtime_sources())
+
+
+def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
+                   out_dir: str | Path) -> Path:
+    """Compile ``model.c`` + runtime kernels + the board harness into an ELF for mps2-an386.
+
+    Parameters
+    ----------
+    model_dir : path
+        Folder holding the generated ``model.c`` and ``model.h`` (see the C contract).
+    kernels : {"portable", "dsp"}
+        ``"dsp"`` defines ``TINYFUSE_USE_DSP=1`` so the kernels use the Arm DSP SIMD loops.
+    out_dir : path
+        Where ``app.elf`` and its link map ``app.map`` go (created if missing).
+
+    Returns
+    -------
+    Path
+        The linked ``app.elf``.
+    """
+    if kernels not in ("portable", "dsp"):
+        raise DeployError(f"kernels must be 'portable' or 'dsp', got {kernels!r}")
+    model_dir = Path(model_dir)
+    missing = [name for name in ("model.c", "model.h") if not (model_dir / name).is_file()]
+    if missing:
+        raise DeployError(f"{model_dir}: missing {', '.join(missing)} (run the compiler first)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    elf = out_dir / "app.elf"
+    includes, runtime = _runtime_parts()
+    command = [
+        _tool("arm-none-eabi-gcc"), *CPU_FLAGS, *C_FLAGS,
+        *(["-DTINYFUSE_USE_DSP=1"] if kernels == "dsp" else []),
+        f"-I{model_dir}", f"-I{BOARD_DIR}", *includes,
+        str(model_dir / "model.c"), *map(str, runtime),
+        *(str(BOARD_DIR / name) for name in HARNESS_SOURCES),
+        *LINK_FLAGS, f"-T{BOARD_DIR / 'an386.ld'}", f"-Wl,-Map={out_dir / 'app.map'}",
+        "-o", str(elf),
+    ]
+    logger.debug("building: %s", " ".join(command))
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DeployError(f"arm-none-eabi-gcc failed for {model_dir}:\n{result.stderr.strip()}")
+    return elf
+
+
+def size_report(elf: str | Path) -> SizeReport:
+    """Section sizes of the model + kernels from ``arm-none-eabi-size -A``.
+
+    The harness keeps its code, strings and buffers in ``.harness_*`` sections and the vector
+    table in ``.isr_vector``; those are left out, so what remains is what the model costs.
+    """
+    command = [_tool("arm-none-eabi-size"), "-A", str(elf)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise DeployError(f"arm-none-eabi-size failed for {elf}: {result.stderr.strip()}")
+    sizes: dict[str, int] = {}
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0].startswith(".") and fields[1].isdigit():
+            sizes[fields[0]] = int(fields[1])
+    return SizeReport(
+        text_bytes=sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0),
+        rodata_bytes=sizes.get(".rodata", 0),
+        data_bytes=sizes.get(".data", 0),
+        bss_bytes=sizes.get(".bss", 0),
+    )
+
+
+def _qemu(elf: Path, run_dir: Path, *, timeout_s: float) -> str:
+    command = [_tool("qemu-system-arm"), *QEMU_ARGS, "-kernel", str(elf)]
+    try:
+        result = subprocess.run(
+            command, cwd=run_dir, capture_output=True, text=True, check=False,
+            stdin=subprocess.DEVNULL, timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DeployError(f"qemu-system-arm timed out after {timeout_s:g} s running {elf}") from exc
+    console = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        reason = HARNESS_STATUS.get(result.returncode, "qemu or the harness failed")
+        raise DeployError(
+            f"qemu run of {elf} exited with {result.returncode} ({reason}):\n{console}"
+        )
+    return console
+
+
+def _read_header(run_dir: Path) -> tuple[np.ndarray, list[int], list[int]]:
+    path = run_dir / "header.bin"
+    words = np.fromfile(path, dtype="<u4") if path.is_file() else np.zeros(0, "<u4")
+    if len(words) < HEADER_WORDS or words[0] != HEADER_MAGIC or words[1] != 1:
+        raise DeployError(f"{path}: missing or not a tinyfuse harness header (version 1)")
+    n_in, n_out = int(words[3]), int(words[4])
+    sizes = [int(w) for w in words[HEADER_WORDS:HEADER_WORDS + n_in + n_out]]
+    if len(sizes) != n_in + n_out:
+        raise DeployError(f"{path}: truncated input/output byte counts")
+    return words, sizes[:n_in], sizes[n_in:]
+
+
+def _write_inputs(path: Path, vectors: list[list[np.ndarray]]) -> list[int]:
+    if not vectors:
+        raise DeployError("vectors: need at least one input vector")
+    input_bytes = [np.asarray(a).size for a in vectors[0]]
+    with path.open("wb") as sink:
+        for index, vector in enumerate(vectors):
+            arrays = [np.asarray(a) for a in vector]
+            if [a.size for a in arrays] != input_bytes or any(a.dtype != np.int8 for a in arrays):
+                raise DeployError(
+                    f"vectors[{index}]: expected int8 inputs of {input_bytes} elements, got "
+                    f"{[f'{a.dtype.name}[{a.size}]' for a in arrays]}"
+                )
+            for array in arrays:
+                sink.write(np.ascontiguousarray(array).tobytes())
+    return input_bytes
+
+
+def _prepare(model, work_dir: Path, kernels: Kernels) -> tuple[Path, list[tuple] | None]:
+    """ELF to run and the output shapes if known; ``model`` is an ELF, a C dir or a
+    ``CompiledModel`` (anything with ``write(out_dir)`` and ``outputs``)."""
+    if hasattr(model, "write") and hasattr(model, "outputs"):
+        model.write(work_dir / "model")
+        shapes = [tuple(int(d) for d in t.shape) for t in model.outputs]
+        return build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir), shapes
+    path = Path(model)
+    if path.suffix == ".elf" and path.is_file():
+        return path, None
+    return build_for_qemu(path, kernels=kernels, out_dir=work_dir), None
+
+
+def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "portable",
+                work_dir: str | Path | None = None, timeout_s: float = 120.0) -> QemuRun:
+    """Run every input vector through the model on the emulated Cortex-M4 in one QEMU run.
+
+    Parameters
+    ----------
+    model : path or CompiledModel
+        A folder with ``model.c``/``model.h``, an ``app.elf`` from `build_for_qemu`, or a
+        ``firmware.compiler.CompiledModel`` (written and built here).
+    vectors : list of list of ndarray
+        ``vectors[v][i]`` is input ``i`` of vector ``v``, int8, any shape of the right size.
+    kernels : {"portable", "dsp"}
+        Kernel path when this call builds the ELF.
+    work_dir : path, optional
+        Where the build and the run files go; a temporary folder (removed after) if omitted.
+    timeout_s : float
+        Wall-clock limit of the QEMU run; exceeding it raises `DeployError`.
+
+    Returns
+    -------
+    QemuRun
+    """
+    if work_dir is None:
+        with tempfile.TemporaryDirectory(prefix="tinyfuse-qemu-") as scratch:
+            return run_on_qemu(model, vectors, kernels=kernels, work_dir=scratch,
+                               timeout_s=timeout_s)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    elf, shapes = _prepare(model, work_dir, kernels)
+    run_dir = work_dir / "run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir()
+    input_bytes = _write_inputs(run_dir / "inputs.bin", vectors)
+    console = _qemu(elf, run_dir, timeout_s=timeout_s)
+    logger.debug("qemu console: %s", console)
+    words, want_in, out_bytes = _read_header(run_dir)
+    if want_in != input_bytes or int(words[2]) != len(vectors):
+        raise DeployError(
+            f"{elf}: model takes inputs of {want_in} bytes, vectors have {input_bytes}; "
+            f"ran {int(words[2])} of {len(vectors)} vectors"
+        )
+    flat = np.fromfile(run_dir / "outputs.bin", dtype=np.int8).reshape(len(vectors), -1)
+    splits = np.cumsum(out_bytes)[:-1]
+    outputs = [np.split(row, splits) for row in flat]
+    if shapes is not None:
+        outputs = [[o.reshape(s) for o, s in zip(row, shapes, strict=True)] for row in outputs]
+    ticks = np.fromfile(run_dir / "ticks.bin", dtype="<u4").astype(np.int64)
+    per_vector = tuple(int(t) * INSTRUCTIONS_PER_TICK for t in ticks)
+    return QemuRun(
+        outputs=outputs, instructions_per_inference=round(float(np.mean(per_vector))),
+        instructions_per_vector=per_vector, stack_bytes=int(words[5]),
+        arena_bytes=int(words[6]), elf=elf,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceReport:
+    """Result of `deploy`, written as ``device.json``. ``mismatches`` counts output elements
+    (over all vectors) where the board differs from the TFLite Micro reference;
+    ``ram_peak_bytes`` is the model's static RAM (.bss + .data, which hold the arena) plus
+    the stack high-water mark."""
+
+    board: str
+    kernels: str
+    parity: bool
+    mismatches: int
+    vectors: int
+    instructions_per_inference: int
+    text_bytes: int
+    rodata_bytes: int
+    data_bytes: int
+    bss_bytes: int
+    arena_bytes: int
+    stack_bytes: int
+    ram_peak_bytes: int
+    tflm_arena_bytes: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def random_vectors(input_shapes: list[tuple[int, ...]], *, count: int,
+                   seed: int = 0) -> list[list[np.ndarray]]:
+    """``count`` vectors of uniform int8 inputs (full range), one array per input shape."""
+    rng = np.random.default_rng(seed)
+    return [
+        [rng.integers(-128, 128, size=shape, dtype=np.int8) for shape in input_shapes]
+        for _ in range(count)
+    ]
+
+
+def count_mismatches(board: list[list[np.ndarray]], reference: list[list[np.ndarray]]) -> int:
+    """Output elements that differ between two runs of the same vectors (flattened)."""
+    total = 0
+    for board_row, reference_row in zip(board, reference, strict=True):
+        for got, want in zip(board_row, reference_row, strict=True):
+            total += int(np.count_nonzero(np.ravel(got) != np.ravel(want)))
+    return total
+
+
+def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
+           kernels: Kernels = "portable", seed: int = 0) -> DeviceReport:
+    """Compile a build folder's ``model.tflite``, run it on the board, check parity, report.
+
+    Uses ``model.c``/``model.h`` already in ``build_dir`` when both are there, else compiles
+    ``model.tflite`` into ``build_dir/qemu-m4/model``. Runs ``vectors`` seeded random int8
+    vectors in one emulator run, compares every output with ``reference_invoke`` and writes
+    ``build_dir/device.json``.
+    """
+    if board != "qemu-m4":
+        raise DeployError(f"board {board!r} is not supported; available boards: qemu-m4")
+    if vectors < 1:
+        raise DeployError(f"vectors must be >= 1, got {vectors}")
+    build_dir = Path(build_dir)
+    tflite_path = build_dir / "model.tflite"
+    if not tflite_path.is_file():
+        raise DeployError(f"{build_dir}: no model.tflite to deploy")
+    from firmware.compiler import compile_model
+    from fusion.export import reference_invoke, tflm_arena_bytes
+
+    tflite = tflite_path.read_bytes()
+    compiled = compile_model(tflite)
+    work_dir = build_dir / board
+    model_dir = build_dir
+    if not ((build_dir / "model.c").is_file() and (build_dir / "model.h").is_file()):
+        model_dir = work_dir / "model"
+        compiled.write(model_dir)
+    if any(getattr(t, "float_io", False) for t in (*compiled.inputs, *compiled.outputs)):
+        raise DeployError(f"{tflite_path}: float32 inputs/outputs; deploy checks int8-I/O models")
+    shapes = [tuple(int(d) for d in t.shape) for t in compiled.inputs]
+    inputs = random_vectors(shapes, count=vectors, seed=seed)
+    elf = build_for_qemu(model_dir, kernels=kernels, out_dir=work_dir)
+    run = run_on_qemu(elf, inputs, work_dir=work_dir)
+    expected = [reference_invoke(tflite, vector) for vector in inputs]
+    mismatches = count_mismatches(run.outputs, expected)
+    sizes = size_report(elf)
+    report = DeviceReport(
+        board=board, kernels=kernels, parity=mismatches == 0, mismatches=mismatches,
+        vectors=vectors, instructions_per_inference=run.instructions_per_inference,
+        text_bytes=sizes.text_bytes, rodata_bytes=sizes.rodata_bytes,
+        data_bytes=sizes.data_bytes, bss_bytes=sizes.bss_bytes, arena_bytes=run.arena_bytes,
+        stack_bytes=run.stack_bytes,
+        ram_peak_bytes=sizes.bss_bytes + sizes.data_bytes + run.stack_bytes,
+        tflm_arena_bytes=tflm_arena_bytes(tflite),
+    )
+    (build_dir / "device.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    logger.info("deployed %s on %s: parity=%s", build_dir, board, report.parity)
+    return report
