@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware.compiler import ops, ops_misc
+from firmware.compiler import ops, ops_act, ops_misc, ops_move
 from firmware.compiler.lower import Boundary, Program, lower
 from firmware.compiler.plan import MemoryPlan, plan_memory
 from firmware.compiler.reader import read_model
@@ -24,6 +24,27 @@ LOWERINGS = {
     "LOGISTIC": ops_misc.logistic,
     "ADD": ops_misc.add,
     "QUANTIZE": ops_misc.quantize,
+    "SUB": ops_act.sub,
+    "MUL": ops_act.mul,
+    "MAXIMUM": ops_act.maximum,
+    "MINIMUM": ops_act.minimum,
+    "RELU": ops_act.relu,
+    "RELU6": ops_act.relu6,
+    "LEAKY_RELU": ops_act.leaky_relu,
+    "TANH": ops_act.tanh,
+    "HARD_SWISH": ops_act.hard_swish,
+    "PAD": ops_move.pad,
+    "PADV2": ops_move.pad,
+    "TRANSPOSE": ops_move.transpose,
+    "STRIDED_SLICE": ops_move.strided_slice,
+    "SLICE": ops_move.slice_op,
+    "SPLIT": ops_move.split,
+    "SPLIT_V": ops_move.split_v,
+    "PACK": ops_move.pack,
+    "UNPACK": ops_move.unpack,
+    "TILE": ops_move.tile,
+    "RESIZE_NEAREST_NEIGHBOR": ops_move.resize_nearest_neighbor,
+    "REDUCE_MAX": ops_move.reduce_max,
 }
 
 
@@ -101,7 +122,7 @@ def compile_model(tflite_bytes: bytes, *, prefix: str = "tinyfuse_model") -> Com
     )
 
 
-_WEIGHT_SUFFIXES = ("_filter", "_bias", "_mult", "_shift")
+_WEIGHT_SUFFIXES = ("_filter", "_bias", "_mult", "_shift", "_const")
 
 
 def _const_bytes(decl: str) -> int:

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.compiler.lower import Program, lower
+from firmware.compiler.lower import PARAM_INPUTS, Program, lower
 from firmware.compiler.plan import plan_memory
 from firmware.compiler.reader import Operator, read_model
 
 # Ops whose per-output-channel requantization adds an int32 multiplier and an int32 shift.
 _PER_CHANNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
-_AXIS_INPUTS = {"MEAN": 1}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +87,7 @@ def _layer(program: Program, op: Operator, step: int, live_bytes: int) -> LayerF
     tensors = program.graph.tensors
     output = tensors[op.outputs[0]]
     consts = [tensors[t] for i, t in enumerate(op.inputs)
-              if t >= 0 and tensors[t].is_const and _AXIS_INPUTS.get(op.op) != i]
+              if t >= 0 and tensors[t].is_const and i not in PARAM_INPUTS.get(op.op, ())]
     params = sum(t.elements for t in consts)
     weights = sum(t.nbytes for t in consts)
     if op.op in _PER_CHANNEL_OPS:

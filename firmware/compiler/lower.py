@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from firmware.compiler.fold import fold_constants
 from firmware.compiler.reader import Graph, Operator, Tensor
 from sensors.errors import ExportError
 
@@ -18,10 +19,19 @@ VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 KERNEL_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D",
     "MEAN", "CONCATENATION", "SOFTMAX", "ADD", "LOGISTIC", "QUANTIZE",
+    "SUB", "MUL", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU", "TANH", "HARD_SWISH",
+    "PAD", "PADV2", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
+    "TILE", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX",
 })
 SUPPORTED_OPS = VIEW_OPS | KERNEL_OPS | {"DEQUANTIZE"}
-# Inputs that are parameters of the op rather than data (never planned, never emitted).
-_PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "SQUEEZE": ()}
+# Inputs that are parameters of the op rather than data (never planned, never emitted as data).
+PARAM_INPUTS = {
+    "MEAN": (1,), "REDUCE_MAX": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "SQUEEZE": (),
+    "PAD": (1,), "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
+    "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "TILE": (1,),
+    "RESIZE_NEAREST_NEIGHBOR": (1,),
+}
+_PARAM_INPUTS = PARAM_INPUTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -63,12 +73,8 @@ def lower(graph: Graph) -> Program:
     ExportError
         An op is unsupported (named with its index), or a float tensor appears inside the graph.
     """
-    for op in graph.operators:
-        if op.op not in SUPPORTED_OPS:
-            raise ExportError(
-                f"{op.label()} is not supported by the tinyfuse compiler "
-                f"(supported: {', '.join(sorted(SUPPORTED_OPS))})"
-            )
+    graph = fold_constants(graph)
+    check_supported(graph)
     peeled: set[int] = set()
     inputs = tuple(_boundary_input(graph, t, peeled) for t in graph.inputs)
     outputs = tuple(_boundary_output(graph, t, peeled) for t in graph.outputs)
@@ -78,12 +84,38 @@ def lower(graph: Graph) -> Program:
         if op.index in peeled:
             continue
         if op.op == "DEQUANTIZE":
-            raise ExportError(f"{op.label()}: DEQUANTIZE is only supported on a model output")
+            raise ExportError(
+                f"{op.label()}: DEQUANTIZE inside the graph - the converter left part of the "
+                "model in float32 (typically an op whose outputs are not all used); only "
+                "fully int8 graphs (float32 only at the model inputs/outputs) are supported")
         if op.op in VIEW_OPS:
             alias[op.outputs[0]] = _view_source(graph, op)
             continue
         steps.append(op)
     return Program(graph=graph, steps=tuple(steps), inputs=inputs, outputs=outputs, alias=alias)
+
+
+def unsupported_ops(graph: Graph) -> dict[str, list[int]]:
+    """Op name -> indexes of the graph's ops the compiler cannot compile (empty when none)."""
+    missing: dict[str, list[int]] = {}
+    for op in graph.operators:
+        if op.op not in SUPPORTED_OPS:
+            missing.setdefault(op.op, []).append(op.index)
+    return missing
+
+
+def check_supported(graph: Graph) -> None:
+    """Raise one :class:`ExportError` that names every unsupported op of the graph."""
+    missing = unsupported_ops(graph)
+    if not missing:
+        return
+    listed = "; ".join(
+        f"{name} (op {', '.join(str(i) for i in indexes[:5])}"
+        f"{', ...' if len(indexes) > 5 else ''})" for name, indexes in sorted(missing.items()))
+    raise ExportError(
+        f"the model uses {len(missing)} op type(s) the tinyfuse compiler does not support: "
+        f"{listed}. Supported: {', '.join(sorted(SUPPORTED_OPS))}"
+    )
 
 
 def _consumers(graph: Graph, tensor_id: int) -> list[Operator]:

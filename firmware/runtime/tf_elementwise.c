@@ -107,3 +107,69 @@ void tf_requantize_s8(int32_t size, int32_t input_zp, int32_t output_zp, int32_t
     output[i] = tf_clamp_s8(v, -128, 127);
   }
 }
+
+/* SUB: ADD's arithmetic with the scaled second input subtracted (reference_ops::Sub). */
+static int32_t tf_sub_one(const tf_add_params *p, int32_t a, int32_t b) {
+  const int32_t x1 = tf_shl_wrap(p->input1_offset + a, p->left_shift);
+  const int32_t x2 = tf_shl_wrap(p->input2_offset + b, p->left_shift);
+  const int32_t s1 = tf_mbqm(x1, p->input1_multiplier, p->input1_shift);
+  const int32_t s2 = tf_mbqm(x2, p->input2_multiplier, p->input2_shift);
+  const int32_t raw = tf_mbqm(tf_wrap_sub(s1, s2), p->output_multiplier, p->output_shift);
+  return raw + p->output_offset;
+}
+
+void tf_sub_s8(const tf_add_params *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output) {
+  int32_t i0, i1, i2, i3;
+  const int32_t *d = p->out_dims, *s1 = p->in1_strides, *s2 = p->in2_strides;
+  for (i0 = 0; i0 < d[0]; ++i0) {
+    for (i1 = 0; i1 < d[1]; ++i1) {
+      for (i2 = 0; i2 < d[2]; ++i2) {
+        for (i3 = 0; i3 < d[3]; ++i3) {
+          const int32_t a = input1[i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]];
+          const int32_t b = input2[i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]];
+          *output++ = tf_clamp_s8(tf_sub_one(p, a, b), p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+/* MUL: (x1 + off1) * (x2 + off2) requantized once (reference_integer_ops::Mul). */
+void tf_mul_s8(const tf_mul_params *p, const int8_t *input1, const int8_t *input2,
+               int8_t *output) {
+  int32_t i0, i1, i2, i3;
+  const int32_t *d = p->out_dims, *s1 = p->in1_strides, *s2 = p->in2_strides;
+  for (i0 = 0; i0 < d[0]; ++i0) {
+    for (i1 = 0; i1 < d[1]; ++i1) {
+      for (i2 = 0; i2 < d[2]; ++i2) {
+        for (i3 = 0; i3 < d[3]; ++i3) {
+          const int32_t a = input1[i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]];
+          const int32_t b = input2[i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]];
+          const int32_t prod = (p->input1_offset + a) * (p->input2_offset + b);
+          const int32_t v = tf_mbqm(prod, p->output_multiplier, p->output_shift) +
+                            p->output_offset;
+          *output++ = tf_clamp_s8(v, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+/* MAXIMUM / MINIMUM on the raw int8 values (inputs and output share quantization). */
+void tf_minmax_s8(const int32_t *out_dims, const int32_t *in1_strides, const int32_t *in2_strides,
+                  int32_t is_max, const int8_t *input1, const int8_t *input2, int8_t *output) {
+  int32_t i0, i1, i2, i3;
+  const int32_t *d = out_dims, *s1 = in1_strides, *s2 = in2_strides;
+  for (i0 = 0; i0 < d[0]; ++i0) {
+    for (i1 = 0; i1 < d[1]; ++i1) {
+      for (i2 = 0; i2 < d[2]; ++i2) {
+        for (i3 = 0; i3 < d[3]; ++i3) {
+          const int8_t a = input1[i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3]];
+          const int8_t b = input2[i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3]];
+          *output++ = is_max ? (a > b ? a : b) : (a < b ? a : b);
+        }
+      }
+    }
+  }
+}

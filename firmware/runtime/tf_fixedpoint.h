@@ -67,4 +67,25 @@ static inline int32_t tf_logistic_fixed(int32_t a, int int_bits) {
   return a > 0 ? positive : tf_wrap_sub(INT32_MAX, positive);
 }
 
+/* (1 - a) / (1 + a) for a in [0, 1), Q0.31 in and out (Newton-Raphson, as gemmlowp). */
+static inline int32_t tf_one_minus_x_over_one_plus_x(int32_t a) {
+  const int64_t sum = (int64_t)a + INT32_MAX;
+  const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+  int32_t x = tf_wrap_add(1515870810, tf_srdhm(half_denominator, -1010580540));
+  int i;
+  for (i = 0; i < 3; ++i) {
+    const int32_t one_minus = tf_wrap_sub((int32_t)1 << 29, tf_srdhm(half_denominator, x));
+    x = tf_wrap_add(x, tf_sat_shl(tf_srdhm(x, one_minus), 2));
+  }
+  return tf_sat_shl(tf_wrap_sub(x, (int32_t)1 << 29), 2);
+}
+
+/* tanh(a) with `int_bits` integer bits in, Q0.31 out: -tanh(-|a|) via exp(2 * -|a|). */
+static inline int32_t tf_tanh_fixed(int32_t a, int int_bits) {
+  int32_t t;
+  if (a == 0) return 0;
+  t = tf_one_minus_x_over_one_plus_x(tf_exp_on_negative_values(a < 0 ? a : -a, int_bits + 1));
+  return a < 0 ? -t : t;
+}
+
 #endif
