@@ -7,11 +7,14 @@ expected int8 outputs (`reference_invoke`) and the arena a TFLM deployment needs
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -101,3 +104,236 @@ def tflm_arena_bytes(tflite_bytes: bytes) -> int:
     if match is None:
         raise ExportError("tflite_micro did not report its arena allocation")
     return int(match.group(1))
+
+
+# --- conversion (Keras float model -> fully-int8 .tflite) and inspection --------------------
+
+_INPUT_NAME = re.compile(r"^serving_default_(.+):\d+$")
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def _batch_one_clone(model):
+    """The same model with a static batch of 1 (no SHAPE/PACK ops around reshapes)."""
+    import keras
+
+    inputs = [keras.Input(batch_shape=(1, *tensor.shape[1:]), name=tensor.name)
+              for tensor in model.inputs]
+    clone = keras.models.clone_model(model, input_tensors=inputs)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def convert_int8(model, representative: Sequence[np.ndarray], *, n_samples: int = 100) -> bytes:
+    """Full-integer post-training quantization: int8 weights, activations, inputs and outputs.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Float model whose inputs are named (the modality names).
+    representative : sequence of ndarray
+        One float32 array ``(n, *input_shape)`` per model input, in ``model.inputs`` order;
+        the first ``n_samples`` rows calibrate the activation ranges.
+
+    Returns
+    -------
+    bytes
+        The ``.tflite`` flatbuffer. Raises ``ExportError`` when conversion fails or leaves
+        a float op or tensor in the graph.
+    """
+    tf = _tf()
+    names = [tensor.name for tensor in model.inputs]
+    if len(representative) != len(names):
+        raise ExportError(f"representative: {len(representative)} arrays for {len(names)} inputs")
+    count = min(n_samples, min(len(array) for array in representative))
+    if count < 1:
+        raise ExportError("representative: no samples")
+
+    def dataset():
+        for row in range(count):
+            yield {name: np.asarray(array[row:row + 1], np.float32)
+                   for name, array in zip(names, representative, strict=True)}
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(_batch_one_clone(model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    try:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # Keras prints the traced signature to stdout
+            tflite_bytes = bytes(converter.convert())
+    except Exception as exc:  # the converter raises many unrelated types
+        raise ExportError(f"TFLite int8 conversion failed: {exc}") from exc
+    float_types = {"FLOAT32", "FLOAT16"} & set(inspect_tflite(tflite_bytes).tensor_types)
+    if float_types:
+        raise ExportError(f"converted model still has {sorted(float_types)} tensors")
+    return tflite_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorInfo:
+    """One model input or output: its tensor index, name, shape and int8 quantization."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TfliteInfo:
+    """What a ``.tflite`` holds: builtin op names (in first-use order), tensor types,
+    inputs and outputs, and the bytes of its constant buffers (weights + biases)."""
+
+    ops: tuple[str, ...]
+    tensor_types: tuple[str, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    weights_bytes: int
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+
+    return schema_py_generated
+
+
+def _enum_names(enum_class) -> dict[int, str]:
+    return {value: key for key, value in vars(enum_class).items() if not key.startswith("_")}
+
+
+def inspect_tflite(tflite_bytes: bytes) -> TfliteInfo:
+    """Read the op list, tensor types, I/O quantization and weight bytes of a ``.tflite``."""
+    schema = _schema()
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(tflite_bytes), 0)
+    except Exception as exc:  # flatbuffers raises bare errors on garbage
+        raise ExportError(f"not a .tflite flatbuffer: {exc}") from exc
+    op_names = _enum_names(schema.BuiltinOperator)
+    type_names = _enum_names(schema.TensorType)
+    graph = model.subgraphs[0]
+    used = [graph_op.opcodeIndex for graph_op in graph.operators]
+    codes = model.operatorCodes
+    ops = tuple(dict.fromkeys(
+        op_names[max(codes[i].builtinCode, codes[i].deprecatedBuiltinCode)] for i in used))
+    weights = sum(len(buffer.data) for buffer in model.buffers
+                  if buffer is not None and buffer.data is not None)
+    return TfliteInfo(
+        ops=ops,
+        tensor_types=tuple(sorted({type_names[t.type] for t in graph.tensors})),
+        inputs=tuple(_tensor_info(graph, i, type_names) for i in graph.inputs),
+        outputs=tuple(_tensor_info(graph, i, type_names) for i in graph.outputs),
+        weights_bytes=int(weights),
+    )
+
+
+def _tensor_info(graph, index: int, type_names: dict[int, str]) -> TensorInfo:
+    tensor = graph.tensors[index]
+    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+    match = _INPUT_NAME.match(name)
+    quant = tensor.quantization
+    scale = float(quant.scale[0]) if quant is not None and quant.scale is not None else 0.0
+    zero = int(quant.zeroPoint[0]) if quant is not None and quant.zeroPoint is not None else 0
+    return TensorInfo(index=int(index), name=match.group(1) if match else name,
+                      shape=tuple(int(d) for d in tensor.shape), dtype=type_names[tensor.type],
+                      scale=scale, zero_point=zero)
+
+
+def quantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:
+    """float -> int8 as TFLite does: ``clip(round(x / scale) + zero_point, -128, 127)``."""
+    q = np.round(np.asarray(values, np.float64) / scale) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:
+    """int8 -> float32: ``(q - zero_point) * scale``."""
+    return ((np.asarray(values, np.int32) - zero_point) * scale).astype(np.float32)
+
+
+def predict_int8(tflite_bytes: bytes, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Run an int8 model on float features (quantized here) and return float outputs.
+
+    Parameters
+    ----------
+    features : dict of str to ndarray
+        ``(n, *input_shape)`` float32 per input name (the modality names).
+
+    Returns
+    -------
+    ndarray
+        ``(n, n_outputs)`` float32, dequantized from the int8 output.
+    """
+    info = inspect_tflite(tflite_bytes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = _tf().lite.Interpreter(model_content=bytes(tflite_bytes))
+    interpreter.allocate_tensors()
+    missing = [t.name for t in info.inputs if t.name not in features]
+    if missing:
+        raise ExportError(f"predict_int8: no features for inputs {missing}")
+    count = len(features[info.inputs[0].name])
+    out = info.outputs[0]
+    rows = []
+    for row in range(count):
+        for tensor in info.inputs:
+            values = features[tensor.name][row:row + 1]
+            interpreter.set_tensor(tensor.index, quantize(
+                values, scale=tensor.scale, zero_point=tensor.zero_point).reshape(tensor.shape))
+        interpreter.invoke()
+        raw = interpreter.get_tensor(out.index)
+        rows.append(dequantize(raw, scale=out.scale, zero_point=out.zero_point).reshape(-1))
+    return np.stack(rows)
+
+
+# --- TFLM-ready C sources (generators return strings; the pipeline writes the files) -----
+
+_RESOLVER_NAMES = {"CONV_2D": "Conv2D", "DEPTHWISE_CONV_2D": "DepthwiseConv2D",
+                   "AVERAGE_POOL_2D": "AveragePool2D", "MAX_POOL_2D": "MaxPool2D"}
+
+
+def resolver_method(op: str) -> str:
+    """``MicroMutableOpResolver`` method of a builtin op, e.g. ``CONV_2D`` -> ``AddConv2D``."""
+    if op in _RESOLVER_NAMES:
+        return "Add" + _RESOLVER_NAMES[op]
+    return "Add" + "".join(part.capitalize() for part in op.split("_"))
+
+
+def c_sources(tflite_bytes: bytes, *, symbol: str = "g_model",
+              spec_hash: str = "") -> tuple[str, str]:
+    """``model_data.h`` and ``model_data.cc`` text for TensorFlow Lite Micro.
+
+    The header declares the 16-byte-aligned array, its length, the op count and a
+    ``TINYFUSE_REGISTER_OPS(resolver)`` macro that adds every op the model needs to a
+    ``tflite::MicroMutableOpResolver<TINYFUSE_MODEL_OP_COUNT>``.
+    """
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", symbol):
+        raise ExportError(f"symbol: {symbol!r} is not a C identifier")
+    ops = inspect_tflite(tflite_bytes).ops
+    adds = " \\\n".join(f"  (resolver).{resolver_method(op)}();" for op in ops)
+    header = (
+        "// Generated by tinyfuse: TFLM model data. Do not edit.\n"
+        "#ifndef TINYFUSE_MODEL_DATA_H_\n#define TINYFUSE_MODEL_DATA_H_\n\n"
+        f'#define TINYFUSE_SPEC_HASH "{spec_hash}"\n'
+        f"#define TINYFUSE_MODEL_OP_COUNT {len(ops)}\n"
+        f"// Ops: {', '.join(ops)}\n"
+        f"#define TINYFUSE_REGISTER_OPS(resolver) \\\n{adds}\n\n"
+        f"extern const unsigned char {symbol}[];\n"
+        f"extern const unsigned int {symbol}_len;\n\n#endif  // TINYFUSE_MODEL_DATA_H_\n"
+    )
+    rows = [", ".join(f"0x{b:02x}" for b in tflite_bytes[i:i + 12])
+            for i in range(0, len(tflite_bytes), 12)]
+    body = ",\n  ".join(rows)
+    source = (
+        '// Generated by tinyfuse: TFLM model data. Do not edit.\n#include "model_data.h"\n\n'
+        f"alignas(16) const unsigned char {symbol}[] = {{\n  {body}\n}};\n"
+        f"const unsigned int {symbol}_len = {len(tflite_bytes)};\n"
+    )
+    return header, source

@@ -1,0 +1,70 @@
+"""`tinyfuse build APP.toml --out DIR`: features -> teacher -> student -> prune -> quantize ->
+export -> report, then a short summary on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from fusion.boards import BOARD_NAMES, board_budget
+from fusion.config import AppConfig, load_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "build", help="train, compress and export a fused int8 model from an app.toml",
+        description="Run the whole pipeline on APP.toml and write model.tflite, "
+        "model_data.cc/.h, params.json, report.json, confusion.png, summary.txt and "
+        "model_card.md into --out.")
+    parser.add_argument("config", metavar="APP.toml", help="app config (see apps/*/app.toml)")
+    add_common(parser)
+    parser.set_defaults(handler=run_build_command)
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="train on the real dataset in DIR instead of the config's source")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="with --data: load at most N files per class/unit")
+    parser.add_argument("--board", choices=BOARD_NAMES, default=None,
+                        help="override the config's board budget")
+
+
+def with_overrides(config: AppConfig, args: argparse.Namespace) -> AppConfig:
+    if args.board:
+        config = replace(config, budget=board_budget(args.board))
+    if args.data:
+        options = (("limit", args.limit),) if args.limit else ()
+        data = replace(config.data, simulator="", dataset="auto", path=args.data,
+                       options=options)
+        config = replace(config, data=data)
+    return config
+
+
+def run_config(config: AppConfig, args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    from fusion.pipeline import run_build
+
+    result = run_build(config, Path(args.out), data_dir=args.data)
+    acc, model = result.report["accuracy"], result.report["model"]
+    print(f"{config.name}: int8 accuracy {acc['student_int8']:.3f} "
+          f"(float student {acc['student_float']:.3f}, teacher {acc['teacher_float']:.3f})")
+    for name, value in acc["per_modality"].items():
+        print(f"  {name} only: {value:.3f}")
+    if acc["per_modality"]:
+        verdict = "beats" if acc["fused_beats_every_branch"] else "does not beat"
+        print(f"  fused model {verdict} every single branch "
+              f"(gain {acc['fused_gain_over_best_branch']:+.3f})")
+    print(f"  weights {model['weights_bytes']} B, flash ~{model['flash_bytes_estimate']} B, "
+          f"RAM ~{model['ram_peak_bytes']} B, {model['macs']} MACs; "
+          f"fits {config.budget.name}: {model['fits_budget']}")
+    print(f"  wrote {result.out_dir}/ (model.tflite, model_data.cc/.h, params.json, "
+          f"report.json, confusion.png, summary.txt, model_card.md)")
+    return 0
+
+
+def run_build_command(args: argparse.Namespace) -> int:
+    return run_config(with_overrides(load_config(args.config), args), args)

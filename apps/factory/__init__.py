@@ -1,0 +1,1 @@
+"""The factory app: its build config is app.toml next to this file (see `tinyfuse demo factory`)."""

@@ -1,0 +1,1 @@
+"""The posture app: its build config is app.toml next to this file (see `tinyfuse demo posture`)."""

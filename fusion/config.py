@@ -1,0 +1,159 @@
+"""``app.toml`` -> AppConfig: what ``tinyfuse build`` needs, as frozen plain data.
+
+Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
+
+    name = "factory"
+    [data]            # simulator = "factory" | "cough" | "posture", or dataset + path
+    simulator = "factory"
+    options = { n_per_class = 24 }
+    test_fraction = 0.3
+    seed = 0
+    [[modalities]]    # name, kind and the front-end fields (sensors.spec)
+    name = "vibration"
+    kind = "vibration"
+    [model]           # FusionSpec fields + width/depth for every branch
+    classes = ["normal", "imbalance"]
+    [compression]     # CompressionSpec fields
+    [budget]          # board = "<preset>" or name/flash_bytes/ram_bytes
+    [train]           # TrainSettings fields
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fusion.boards import board_budget
+from fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec, default_block
+from sensors.errors import SpecError
+from sensors.spec import ModalitySpec, frontend_from_dict
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSettings:
+    simulator: str = ""
+    dataset: str = ""
+    path: str = ""
+    options: tuple[tuple[str, Any], ...] = ()
+    test_fraction: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if bool(self.simulator) == bool(self.dataset):
+            raise SpecError("data: give exactly one of 'simulator' or 'dataset'")
+        if self.simulator and self.simulator not in ("cough", "posture", "factory"):
+            raise SpecError(f"data.simulator: {self.simulator!r} is not cough/posture/factory")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise SpecError("data.test_fraction: must be in (0, 1)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainSettings:
+    teacher_epochs: int = 20
+    student_epochs: int = 20
+    finetune_epochs: int = 5
+    search_epochs: int = 5
+    quantize_epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    width_multipliers: tuple[float, ...] = (0.5, 1.0)
+    depths: tuple[int, ...] = ()
+    input_scales: tuple[float, ...] = (1.0,)
+    validation_fraction: float = 0.25
+    decision_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise SpecError(f"train.{name}: must be >= 1")
+        if not self.width_multipliers or min(self.width_multipliers) <= 0:
+            raise SpecError("train.width_multipliers: needs positive values")
+        if not 0.0 < self.decision_threshold < 1.0:
+            raise SpecError("train.decision_threshold: must be in (0, 1)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppConfig:
+    name: str
+    data: DataSettings
+    fusion: FusionSpec
+    compression: CompressionSpec
+    budget: Budget
+    train: TrainSettings
+
+
+def _build(cls: type, table: Any, what: str, **fixed: Any) -> Any:
+    if not isinstance(table, dict):
+        raise SpecError(f"[{what}]: expected a table")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SpecError(f"[{what}]: unknown keys {unknown}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return cls(**values, **fixed)
+    except TypeError as exc:
+        raise SpecError(f"[{what}]: {exc}") from None
+
+
+def _modalities(tables: Any) -> tuple[ModalitySpec, ...]:
+    if not isinstance(tables, list) or not tables:
+        raise SpecError("[[modalities]]: at least one modality table is required")
+    out = []
+    for table in tables:
+        body = {k: v for k, v in table.items() if k != "name"}
+        if "name" not in table:
+            raise SpecError("[[modalities]]: every modality needs a name")
+        out.append(ModalitySpec(name=table["name"], frontend=frontend_from_dict(body)))
+    return tuple(out)
+
+
+def _fusion(table: dict[str, Any], modalities: tuple[ModalitySpec, ...]) -> FusionSpec:
+    table = dict(table)
+    if "classes" not in table:
+        raise SpecError("[model]: 'classes' is required")
+    width, depth = table.pop("width", 8), table.pop("depth", 2)
+    blocks = table.pop("blocks", {})
+    branches = tuple(BranchSpec(modality=m.name, block=blocks.get(m.name, default_block(m)),
+                                width=width, depth=depth) for m in modalities)
+    table["classes"] = tuple(table["classes"])
+    return _build(FusionSpec, table, "model", modalities=modalities, branches=branches)
+
+
+def _budget(table: dict[str, Any]) -> Budget:
+    if "board" in table:
+        budget = board_budget(table["board"])
+        overrides = {k: v for k, v in table.items() if k != "board"}
+        return replace(budget, **overrides) if overrides else budget
+    return _build(Budget, table, "budget")
+
+
+def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig:
+    """Validate a parsed TOML document; ``SpecError`` names ``source`` and the key."""
+    try:
+        data_table = dict(data.get("data", {}))
+        options = tuple(sorted(data_table.pop("options", {}).items()))
+        return AppConfig(
+            name=str(data.get("name", Path(source).parent.name or "app")),
+            data=_build(DataSettings, data_table, "data", options=options),
+            fusion=_fusion(data.get("model", {}), _modalities(data.get("modalities"))),
+            compression=_build(CompressionSpec, data.get("compression", {}), "compression"),
+            budget=_budget(data.get("budget", {"board": "nrf52840"})),
+            train=_build(TrainSettings, data.get("train", {}), "train"),
+        )
+    except SpecError as exc:
+        raise SpecError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate an ``app.toml``."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: invalid TOML ({exc})") from None
+    return parse_config(data, source=str(path))

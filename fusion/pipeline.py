@@ -1,0 +1,274 @@
+"""config -> features -> teacher -> student search -> distil -> prune -> quantize -> export ->
+report. Each step is a small function; ``run_build`` wires them and logs progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from fusion import export, report
+from fusion.config import AppConfig
+from fusion.features import (
+    FeatureStore,
+    fit_stats,
+    labels_of,
+    load_samples,
+    model_inputs,
+    restrict_to_present,
+)
+from fusion.model import build_model
+from fusion.prune import prune_model
+from fusion.quantize import QuantizationResult, quantize_model
+from fusion.search import candidate_grid, footprint, search
+from fusion.spec import FusionSpec
+from fusion.train import accuracy, distill, train_classifier
+from sensors.errors import DataError
+
+log = logging.getLogger(__name__)
+STEPS = ("data", "features", "teacher", "search", "distill", "prune", "quantize", "export",
+         "report")
+
+
+def _step(name: str) -> None:
+    log.info("[%d/%d] %s", STEPS.index(name) + 1, len(STEPS), name)
+
+
+@dataclass
+class Split:
+    """Sample rows of the train / validation (inside train) / test parts, by group."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
+    test_groups = {s.group for s in test_part.samples}
+    if not test_groups or len(train_part) == 0:
+        raise DataError(f"{result.name}: too few groups for a train/test split by group")
+    _, val_part = train_part.group_split(test_fraction=val_fraction, seed=seed + 1)
+    val_groups = {s.group for s in val_part.samples}
+    groups = np.array([s.group for s in result.samples])
+    test = np.flatnonzero(np.isin(groups, list(test_groups)))
+    train = np.flatnonzero(~np.isin(groups, list(test_groups)))
+    val = train[np.isin(groups[train], list(val_groups))]
+    return Split(train=train, val=val if len(val) else train, test=test)
+
+
+@dataclass
+class Prepared:
+    spec: FusionSpec
+    stats: dict
+    x_train: list
+    x_val: list
+    x_test: list
+
+
+def prepare(store: FeatureStore, spec: FusionSpec, split: Split) -> Prepared:
+    stats = fit_stats(store, spec, split.train)
+    return Prepared(spec=spec, stats=stats,
+                    x_train=model_inputs(store, spec, split.train, stats),
+                    x_val=model_inputs(store, spec, split.val, stats),
+                    x_test=model_inputs(store, spec, split.test, stats))
+
+
+def _int8_acc(tflite: bytes, spec: FusionSpec, inputs: list, labels, *, zero=()) -> float:
+    feats = {m.name: (np.zeros_like(x) if m.name in zero else x)
+             for m, x in zip(spec.modalities, inputs, strict=True)}
+    probs = export.predict_int8(tflite, feats)
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+def per_modality_accuracy(tflite: bytes, spec: FusionSpec, inputs: list, labels) -> dict:
+    """int8 accuracy with only one modality present (the others fed as zeros)."""
+    if len(spec.modalities) < 2:
+        return {}
+    names = spec.modality_names
+    return {name: _int8_acc(tflite, spec, inputs, labels,
+                            zero=tuple(n for n in names if n != name)) for name in names}
+
+
+def params_json(config: AppConfig, spec: FusionSpec, stats: dict, tflite: bytes) -> dict:
+    """The bundle's ``params.json``: spec, front-ends, standardisation, int8 I/O, classes."""
+    info = export.inspect_tflite(tflite)
+    inputs = {t.name: t for t in info.inputs}
+    modalities = []
+    for modality in spec.modalities:
+        tensor = inputs[modality.name]
+        mean, scale = stats[modality.name]
+        modalities.append({**modality.to_dict(), "input_index": info.inputs.index(tensor),
+                           "input_scale": tensor.scale, "input_zero_point": tensor.zero_point,
+                           "input_shape": list(tensor.shape),
+                           "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}})
+    out = info.outputs[0]
+    return {"app": config.name, "spec": spec.to_dict(), "spec_hash": spec.spec_hash(),
+            "classes": list(spec.classes), "modalities": modalities,
+            "output": {"scale": out.scale, "zero_point": out.zero_point,
+                       "shape": list(out.shape)},
+            "ops": list(info.ops), "compression": config.compression.to_dict(),
+            "budget": config.budget.to_dict(),
+            "decision_threshold": config.train.decision_threshold}
+
+
+def write_bundle(out_dir: Path, tflite: bytes, params: dict) -> None:
+    header, source = export.c_sources(tflite, spec_hash=params["spec_hash"])
+    (out_dir / "model.tflite").write_bytes(tflite)
+    (out_dir / "model_data.h").write_text(header)
+    (out_dir / "model_data.cc").write_text(source)
+    (out_dir / "params.json").write_text(json.dumps(params, indent=2) + "\n")
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    report: dict[str, Any]
+
+
+def _teacher(config: AppConfig, prepared: Prepared, labels: np.ndarray) -> keras.Model:
+    spec = prepared.spec.scaled(width_multiplier=config.compression.teacher_width_multiplier,
+                                head_units=prepared.spec.head_units * 2)
+    model = build_model(spec, seed=config.data.seed)
+    train_classifier(model, prepared.x_train, labels, epochs=config.train.teacher_epochs,
+                     batch_size=config.train.batch_size,
+                     learning_rate=config.train.learning_rate)
+    return model
+
+
+def _student(config, store, split, base, labels):
+    """Search the candidates, then distil the winner (or train it on hard labels when its
+    inputs differ from the teacher's)."""
+    settings = config.train
+    depths = settings.depths or (None,)
+    grid = candidate_grid(base, width_multipliers=settings.width_multipliers, depths=depths,
+                          input_scales=settings.input_scales)
+    cache: dict[tuple, Prepared] = {}
+
+    def features_for(spec):
+        key = spec.modalities
+        if key not in cache:
+            cache[key] = prepare(store, spec, split)
+        p = cache[key]
+        return (p.x_train, labels[split.train]), (p.x_val, labels[split.val])
+
+    best, results = search(grid, config.budget, features_for, epochs=settings.search_epochs,
+                           seed=config.data.seed)
+    features_for(best)
+    return best, cache[best.modalities], results
+
+
+def _compress(config, student, spec, teacher, prepared, y_train, distilled):
+    comp, settings = config.compression, config.train
+    if comp.prune_fraction > 0:
+        _step("prune")
+        spec, student = prune_model(student, spec, fraction=comp.prune_fraction)
+        if distilled:
+            distill(student, teacher, prepared.x_train, y_train,
+                    temperature=comp.temperature, alpha=comp.distill_alpha,
+                    epochs=settings.finetune_epochs, batch_size=settings.batch_size,
+                    learning_rate=settings.learning_rate)
+        else:
+            train_classifier(student, prepared.x_train, y_train,
+                             epochs=settings.finetune_epochs)
+    return spec, student
+
+
+def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = None,
+              ) -> BuildResult:
+    """Run every step and write the bundle and report files into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.data.seed)
+    _step("data")
+    result = load_samples(config.data, data_dir=data_dir)
+    base = restrict_to_present(config.fusion, result.modalities)
+    labels = labels_of(result.samples, base.classes)
+    split = split_by_group(result, test_fraction=config.data.test_fraction,
+                           val_fraction=config.train.validation_fraction, seed=config.data.seed)
+    _step("features")
+    store = FeatureStore.of(result)
+    prepared = prepare(store, base, split)
+    y_train, y_test = labels[split.train], labels[split.test]
+    _step("teacher")
+    teacher = _teacher(config, prepared, y_train)
+    _step("search")
+    spec, student_prep, candidates = _student(config, store, split, base, labels)
+    _step("distill")
+    keras.utils.set_random_seed(config.data.seed)
+    student = build_model(spec, seed=config.data.seed)
+    distilled = spec.modalities == base.modalities
+    if distilled:
+        distill(student, teacher, student_prep.x_train, y_train,
+                temperature=config.compression.temperature,
+                alpha=config.compression.distill_alpha, epochs=config.train.student_epochs,
+                batch_size=config.train.batch_size, learning_rate=config.train.learning_rate)
+    else:
+        train_classifier(student, student_prep.x_train, y_train,
+                         epochs=config.train.student_epochs)
+    spec, student = _compress(config, student, spec, teacher, student_prep, y_train, distilled)
+    _step("quantize")
+    quant = quantize_model(student, config.compression, train=(student_prep.x_train, y_train),
+                           test=(student_prep.x_test, y_test),
+                           epochs=config.train.quantize_epochs)
+    _step("export")
+    params = params_json(config, spec, student_prep.stats, quant.tflite)
+    write_bundle(out, quant.tflite, params)
+    _step("report")
+    report_data = _report(config, result, split, spec, student, quant,
+                          teacher_acc=accuracy(teacher, prepared.x_test, y_test),
+                          prepared=student_prep, y_test=y_test, candidates=candidates, out=out)
+    report.write_report(report_data, out)
+    return BuildResult(out_dir=out, report=report_data)
+
+
+def _report(config, result, split, spec, student, quant: QuantizationResult, *, teacher_acc,
+            prepared, y_test, candidates, out: Path) -> dict:
+    tflite = quant.tflite
+    per_mod = per_modality_accuracy(tflite, spec, prepared.x_test, y_test)
+    probs = export.predict_int8(tflite, dict(zip(spec.modality_names, prepared.x_test,
+                                                 strict=True)))
+    matrix = report.confusion_matrix(y_test, probs.argmax(1), n_classes=len(spec.classes))
+    report.write_confusion_png(matrix, spec.classes, out / "confusion.png")
+    (out / "summary.txt").write_text(report.summary(student) + "\n")
+    cost = footprint(tflite)
+    return {
+        "app": config.name, "spec_hash": spec.spec_hash(),
+        "decision_threshold": config.train.decision_threshold,
+        "accuracy": {
+            "teacher_float": teacher_acc, "student_float": quant.float_accuracy,
+            "student_int8": quant.final_accuracy, "student_int8_ptq": quant.ptq_accuracy,
+            "quantization": quant.mode, "qat_applied": quant.qat_applied,
+            "per_modality": per_mod,
+            "fused_gain_over_best_branch": report.fused_gain(quant.final_accuracy, per_mod),
+            "fused_beats_every_branch": all(quant.final_accuracy > v for v in per_mod.values()),
+            "confusion_matrix": matrix.tolist(),
+        },
+        "model": {
+            "weights_bytes": cost.weights_bytes, "flash_bytes_estimate": cost.flash_bytes,
+            "ram_peak_bytes": cost.ram_bytes, "arena_bytes": cost.arena_bytes,
+            "tflm_arena_bytes": export.tflm_arena_bytes(tflite), "macs": cost.macs,
+            "tflite_bytes": len(tflite), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
+            "footprint_source": cost.source, "fits_budget": cost.fits(config.budget),
+            "packed_4bit_weights_bytes": quant.packed_4bit_weights_bytes,
+            "branch_widths": {b.modality: b.width for b in spec.branches},
+            "head_units": spec.head_units,
+        },
+        "data": {
+            "dataset": result.name, "split": "by group", "n_train": int(len(split.train)),
+            "n_test": int(len(split.test)), "classes": list(spec.classes),
+            "n_skipped": len(getattr(result, "skipped", ())),
+        },
+        "budget": config.budget.to_dict(),
+        "search": [{"widths": [b.width for b in c.spec.branches],
+                    "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
+                    "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
+                    "macs": c.cost.macs, "fits": c.fits, "val_accuracy": c.accuracy}
+                   for c in candidates],
+    }

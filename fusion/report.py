@@ -1,0 +1,178 @@
+"""What people look at: per-layer memory/MACs, accuracy, confusion matrix and a model card.
+
+Generators return values or strings; ``write_*`` functions write files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from fusion.model import ModalityDropout
+
+REQUIRED_KEYS = {
+    "accuracy": ("teacher_float", "student_float", "student_int8", "per_modality",
+                 "fused_gain_over_best_branch"),
+    "model": ("weights_bytes", "flash_bytes_estimate", "ram_peak_bytes", "tflm_arena_bytes",
+              "macs", "tflite_sha256"),
+    "data": ("dataset", "split", "n_train", "n_test", "classes"),
+}
+
+
+_INFERENCE_NOOPS = (keras.layers.InputLayer, keras.layers.Dropout, ModalityDropout)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerRow:
+    """One Keras layer as it will run in int8: activations are one byte per element."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    activation_bytes: int
+
+
+def _macs(layer: keras.layers.Layer, out_shape: tuple[int, ...]) -> int:
+    out = int(np.prod(out_shape))
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return out * kh * kw
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        return out * kh * kw * int(layer.weights[0].shape[2])
+    if isinstance(layer, keras.layers.Dense):
+        return out * int(layer.weights[0].shape[0])
+    if isinstance(layer, keras.layers.Multiply):
+        return out
+    if isinstance(layer, keras.layers.AveragePooling2D):
+        return int(np.prod(layer.input.shape[1:]))
+    return 0
+
+
+def layer_rows(model: keras.Model) -> list[LayerRow]:
+    """Per-layer output shape (batch dropped), parameters, MACs and int8 activation bytes;
+    layers that vanish at inference (inputs, dropout, modality dropout) are left out."""
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, _INFERENCE_NOOPS) or not hasattr(layer, "output"):
+            continue
+        outputs = layer.output if isinstance(layer.output, list) else [layer.output]
+        shape = tuple(int(d) for d in outputs[0].shape[1:])
+        rows.append(LayerRow(
+            name=layer.name, kind=type(layer).__name__, output_shape=shape,
+            params=int(layer.count_params()), macs=_macs(layer, shape),
+            activation_bytes=sum(int(np.prod(t.shape[1:])) for t in outputs)))
+    return rows
+
+
+def summary(model: keras.Model) -> str:
+    """A fixed-width table of ``layer_rows`` with totals (stable text; snapshot-tested)."""
+    rows = layer_rows(model)
+    lines = [f"{'layer':<22} {'type':<20} {'output':<14} {'params':>7} {'MACs':>9} "
+             f"{'act B':>7}"]
+    for row in rows:
+        lines.append(f"{row.name:<22} {row.kind:<20} {str(list(row.output_shape)):<14} "
+                     f"{row.params:>7} {row.macs:>9} {row.activation_bytes:>7}")
+    lines.append(f"total: {sum(r.params for r in rows)} params, {sum(r.macs for r in rows)} "
+                 f"MACs, largest activation {max(r.activation_bytes for r in rows)} B")
+    return "\n".join(lines)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, *, n_classes: int) -> np.ndarray:
+    """``(n_classes, n_classes)`` int64 counts: rows are true classes, columns predictions."""
+    matrix = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(matrix, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
+    return matrix
+
+
+def write_confusion_png(matrix: np.ndarray, classes: tuple[str, ...], path: Path, *,
+                        title: str = "int8 student, test split") -> None:
+    """Draw the confusion matrix with counts to a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    size = 1.2 + 0.6 * len(classes)
+    fig, ax = plt.subplots(figsize=(size + 1.5, size))
+    try:
+        image = ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+        ax.set_yticks(range(len(classes)), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title)
+        for (row, col), count in np.ndenumerate(matrix):
+            ax.text(col, row, str(count), ha="center", va="center",
+                    color="white" if count > matrix.max() / 2 else "black")
+        fig.colorbar(image, ax=ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
+
+
+def fused_gain(student_int8: float, per_modality: dict[str, float]) -> float:
+    """Fused accuracy minus the best single-modality accuracy (positive: fusion helps)."""
+    return float(student_int8 - max(per_modality.values())) if per_modality else 0.0
+
+
+def missing_keys(report: dict[str, Any]) -> list[str]:
+    """``section.key`` names of ``REQUIRED_KEYS`` absent from ``report`` (empty: complete)."""
+    return [f"{section}.{key}" for section, keys in REQUIRED_KEYS.items() for key in keys
+            if key not in report.get(section, {})]
+
+
+def model_card(report: dict[str, Any]) -> str:
+    """Markdown model card: what it is, data and split, accuracy, decision rule, limits."""
+    acc, model, data = report["accuracy"], report["model"], report["data"]
+    per_mod = "\n".join(f"| {name} only (others zeroed) | {value:.3f} |"
+                        for name, value in acc["per_modality"].items())
+    beats = "beats" if acc["fused_gain_over_best_branch"] > 0 else "does NOT beat"
+    return f"""# Model card: {report.get('app', 'tinyfuse model')}
+
+Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
+{', '.join(acc['per_modality']) or 'one'}; classes: {', '.join(data['classes'])}.
+
+## Data
+- dataset: {data['dataset']}; split {data['split']} (no group on both sides)
+- train samples: {data['n_train']}; test samples: {data['n_test']}
+
+## Accuracy (test split)
+| model | accuracy |
+|---|---|
+| teacher (float) | {acc['teacher_float']:.3f} |
+| student (float) | {acc['student_float']:.3f} |
+| student (int8, deployed) | {acc['student_int8']:.3f} |
+{per_mod}
+
+The fused model {beats} every single branch (gain {acc['fused_gain_over_best_branch']:+.3f}).
+
+## Decision threshold
+Argmax over the class scores; a class is reported when its int8 softmax score is at least
+{report.get('decision_threshold', 0.5):.2f} (output scale 1/256). Below it the result is
+"uncertain" and the app layer asks a person. Calibrate per site with `apps.policy`.
+
+## Footprint
+weights {model['weights_bytes']} B, flash estimate {model['flash_bytes_estimate']} B,
+RAM peak {model['ram_peak_bytes']} B (TFLM arena {model['tflm_arena_bytes']} B),
+{model['macs']} MACs per inference.
+
+## Limits
+- Small test split from few groups: accuracies have wide confidence intervals.
+- Simulated data (when used) follows documented physics but is not field data.
+- A missing modality is fed as zeros (the training mean) and the result is flagged.
+"""
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> None:
+    """Write ``report.json`` and ``model_card.md`` into ``out_dir``."""
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    (out_dir / "model_card.md").write_text(model_card(report))

@@ -1,0 +1,93 @@
+"""Model construction, modality dropout and fully-int8 conversion."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fusion.export import (
+    c_sources,
+    convert_int8,
+    inspect_tflite,
+    predict_int8,
+    reference_invoke,
+    resolver_method,
+)
+from fusion.model import ModalityDropout, as_inputs, build_model
+from fusion.train import accuracy
+from sensors.errors import DataError
+
+from .conftest import make_spec
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_model_has_one_named_input_per_modality(fusion):
+    model = build_model(make_spec(fusion=fusion))
+    assert [t.name for t in model.inputs] == ["thermal", "vec"]
+    assert tuple(model.inputs[0].shape) == (None, 8, 8)
+    assert tuple(model.outputs[0].shape) == (None, 3)
+    names = {layer.name for layer in model.layers}
+    assert {"thermal_conv0", "thermal_dw1", "thermal_pw1", "vec_dense0", "head",
+            "logits"} <= names
+    assert ("thermal_gate" in names) == (fusion == "gated")
+
+
+def test_modality_dropout_zeroes_whole_inputs_only_in_training():
+    layer = ModalityDropout(0.5, seed=3)
+    a, b = np.ones((200, 4, 4), np.float32), np.ones((200, 6), np.float32)
+    out_a, out_b = (np.asarray(t) for t in layer([a, b], training=True))
+    kept_a = out_a.reshape(200, -1).max(axis=1)
+    kept_b = out_b.max(axis=1)
+    assert set(np.unique(out_a)) <= {0.0, 1.0}
+    assert np.all(out_a.reshape(200, -1).min(axis=1) == kept_a)  # whole input, not pixels
+    assert np.all(kept_a + kept_b >= 1)  # never both dropped
+    assert 0.1 < 1 - kept_a.mean() < 0.5
+    same = layer([a, b], training=False)
+    assert np.array_equal(np.asarray(same[0]), a)
+
+
+def test_missing_modality_is_fed_as_zeros(task):
+    inputs = as_inputs(task.spec, {"thermal": task.test["thermal"][:5]})
+    assert inputs[1].shape == (5, 8) and not inputs[1].any()
+    zeroed = as_inputs(task.spec, task.test, missing=("thermal",))
+    assert not zeroed[0].any() and zeroed[1].any()
+    with pytest.raises(DataError, match="vec"):
+        as_inputs(task.spec, {"thermal": task.test["thermal"], "vec": np.zeros((3, 9))})
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_converted_model_is_fully_int8(task, fusion):
+    keras.utils.set_random_seed(1)
+    model = build_model(make_spec(fusion=fusion))
+    tflite = convert_int8(model, task.inputs("train"), n_samples=32)
+    info = inspect_tflite(tflite)
+    assert set(info.tensor_types) <= {"INT8", "INT32"}
+    assert not {"DEQUANTIZE", "QUANTIZE", "SHAPE", "PACK"} & set(info.ops)
+    assert {t.dtype for t in info.inputs + info.outputs} == {"INT8"}
+    assert sorted(t.name for t in info.inputs) == ["thermal", "vec"]
+    assert ("LOGISTIC" in info.ops) == (fusion == "gated")
+    # the TFLM reference interpreter runs it
+    zeros = [np.zeros(t.shape, np.int8) for t in info.inputs]
+    (out,) = reference_invoke(tflite, zeros)
+    assert out.shape == (1, 3) and out.dtype == np.int8
+
+
+def test_int8_matches_float_on_trained_model(task, trained):
+    tflite = convert_int8(trained, task.inputs("train"), n_samples=100)
+    probs = predict_int8(tflite, task.test)
+    float_acc = accuracy(trained, task.inputs("test"), task.y_test)
+    int8_acc = float(np.mean(probs.argmax(axis=1) == task.y_test))
+    assert float_acc > 0.9
+    assert int8_acc >= float_acc - 0.01  # PTQ within one point
+
+
+def test_c_sources_list_ops_and_bytes(task):
+    model = build_model(make_spec())
+    tflite = convert_int8(model, task.inputs("train"), n_samples=8)
+    header, source = c_sources(tflite, spec_hash="abc123")
+    assert "TINYFUSE_MODEL_OP_COUNT" in header and '"abc123"' in header
+    assert "(resolver).AddConv2D();" in header and "AddDepthwiseConv2D" in header
+    assert f"g_model_len = {len(tflite)};" in source
+    assert source.count("0x") == len(tflite)
+    assert resolver_method("FULLY_CONNECTED") == "AddFullyConnected"

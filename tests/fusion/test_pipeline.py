@@ -1,0 +1,103 @@
+"""End to end: `tinyfuse build` on a tiny simulated factory config."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from apps.cli import main
+from fusion.config import load_config, parse_config
+from fusion.export import inspect_tflite, reference_invoke
+from fusion.report import missing_keys
+from sensors.errors import SpecError
+
+TINY = """
+name = "tiny-factory"
+[data]
+simulator = "factory"
+options = { n_per_class = 8, n_machines = 4, audio_s = 0.5 }
+test_fraction = 0.5
+seed = 1
+[[modalities]]
+name = "vibration"
+kind = "vibration"
+n_bands = 16
+n_envelope_bands = 8
+[[modalities]]
+name = "thermal"
+kind = "image"
+min_value = 15.0
+max_value = 80.0
+[[modalities]]
+name = "audio"
+kind = "audio"
+duration_s = 0.5
+hop_length = 512
+[model]
+classes = ["normal", "imbalance", "outer_race", "inner_race"]
+width = 4
+depth = 2
+head_units = 8
+[compression]
+teacher_width_multiplier = 2.0
+prune_fraction = 0.25
+representative_samples = 16
+[budget]
+board = "nrf52840"
+[train]
+teacher_epochs = 4
+student_epochs = 4
+finetune_epochs = 2
+search_epochs = 2
+width_multipliers = [1.0]
+"""
+
+
+def test_build_cli_end_to_end(tmp_path, capsys):
+    config_path = tmp_path / "app.toml"
+    config_path.write_text(TINY)
+    out = tmp_path / "bundle"
+    assert main(["build", str(config_path), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny-factory: int8 accuracy" in printed and "fits nrf52840: True" in printed
+    for name in ("model.tflite", "model_data.cc", "model_data.h", "params.json",
+                 "report.json", "confusion.png", "summary.txt", "model_card.md"):
+        assert (out / name).stat().st_size > 0, name
+    report = json.loads((out / "report.json").read_text())
+    assert missing_keys(report) == []
+    assert report["data"]["split"] == "by group" and report["data"]["n_test"] > 0
+    assert set(report["accuracy"]["per_modality"]) == {"vibration", "thermal", "audio"}
+    tflite = (out / "model.tflite").read_bytes()
+    info = inspect_tflite(tflite)
+    assert set(info.tensor_types) <= {"INT8", "INT32"}
+    assert report["model"]["weights_bytes"] > 0 and report["model"]["tflm_arena_bytes"] > 0
+    params = json.loads((out / "params.json").read_text())
+    assert params["spec_hash"] == report["spec_hash"]
+    assert params["spec_hash"] in (out / "model_data.h").read_text()
+    by_name = {m["name"]: m for m in params["modalities"]}
+    assert {t.name for t in info.inputs} == set(by_name)
+    assert all(m["input_scale"] > 0 for m in by_name.values())
+    zeros = [np.zeros(t.shape, np.int8) for t in info.inputs]
+    assert reference_invoke(tflite, zeros)[0].shape == (1, 4)
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(SpecError, match="no such config"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace("teacher_epochs = 4", "teacher_epochs = 4\nspeed = 3"))
+    with pytest.raises(SpecError, match=r"bad.toml: \[train\]: unknown keys \['speed'\]"):
+        load_config(bad)
+    with pytest.raises(SpecError, match="exactly one of"):
+        parse_config({"data": {}, "modalities": [{"name": "a", "kind": "vector"}],
+                      "model": {"classes": ["x", "y"]}})
+
+
+def test_bundled_app_configs_parse():
+    from apps.cli.demo import APPS, app_config_path
+
+    for app in APPS:
+        config = load_config(app_config_path(app))
+        assert config.name == app and config.data.simulator == app

@@ -1,0 +1,67 @@
+"""Memory-aware search: picks a fitting candidate; BudgetExceeded says by how many bytes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fusion.search import (
+    RUNTIME_FLASH_BYTES,
+    RUNTIME_RAM_BYTES,
+    candidate_grid,
+    check_fit,
+    measure,
+    search,
+)
+from fusion.spec import Budget
+from sensors.errors import BudgetExceeded
+
+
+def _features_for(task):
+    def features_for(spec):
+        return (task.inputs("train"), task.y_train), (task.inputs("test"), task.y_test)
+    return features_for
+
+
+def test_candidate_grid_scales_widths_depths_and_inputs(task):
+    grid = candidate_grid(task.spec, width_multipliers=(0.5, 1.0, 2.0), depths=(None, 1),
+                          input_scales=(1.0, 0.5))
+    assert len(grid) == 12
+    assert {b.width for s in grid for b in s.branches} == {2, 4, 8}
+    assert {s.modalities[0].output_shape for s in grid} == {(8, 8), (4, 4)}
+
+
+def test_footprint_uses_the_compiler_plan(task):
+    cost = measure(task.spec, task.inputs("train"))
+    assert cost.source == "firmware.compiler.estimate"
+    assert cost.flash_bytes == cost.weights_bytes + RUNTIME_FLASH_BYTES
+    assert cost.ram_bytes == cost.arena_bytes + RUNTIME_RAM_BYTES
+    assert cost.macs > 0 and cost.arena_bytes > 0
+
+
+def test_search_picks_the_best_fitting_candidate(task):
+    grid = candidate_grid(task.spec, width_multipliers=(1.0, 16.0))
+    small, big = (measure(s, task.inputs("train")) for s in grid)
+    assert big.flash_bytes > small.flash_bytes
+    budget = Budget(name="tiny-board", flash_bytes=(small.flash_bytes + big.flash_bytes) // 2,
+                    ram_bytes=10**6)
+    best, results = search(grid, budget, _features_for(task), epochs=6)
+    assert best == grid[0]
+    assert [r.fits for r in results] == [True, False]
+    assert results[0].accuracy > 0.8 and results[1].accuracy is None
+
+
+def test_budget_exceeded_says_by_how_many_bytes(task):
+    grid = candidate_grid(task.spec, width_multipliers=(1.0,))
+    cost = measure(grid[0], task.inputs("train"))
+    budget = Budget(name="postage-stamp", flash_bytes=cost.flash_bytes - 100,
+                    ram_bytes=cost.ram_bytes - 7)
+    with pytest.raises(BudgetExceeded) as caught:
+        search(grid, budget, _features_for(task))
+    message = str(caught.value)
+    assert "flash by 100 bytes" in message and "RAM by 7 bytes" in message
+    assert "postage-stamp" in message
+    check_fit(cost, Budget(name="ok", flash_bytes=cost.flash_bytes, ram_bytes=cost.ram_bytes))
+    with pytest.raises(BudgetExceeded, match=re.escape("RAM by 1 bytes")):
+        check_fit(cost, Budget(name="x", flash_bytes=10**7, ram_bytes=cost.ram_bytes - 1))
