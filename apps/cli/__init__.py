@@ -11,7 +11,7 @@ import sys
 from sensors.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
-COMMAND_MODULES = ("features", "data", "build", "demo", "compile", "verify", "deploy")
+COMMAND_MODULES = ("features", "data", "build", "demo", "compile", "verify", "deploy", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

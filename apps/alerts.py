@@ -1,0 +1,327 @@
+"""Alert sinks: MQTT (paho-mqtt 2.x) behind a persistent outbox, a local file, a fallback chain.
+
+Topic layout: ``tinyfuse/<app>/<device>/alert`` (``device`` is a device id or a modality name).
+The payload is :meth:`apps.confirm.Alert.to_payload` as JSON (spec_hash, scores, decision,
+confirmation state, timestamps); every lifecycle update of an alert is one message.
+
+Delivery guarantee of :class:`MqttSink`: every alert is first committed to the on-disk outbox
+and deleted from it only after the broker's PUBACK (QoS 1). A broker outage or a process restart
+therefore loses nothing: queued messages go out, oldest first, once a broker answers. This is
+at-least-once delivery: a message whose PUBACK was lost (broker killed after receiving it) is
+sent again, so a subscriber may see a duplicate; ``(alert_id, revision)`` in the payload
+identifies a message and lets consumers drop repeats. paho's own in-memory session is never
+relied on: every connection is a fresh clean-session client, and the outbox decides what to
+resend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from apps.confirm import Alert
+from apps.outbox import Message, Outbox
+from sensors.errors import DataError, DeployError
+
+log = logging.getLogger(__name__)
+
+_TOPIC_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DELIVERED, QUEUED, WRITTEN = "delivered", "queued", "written"
+
+
+def alert_topic(app: str, device: str) -> str:
+    """``tinyfuse/<app>/<device>/alert``; both parts are plain names (no ``/``, ``+``, ``#``)."""
+    for field, value in (("app", app), ("device", device)):
+        if not isinstance(value, str) or not _TOPIC_PART.match(value):
+            raise DataError(f"alert topic: {field} {value!r} must match {_TOPIC_PART.pattern}")
+    return f"tinyfuse/{app}/{device}/alert"
+
+
+def payload_text(alert: Alert) -> str:
+    return json.dumps(alert.to_payload(), sort_keys=True, allow_nan=False)
+
+
+class AlertSink(Protocol):
+    """Where alerts go. ``publish`` returns ``"delivered"`` (acknowledged by the receiver),
+    ``"queued"`` (kept durably, sent later) or ``"written"`` (stored in a local file)."""
+
+    name: str
+
+    def publish(self, alert: Alert) -> str: ...
+
+    def flush(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class LocalOutbox:
+    """Alerts appended as JSON lines to ``<folder>/alerts.jsonl`` (fsync'd per alert): the sink
+    for a machine without a broker, and the last link of a fallback chain."""
+
+    name = "local"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / "alerts.jsonl"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"{self.path.parent}: cannot create the alert folder: {exc}") from exc
+
+    def publish(self, alert: Alert) -> str:
+        record = {"topic": alert_topic(alert.app, alert.device),
+                  "payload": alert.to_payload()}
+        line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+        try:
+            handle = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(handle, line)  # one write on an O_APPEND file: lines never interleave
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+        except OSError as exc:
+            raise DataError(f"{self.path}: cannot write alert {alert.alert_id}: {exc}") from exc
+        return WRITTEN
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def read_local(path: str | Path) -> list[dict[str, Any]]:
+    """The records of an ``alerts.jsonl`` file (``{"topic", "payload"}``), in order; a torn last
+    line (a crash mid-write) is skipped with a warning."""
+    records = []
+    lines = Path(path).read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s:%d: unreadable alert line skipped", path, number)
+    return records
+
+
+class MqttSink:
+    """Publishes alerts over MQTT with QoS 1 from a persistent :class:`Outbox`.
+
+    Parameters
+    ----------
+    host, port : str, int
+        The broker.
+    outbox : Outbox or path
+        The queue (a path names the sqlite file; its folder is created).
+    ack_timeout_s : float
+        How long one flush waits for PUBACKs before it gives up on the connection (the
+        messages stay queued).
+    retry_interval_s : float
+        After a failed connection, ``publish`` waits this long (monotonic clock) before it
+        tries again; ``flush(force=True)`` tries at once.
+    """
+
+    name = "mqtt"
+
+    def __init__(self, *, host: str, port: int = 1883, outbox: Outbox | str | Path,
+                 client_id: str = "", keepalive_s: int = 30, connect_timeout_s: float = 3.0,
+                 ack_timeout_s: float = 5.0, retry_interval_s: float = 5.0,
+                 batch_size: int = 50) -> None:
+        if not 0 < int(port) < 65536:
+            raise DataError(f"mqtt: port {port} is not in 1..65535")
+        self.host, self.port = host, int(port)
+        self.outbox = outbox if isinstance(outbox, Outbox) else Outbox(outbox)
+        self.client_id = client_id
+        self.keepalive_s = keepalive_s
+        self.connect_timeout_s = connect_timeout_s
+        self.ack_timeout_s = ack_timeout_s
+        self.retry_interval_s = retry_interval_s
+        self.batch_size = batch_size
+        self.last_error = ""
+        self._client: mqtt.Client | None = None
+        self._connected = False
+        self._acked: set[int] = set()
+        self._next_try_s = 0.0
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._connected
+
+    def publish(self, alert: Alert) -> str:
+        """Queue ``alert`` on disk, then try to send everything queued, oldest first."""
+        seq = self.outbox.put(alert_topic(alert.app, alert.device), payload_text(alert),
+                              created_s=alert.updated_s)
+        delivered = self._flush(force=False)
+        if seq in delivered:
+            return DELIVERED
+        log.warning("alert %s queued in %s (%d waiting): %s", alert.alert_id,
+                    self.outbox.path, len(self.outbox), self.last_error or "not sent yet")
+        return QUEUED
+
+    def flush(self, *, force: bool = True) -> int:
+        """Send what the outbox holds; returns how many messages the broker acknowledged."""
+        return len(self._flush(force=force))
+
+    def close(self) -> None:
+        """Try once more to send, then disconnect; whatever is left stays in the outbox."""
+        try:
+            self._flush(force=True)
+        finally:
+            self._drop("closed")
+            self.outbox.close()
+
+    # --- connection -----------------------------------------------------------------------
+
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                             client_id=self.client_id, clean_session=True,
+                             protocol=mqtt.MQTTv311)
+        client.connect_timeout = self.connect_timeout_s
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if client is not self._client:
+            return
+        self._connected = not reason_code.is_failure
+        if reason_code.is_failure:
+            self.last_error = f"broker {self.host}:{self.port} refused: {reason_code}"
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if client is self._client:
+            self._connected = False
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if client is self._client:
+            self._acked.add(int(mid))
+
+    def _connect(self, force: bool) -> bool:
+        if self.connected:
+            return True
+        if not force and time.monotonic() < self._next_try_s:
+            return False
+        self._drop("reconnecting")
+        self._client, self.last_error = self._new_client(), ""
+        self._acked.clear()
+        try:
+            self._client.connect(self.host, self.port, keepalive=self.keepalive_s)
+            deadline = time.monotonic() + self.connect_timeout_s
+            while not self._connected and time.monotonic() < deadline:
+                if self._client.loop(timeout=0.02) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+        except (OSError, ValueError) as exc:
+            self.last_error = f"broker {self.host}:{self.port} unreachable: {exc}"
+        if not self._connected:
+            self.last_error = self.last_error or f"no CONNACK from {self.host}:{self.port}"
+            self._next_try_s = time.monotonic() + self.retry_interval_s
+            self._drop(self.last_error)
+            return False
+        log.info("connected to MQTT broker %s:%d", self.host, self.port)
+        return True
+
+    def _drop(self, why: str) -> None:
+        client, self._client, self._connected = self._client, None, False
+        if client is None:
+            return
+        log.debug("dropping MQTT connection: %s", why)
+        try:
+            client.disconnect()
+            client.loop(timeout=0.01)
+        except (OSError, ValueError, RuntimeError):
+            pass
+        sock = client.socket()
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _flush(self, *, force: bool) -> list[int]:
+        delivered: list[int] = []
+        for _ in range(2):  # a stale connection found dead gets one fresh try
+            if not len(self.outbox) or not self._connect(force):
+                return delivered
+            while len(self.outbox) and self.connected:
+                delivered.extend(self._send_batch(self.outbox.pending(limit=self.batch_size)))
+            force = True
+        return delivered
+
+    def _send_batch(self, batch: list[Message]) -> list[int]:
+        """Publish a batch and wait for its PUBACKs; remove each acknowledged message."""
+        client = self._client
+        in_flight: dict[int, int] = {}
+        done: list[int] = []
+        if client is None:
+            return done
+        for message in batch:
+            self.outbox.mark_attempt(message.seq)
+            info = client.publish(message.topic, message.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+                break
+            in_flight[info.mid] = message.seq
+        deadline = time.monotonic() + self.ack_timeout_s
+        while in_flight and time.monotonic() < deadline:
+            rc = client.loop(timeout=0.02)
+            for mid in sorted(self._acked & in_flight.keys()):
+                self._acked.discard(mid)
+                done.append(in_flight.pop(mid))
+                self.outbox.remove(done[-1])
+            if rc != mqtt.MQTT_ERR_SUCCESS or not self._connected:
+                self.last_error = f"connection lost: {mqtt.error_string(rc)}"
+                break
+        if in_flight or not self._connected:
+            self.last_error = self.last_error or f"no PUBACK within {self.ack_timeout_s} s"
+            self._next_try_s = time.monotonic() + self.retry_interval_s
+            self._drop(self.last_error)
+        return done
+
+
+class FallbackSink:
+    """Tries each sink in order. An alert one sink ``delivered`` or ``written`` stops there; an
+    alert a sink only ``queued`` (broker down) or could not take (it raised) goes on to the next
+    sink as well, so a person can see it locally while the outbox waits for the broker.
+
+    Raises ``DeployError`` naming every sink's failure when no sink took the alert at all.
+    """
+
+    name = "fallback"
+
+    def __init__(self, sinks: Sequence[AlertSink]) -> None:
+        if not sinks:
+            raise DataError("FallbackSink: needs at least one sink")
+        self.sinks = tuple(sinks)
+
+    def publish(self, alert: Alert) -> str:
+        """Returns the status of the first sink that took the alert."""
+        failures, statuses = [], []
+        for sink in self.sinks:
+            try:
+                statuses.append(sink.publish(alert))
+            except (DataError, DeployError, OSError) as exc:
+                failures.append(f"{sink.name}: {exc}")
+                log.error("alert %s: sink %s failed: %s", alert.alert_id, sink.name, exc)
+                continue
+            if statuses[-1] in (DELIVERED, WRITTEN):
+                break
+        if not statuses:
+            raise DeployError(f"alert {alert.alert_id}: no sink took it ({'; '.join(failures)})")
+        return statuses[0]
+
+    def flush(self) -> int:
+        return sum(sink.flush() for sink in self.sinks)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()

@@ -1,0 +1,301 @@
+"""People in the loop: the alert record, its lifecycle and the hooks that ask a person.
+
+Lifecycle (``Alert.state``)::
+
+    raised --(confident decision)--------------------------------> confirmed (by "policy")
+    raised --(needs a person)--> awaiting --(answer "confirm")---> confirmed
+                                          --(answer "dismiss")---> dismissed
+                                          --(no answer by deadline)--> expired, escalated
+
+An expired alert is never dropped silently: it is escalated (``escalated=True``, and the
+tracker's ``on_escalate`` callback runs) so that someone with more authority sees it.
+
+Hooks (:class:`ConfirmHook`) are told about an alert once (``request``) and then asked for the
+answer (``answer``: ``"confirm"``, ``"dismiss"`` or ``None`` while nobody answered).
+:class:`AutoConfirm`, :class:`CallbackConfirm` and :class:`ConsoleConfirm` answer at once;
+:class:`QueueConfirm` and :class:`FileConfirm` are headless and answer whenever a person does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from apps.policy import Decision
+from sensors.errors import DataError
+
+log = logging.getLogger(__name__)
+
+STATES = ("raised", "awaiting", "confirmed", "dismissed", "expired")
+FINAL_STATES = ("confirmed", "dismissed", "expired")
+ANSWERS = ("confirm", "dismiss")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    """One alert and where it is in its lifecycle.
+
+    ``history`` is ``((state, time_s), ...)`` in order; ``revision`` counts state changes, so
+    ``(alert_id, revision)`` identifies one published update (consumers de-duplicate on it).
+    """
+
+    alert_id: str
+    app: str
+    device: str
+    spec_hash: str
+    decision: Decision
+    state: str
+    raised_s: float
+    updated_s: float
+    deadline_s: float | None = None
+    answered_by: str = ""
+    escalated: bool = False
+    revision: int = 0
+    history: tuple[tuple[str, float], ...] = ()
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON-ready MQTT payload."""
+        d = self.decision
+        return {
+            "alert_id": self.alert_id, "revision": self.revision, "app": self.app,
+            "device": self.device, "spec_hash": self.spec_hash,
+            "decision": {"label": d.label, "score": d.score, "time_s": d.time_s,
+                         "hits": d.hits, "reason": d.reason, "missing": list(d.missing),
+                         "needs_confirmation": d.needs_confirmation},
+            "scores": dict(zip(d.classes, d.scores, strict=True)),
+            "confirmation": {"state": self.state, "answered_by": self.answered_by,
+                             "escalated": self.escalated, "deadline_s": self.deadline_s},
+            "timestamps": {"raised_s": self.raised_s, "updated_s": self.updated_s,
+                           "history": [[state, t] for state, t in self.history]},
+        }
+
+
+def _move(alert: Alert, state: str, now_s: float, **changes: Any) -> Alert:
+    if alert.state in FINAL_STATES:
+        raise DataError(f"alert {alert.alert_id}: cannot go from final state {alert.state!r} "
+                        f"to {state!r}")
+    return replace(alert, state=state, updated_s=float(now_s), revision=alert.revision + 1,
+                   history=(*alert.history, (state, float(now_s))), **changes)
+
+
+def raise_alert(decision: Decision, *, alert_id: str, app: str, device: str,
+                spec_hash: str) -> Alert:
+    """A new alert in state ``raised`` at the decision's time."""
+    now_s = decision.time_s
+    return Alert(alert_id=alert_id, app=app, device=device, spec_hash=spec_hash,
+                 decision=decision, state="raised", raised_s=now_s, updated_s=now_s,
+                 history=(("raised", now_s),))
+
+
+def apply_answer(alert: Alert, answer: str, *, now_s: float, by: str) -> Alert:
+    """``awaiting`` (or ``raised``) -> ``confirmed`` / ``dismissed``."""
+    if answer not in ANSWERS:
+        raise DataError(f"alert {alert.alert_id}: answer {answer!r} is not one of {ANSWERS}")
+    return _move(alert, "confirmed" if answer == "confirm" else "dismissed", now_s,
+                 answered_by=by)
+
+
+def expire(alert: Alert, *, now_s: float, escalate: bool = True) -> Alert:
+    """``awaiting`` -> ``expired`` (escalated unless ``escalate`` is False)."""
+    return _move(alert, "expired", now_s, answered_by="timeout", escalated=escalate)
+
+
+# --- hooks --------------------------------------------------------------------------------
+
+class ConfirmHook(Protocol):
+    """Asks a person about an alert. ``name`` is recorded as ``answered_by``."""
+
+    name: str
+
+    def request(self, alert: Alert) -> None: ...
+
+    def answer(self, alert: Alert) -> str | None: ...
+
+
+class AutoConfirm:
+    """Answers every request at once with a fixed answer (default ``"confirm"``)."""
+
+    def __init__(self, answer: str = "confirm") -> None:
+        if answer not in ANSWERS:
+            raise DataError(f"AutoConfirm: answer {answer!r} is not one of {ANSWERS}")
+        self.name = f"auto-{answer}"
+        self._answer = answer
+
+    def request(self, alert: Alert) -> None:
+        log.debug("auto-%s alert %s", self._answer, alert.alert_id)
+
+    def answer(self, alert: Alert) -> str | None:
+        return self._answer
+
+
+class CallbackConfirm:
+    """Calls ``callback(alert) -> "confirm" | "dismiss" | None`` (None: ask again later)."""
+
+    def __init__(self, callback: Callable[[Alert], str | None], *,
+                 name: str = "callback") -> None:
+        self.name = name
+        self._callback = callback
+
+    def request(self, alert: Alert) -> None:
+        return None
+
+    def answer(self, alert: Alert) -> str | None:
+        return self._callback(alert)
+
+
+class ConsoleConfirm:
+    """Asks on a terminal: prints the alert to ``out`` and reads ``y``/``n`` from ``stdin``.
+
+    End of input (or an unreadable answer after ``attempts`` tries) gives no answer, so the
+    alert expires and escalates rather than being dismissed by accident.
+    """
+
+    def __init__(self, *, stdin: IO[str], out: IO[str], attempts: int = 3) -> None:
+        self.name = "console"
+        self._in, self._out, self._attempts = stdin, out, attempts
+
+    def request(self, alert: Alert) -> None:
+        d = alert.decision
+        self._out.write(f"\nALERT {alert.alert_id}: {d.label} (score {d.score:.2f}) at "
+                        f"t={d.time_s:.1f} s; {d.reason}\n")
+        self._out.flush()
+
+    def answer(self, alert: Alert) -> str | None:
+        for _ in range(self._attempts):
+            self._out.write("  confirm? [y]es / [n]o: ")
+            self._out.flush()
+            line = self._in.readline()
+            if not line:
+                return None
+            reply = line.strip().lower()
+            if reply in ("y", "yes"):
+                return "confirm"
+            if reply in ("n", "no"):
+                return "dismiss"
+        return None
+
+
+class QueueConfirm:
+    """Headless, in process: requests go to ``requests``; answers are read from ``answers`` as
+    ``(alert_id, "confirm" | "dismiss")`` pairs put there by any thread (a web handler, a
+    chat bot). Answers for other alerts are kept until asked for."""
+
+    def __init__(self) -> None:
+        self.name = "queue"
+        self.requests: queue.Queue[Alert] = queue.Queue()
+        self.answers: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._seen: dict[str, str] = {}
+
+    def request(self, alert: Alert) -> None:
+        self.requests.put(alert)
+
+    def answer(self, alert: Alert) -> str | None:
+        while True:
+            try:
+                alert_id, reply = self.answers.get_nowait()
+            except queue.Empty:
+                break
+            self._seen[alert_id] = reply
+        return self._seen.pop(alert.alert_id, None)
+
+
+class FileConfirm:
+    """Headless, across processes: writes ``<folder>/pending/<alert_id>.json`` (the payload)
+    and reads the answer from ``<folder>/answers/<alert_id>`` (a file whose text is
+    ``confirm`` or ``dismiss``). Answered requests are removed from ``pending``."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.name = "file"
+        self.folder = Path(folder)
+        for part in ("pending", "answers"):
+            (self.folder / part).mkdir(parents=True, exist_ok=True)
+
+    def request(self, alert: Alert) -> None:
+        target = self.folder / "pending" / f"{alert.alert_id}.json"
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(alert.to_payload(), indent=2))
+        os.replace(temporary, target)
+
+    def answer(self, alert: Alert) -> str | None:
+        path = self.folder / "answers" / alert.alert_id
+        if not path.exists():
+            return None
+        reply = path.read_text().strip().lower()
+        if reply not in ANSWERS:
+            log.warning("%s: answer %r is not one of %s; ignored", path, reply, ANSWERS)
+            return None
+        (self.folder / "pending" / f"{alert.alert_id}.json").unlink(missing_ok=True)
+        return reply
+
+
+# --- the tracker --------------------------------------------------------------------------
+
+class Confirmations:
+    """Runs the lifecycle: confident alerts pass, the others wait for ``hook`` until
+    ``timeout_s`` (stream time) and then expire with escalation.
+
+    ``submit`` and ``poll`` return every alert whose state changed, in order, so the caller can
+    publish each update.
+    """
+
+    def __init__(self, hook: ConfirmHook, *, timeout_s: float = 60.0, escalate: bool = True,
+                 on_escalate: Callable[[Alert], None] | None = None) -> None:
+        if not timeout_s > 0:
+            raise DataError(f"Confirmations: timeout_s must be > 0, got {timeout_s}")
+        self.hook = hook
+        self.timeout_s = float(timeout_s)
+        self.escalate = escalate
+        self._on_escalate = on_escalate
+        self._waiting: dict[str, Alert] = {}
+
+    @property
+    def waiting(self) -> tuple[Alert, ...]:
+        return tuple(self._waiting.values())
+
+    def submit(self, alert: Alert, *, now_s: float) -> list[Alert]:
+        """A freshly raised alert: confirm it by policy, or ask ``hook`` (``confirm.ask``)."""
+        if not alert.decision.needs_confirmation:
+            return [_move(alert, "confirmed", now_s, answered_by="policy")]
+        waiting = _move(alert, "awaiting", now_s, deadline_s=now_s + self.timeout_s)
+        self.hook.request(waiting)
+        self._waiting[waiting.alert_id] = waiting
+        return [waiting, *self._check(waiting, now_s)]
+
+    ask = submit
+
+    def poll(self, *, now_s: float) -> list[Alert]:
+        """Collect answers that came in and expire what waited past its deadline."""
+        changed: list[Alert] = []
+        for alert in list(self._waiting.values()):
+            changed.extend(self._check(alert, now_s))
+        return changed
+
+    def expire_all(self, *, now_s: float) -> list[Alert]:
+        """End of stream: every alert still waiting expires (and escalates)."""
+        changed = [self._expire(alert, now_s) for alert in list(self._waiting.values())]
+        return changed
+
+    def _check(self, alert: Alert, now_s: float) -> list[Alert]:
+        reply = self.hook.answer(alert)
+        if reply is not None:
+            del self._waiting[alert.alert_id]
+            return [apply_answer(alert, reply, now_s=now_s, by=self.hook.name)]
+        if alert.deadline_s is not None and now_s >= alert.deadline_s:
+            return [self._expire(alert, now_s)]
+        return []
+
+    def _expire(self, alert: Alert, now_s: float) -> Alert:
+        del self._waiting[alert.alert_id]
+        done = expire(alert, now_s=now_s, escalate=self.escalate)
+        if done.escalated:
+            log.warning("alert %s (%s) was not answered in %.0f s: escalated", done.alert_id,
+                        done.decision.label, self.timeout_s)
+            if self._on_escalate is not None:
+                self._on_escalate(done)
+        return done

@@ -1,0 +1,246 @@
+"""Wiring only: source -> extract -> score -> decide -> confirm -> publish.
+
+``run_stream`` walks ``(time_s, Sample)`` pairs; every step is the four calls of the design:
+``extract(spec, raw)`` -> ``scorer.score(features)`` -> ``policy.step(...)`` ->
+``sink.publish(alert)``, with ``Confirmations.submit`` in between when a decision needs a
+person. Every lifecycle update of an alert is published. A sample that lacks a modality is
+scored with zeros for it and the decision names it (``Decision.missing``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.alerts import AlertSink
+from apps.confirm import Alert, Confirmations, raise_alert
+from apps.policy import Decision, Policy, initial_state, step
+from apps.scoring import Bundle, Scorer
+from sensors.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """One scored sample: time, scores (bundle class order), true label if known, missing
+    modalities, and the label of the decision taken at this step (empty: none)."""
+
+    time_s: float
+    scores: tuple[float, ...]
+    truth: str
+    missing: tuple[str, ...]
+    decision: str
+
+
+@dataclass
+class RunResult:
+    """What a run saw and did; ``alerts`` holds each alert's latest state, by id."""
+
+    app: str
+    spec_hash: str
+    classes: tuple[str, ...]
+    steps: list[StepRecord] = field(default_factory=list)
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    deliveries: Counter = field(default_factory=Counter)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready counts: steps, alerts by state and label, deliveries, detections."""
+        finals = list(self.alerts.values())
+        true_alerts = sum(a.decision.label == self._truth_at(a.decision.time_s) for a in finals)
+        return {
+            "app": self.app, "spec_hash": self.spec_hash, "n_steps": len(self.steps),
+            "n_alerts": len(finals),
+            "alerts_by_state": dict(Counter(a.state for a in finals)),
+            "alerts_by_label": dict(Counter(a.decision.label for a in finals)),
+            "alerts_matching_truth": int(true_alerts),
+            "escalated": sum(a.escalated for a in finals),
+            "steps_with_missing_modality": sum(bool(s.missing) for s in self.steps),
+            "deliveries": dict(self.deliveries), "skipped_samples": list(self.skipped),
+            "alerts": [{"alert_id": a.alert_id, "label": a.decision.label,
+                        "time_s": a.decision.time_s, "score": a.decision.score,
+                        "state": a.state, "answered_by": a.answered_by,
+                        "missing": list(a.decision.missing)} for a in finals],
+        }
+
+    def _truth_at(self, time_s: float) -> str:
+        return next((s.truth for s in self.steps if s.time_s == time_s), "")
+
+
+def extract_features(bundle: Bundle, sample) -> dict[str, np.ndarray | None]:
+    """Front-end features per bundle modality (``None`` where the sample lacks it)."""
+    from sensors import extract
+
+    features: dict[str, np.ndarray | None] = {}
+    for item in bundle.inputs:
+        raw = sample.data.get(item.modality.name)
+        if raw is None:
+            features[item.modality.name] = None
+            continue
+        rate = sample.meta_value("sample_rate_hz")
+        is_audio = item.modality.frontend.kind == "audio" and isinstance(rate, int | float)
+        features[item.modality.name] = extract(item.modality, raw,
+                                               sample_rate_hz=rate if is_audio else None)
+    return features
+
+
+def replay(samples: Iterable, *, period_s: float = 1.0, start_s: float = 0.0,
+           ) -> Iterator[tuple[float, Any]]:
+    """``(time_s, sample)`` pairs, one sample every ``period_s`` seconds."""
+    for index, sample in enumerate(samples):
+        yield start_s + index * period_s, sample
+
+
+def episodes(samples: Sequence, *, seed: int = 0, min_length: int = 3,
+             max_length: int = 6) -> list:
+    """Samples re-ordered into runs of one label (``min_length``..``max_length`` long), runs in
+    random order: a stream in which events last several windows, as in a real room or machine.
+    """
+    rng = np.random.default_rng(seed)
+    pools: dict[str, list] = {}
+    for sample in samples:
+        pools.setdefault(sample.label, []).append(sample)
+    for pool in pools.values():
+        rng.shuffle(pool)
+    ordered: list = []
+    while any(pools.values()):
+        labels = sorted(label for label, pool in pools.items() if pool)
+        label = labels[int(rng.integers(len(labels)))]
+        take = int(rng.integers(min_length, max_length + 1))
+        ordered.extend(pools[label][:take])
+        del pools[label][:take]
+    return ordered
+
+
+def default_policy(bundle: Bundle) -> Policy:
+    """The app's own policy (``apps/<app>/app.py``: ``policy(classes, threshold=...)``), or one
+    that alerts on every class at the bundle's decision threshold."""
+    try:
+        module = importlib.import_module(f"apps.{bundle.app}.app")
+    except ModuleNotFoundError:
+        module = None
+    threshold = bundle.decision_threshold
+    if module is not None and hasattr(module, "policy"):
+        return module.policy(bundle.classes, threshold=threshold)
+    log.info("no apps/%s/app.py policy: every class alerts at %.2f", bundle.app, threshold)
+    return Policy(classes=bundle.classes, alert_classes=bundle.classes,
+                  on_levels=(threshold,) * len(bundle.classes))
+
+
+@dataclass
+class _Loop:
+    result: RunResult
+    sink: AlertSink
+    confirmations: Confirmations
+
+    def publish(self, alerts: Iterable[Alert]) -> None:
+        for alert in alerts:
+            self.result.alerts[alert.alert_id] = alert
+            self.result.deliveries[self.sink.publish(alert)] += 1
+
+
+def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: Policy,
+               sink: AlertSink, confirmations: Confirmations, device: str,
+               run_id: str | None = None) -> RunResult:
+    """Run the app loop over ``(time_s, Sample)`` pairs and return what happened.
+
+    Alerts still waiting for a person when the stream ends expire (and escalate) at the last
+    time seen. A sample whose features cannot be extracted is skipped and listed.
+    """
+    bundle = scorer.bundle
+    if tuple(policy.classes) != bundle.classes:
+        raise DataError(f"policy classes {list(policy.classes)} differ from the bundle's "
+                        f"{list(bundle.classes)} ({bundle.folder / 'params.json'})")
+    run_id = run_id or uuid.uuid4().hex[:8]
+    loop = _Loop(result=RunResult(app=bundle.app, spec_hash=bundle.spec_hash,
+                                  classes=bundle.classes), sink=sink,
+                 confirmations=confirmations)
+    state, now_s = initial_state(policy), 0.0
+    for now_s, sample in stream:
+        try:
+            features = extract_features(bundle, sample)
+        except DataError as exc:
+            loop.result.skipped.append(f"{sample.source}: {exc}")
+            log.warning("skipped %s: %s", sample.source, exc)
+            continue
+        missing = tuple(name for name, value in features.items() if value is None)
+        scores = scorer.score(features)
+        state, decision = step(policy, state, scores, now_s=now_s, missing=missing)
+        loop.publish(confirmations.poll(now_s=now_s))
+        if decision is not None:
+            _raise(loop, decision, bundle, device=device,
+                   alert_id=f"{bundle.app}-{run_id}-{len(loop.result.alerts):05d}")
+        loop.result.steps.append(StepRecord(
+            time_s=float(now_s), scores=tuple(float(v) for v in scores),
+            truth=str(getattr(sample, "label", "")), missing=missing,
+            decision=decision.label if decision else ""))
+    loop.publish(confirmations.poll(now_s=now_s))
+    loop.publish(confirmations.expire_all(now_s=now_s))
+    sink.flush()
+    return loop.result
+
+
+def _raise(loop: _Loop, decision: Decision, bundle: Bundle, *, device: str,
+           alert_id: str) -> None:
+    alert = raise_alert(decision, alert_id=alert_id, app=bundle.app, device=device,
+                        spec_hash=bundle.spec_hash)
+    loop.publish([alert])
+    loop.publish(loop.confirmations.submit(alert, now_s=decision.time_s))
+
+
+_STATE_COLOURS = {"confirmed": "black", "dismissed": "0.6", "expired": "darkorange",
+                  "awaiting": "purple", "raised": "magenta"}
+
+
+def plot_stream(result: RunResult, path: str | Path, *, policy: Policy | None = None) -> Path:
+    """PNG of the stream: class scores over time, the on-levels, true labels and alerts
+    (coloured by final state)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = np.array([s.time_s for s in result.steps])
+    scores = np.array([s.scores for s in result.steps]).reshape(len(times), -1)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 1]})
+    for column, name in enumerate(result.classes):
+        top.plot(times, scores[:, column], lw=1.2, label=name)
+    if policy is not None:
+        for name, level in zip(policy.alert_classes, policy.on_levels, strict=True):
+            top.axhline(level, ls="--", lw=0.8, color="k", alpha=0.5)
+            top.text(times[0] if len(times) else 0, level, f" on({name})", fontsize=7,
+                     va="bottom")
+    for alert in result.alerts.values():
+        colour = _STATE_COLOURS.get(alert.state, "k")
+        top.axvline(alert.decision.time_s, color=colour, lw=1.5, alpha=0.8)
+        top.text(alert.decision.time_s, 1.02, f"{alert.decision.label}\n{alert.state}",
+                 fontsize=6, rotation=90, va="bottom", color=colour)
+    top.set_ylim(0, 1.25)
+    top.set_ylabel("score")
+    top.legend(loc="upper right", fontsize=7, ncol=len(result.classes))
+    top.set_title(f"{result.app}: {len(result.steps)} samples, {len(result.alerts)} alerts "
+                  f"(spec {result.spec_hash})", fontsize=9)
+    truth_index = [result.classes.index(s.truth) if s.truth in result.classes else -1
+                   for s in result.steps]
+    bottom.step(times, truth_index, where="mid", color="k", lw=1)
+    missing = [t for t, s in zip(times, result.steps, strict=True) if s.missing]
+    bottom.plot(missing, [-0.5] * len(missing), "x", color="tab:orange", ms=4,
+                label="modality missing")
+    bottom.set_yticks(range(len(result.classes)), result.classes, fontsize=7)
+    bottom.set_ylabel("truth")
+    bottom.set_xlabel("time (s)")
+    figure.tight_layout()
+    out = Path(path)
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out

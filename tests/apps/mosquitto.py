@@ -1,0 +1,136 @@
+"""A real mosquitto broker on a free loopback port, and a small subscriber, for MQTT tests.
+
+``Broker(folder)`` picks a free port; ``start()`` writes a config (``listener PORT 127.0.0.1``,
+``allow_anonymous true``, no persistence), runs ``mosquitto -c`` and waits (bounded) until the
+port accepts connections; ``stop()`` terminates it, ``kill()`` sends SIGKILL (a crash). The same
+object can be started again on the same port.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Broker:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.config = self.folder / "mosquitto.conf"
+        self.log = self.folder / "mosquitto.log"
+
+    def start(self, *, timeout_s: float = 10.0) -> Broker:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                               "persistence false\n")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)],
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
+            if port_open(self.port):
+                return self
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"mosquitto did not open port {self.port} in {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process = None
+
+
+class Subscriber:
+    """Collects the JSON payloads published on ``topic`` (a background paho loop)."""
+
+    def __init__(self, port: int, topic: str = "tinyfuse/#") -> None:
+        self.messages: list[tuple[str, dict]] = []
+        self._subscribed = False
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  protocol=mqtt.MQTTv311)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+        wait_for(lambda: self._subscribed, what="SUBACK")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self._subscribed = True
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.messages.append((message.topic, json.loads(message.payload)))
+
+    def alert_ids(self) -> list[str]:
+        return [payload["alert_id"] for _, payload in self.messages]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_for(condition, *, timeout_s: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A running broker on a free loopback port; stopped after the test."""
+    running = Broker(tmp_path / "broker").start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def idle_broker(tmp_path: Path):
+    """A broker that is configured but NOT started (its port is free): start it in the test."""
+    waiting = Broker(tmp_path / "broker")
+    try:
+        yield waiting
+    finally:
+        waiting.stop()

@@ -1,0 +1,219 @@
+"""apps.runner / apps.scoring / `tinyfuse run`: wiring with a scripted scorer, then a real tiny
+int8 posture model (trained here on simulated frames, ~15 s) scored by the compiled C model and
+the TFLite Micro reference, end to end through a real mosquitto broker."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from apps.alerts import LocalOutbox, MqttSink, read_local
+from apps.cli import main
+from apps.confirm import AutoConfirm, Confirmations, QueueConfirm
+from apps.policy import Policy
+from apps.runner import default_policy, episodes, plot_stream, replay, run_stream
+from apps.scoring import HostScorer, TfliteScorer, load_bundle, model_inputs
+from sensors.errors import DataError
+from sensors.simulate import simulate_posture
+from tests.apps.mosquitto import Subscriber, broker, wait_for
+
+__all__ = ["broker"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- a real tiny bundle -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory) -> Path:
+    """A posture bundle (thermal 8x8 + depth 16x16, four classes) written by fusion's own
+    export code: a narrow model trained for a few epochs on simulated frames."""
+    import keras
+
+    from fusion import pipeline
+    from fusion.config import load_config
+    from fusion.export import convert_int8
+    from fusion.features import FeatureStore, fit_stats, labels_of
+    from fusion.features import model_inputs as fusion_inputs
+    from fusion.model import build_model
+    from fusion.train import train_classifier
+
+    config = load_config(REPO / "apps" / "posture" / "app.toml")
+    spec = config.fusion.scaled(width_multiplier=1.0, head_units=8)
+    data = simulate_posture(n_per_class=24, n_people=6, seed=0)
+    store, rows = FeatureStore.of(data), np.arange(len(data))
+    stats = fit_stats(store, spec, rows)
+    inputs = fusion_inputs(store, spec, rows, stats)
+    keras.utils.set_random_seed(3)
+    model = build_model(spec, seed=3)
+    train_classifier(model, inputs, labels_of(data.samples, spec.classes), epochs=30,
+                     batch_size=16, learning_rate=0.01)
+    tflite = convert_int8(model, inputs, n_samples=40)
+    out = tmp_path_factory.mktemp("bundle")
+    pipeline.write_bundle(out, tflite, pipeline.params_json(config, spec, stats, tflite))
+    return out
+
+
+def test_bundle_loads_and_host_matches_tflite_reference(bundle_dir):
+    bundle = load_bundle(bundle_dir)
+    assert bundle.app == "posture" and bundle.modalities == ("thermal", "depth")
+    host, reference = HostScorer(bundle), TfliteScorer(bundle)
+    data = simulate_posture(n_per_class=3, n_people=2, seed=9)
+    from apps.runner import extract_features
+
+    for sample in data.samples:
+        features = extract_features(bundle, sample)
+        np.testing.assert_array_equal(host.score(features), reference.score(features))
+    degraded = {"thermal": features["thermal"], "depth": None}
+    np.testing.assert_array_equal(host.score(degraded), reference.score(degraded))
+    arrays, missing = model_inputs(bundle, degraded)
+    assert missing == ("depth",) and arrays[1].dtype == np.int8
+    depth = bundle.inputs[1]
+    assert (arrays[1] == depth.zero_point).all()  # zeros after standardisation
+    with pytest.raises(DataError, match=r"features\['thermal'\]: expected shape"):
+        host.score({"thermal": np.zeros((4, 4)), "depth": None})
+
+
+def test_bad_bundles_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="no params.json"):
+        load_bundle(tmp_path)
+    (tmp_path / "params.json").write_text("{nope")
+    with pytest.raises(DataError, match="not valid JSON"):
+        load_bundle(tmp_path)
+    (tmp_path / "params.json").write_text(json.dumps({"classes": ["a"]}))
+    (tmp_path / "model.tflite").write_bytes(b"")
+    with pytest.raises(DataError, match="params.json: missing field 'modalities'"):
+        load_bundle(tmp_path)
+
+
+def test_cli_run_publishes_through_a_real_broker(bundle_dir, broker, tmp_path):
+    subscriber = Subscriber(broker.port)
+    out = tmp_path / "run"
+    try:
+        code = main(["run", str(bundle_dir), "--out", str(out), "--mqtt",
+                     f"127.0.0.1:{broker.port}", "--per-class", "8", "--scorer", "host"])
+        summary = json.loads((out / "run_summary.json").read_text())
+        expected = sum(summary["deliveries"].values())
+        wait_for(lambda: len(subscriber.messages) >= expected, what="every update")
+    finally:
+        subscriber.close()
+    assert code == 0 and (out / "stream.png").stat().st_size > 10_000
+    assert summary["n_steps"] == 32 and summary["n_alerts"] >= 1
+    assert summary["deliveries"] == {"delivered": expected}
+    assert all(topic == "tinyfuse/posture/fused/alert" for topic, _ in subscriber.messages)
+    assert {p["decision"]["label"] for _, p in subscriber.messages} == {"lying"}
+    assert not (out / "outbox" / "alerts.jsonl").exists()  # nothing needed the fallback
+
+
+def test_cli_run_without_broker_keeps_alerts_on_disk(bundle_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", str(bundle_dir), "--out", str(out), "--per-class", "6",
+                 "--drop-modality", "depth", "--scorer", "tflite"])
+    assert code == 0
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["steps_with_missing_modality"] == summary["n_steps"] == 24
+    assert all(a["missing"] == ["depth"] for a in summary["alerts"])
+    records = read_local(out / "outbox" / "alerts.jsonl")
+    assert len(records) == sum(summary["deliveries"].values())
+    assert "24 samples" in capsys.readouterr().out
+    assert main(["run", str(tmp_path / "absent")]) == 2
+
+
+# --- wiring, with a scripted scorer -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    return load_bundle(bundle_dir)
+
+
+class LabelScorer:
+    """Looks the label up from the features' identity: the stream gives it out of band."""
+
+    def __init__(self, bundle, labels: list[str]) -> None:
+        self.bundle, self._labels = bundle, iter(labels)
+
+    def score(self, features):
+        label = next(self._labels)
+        top = 0.7 if any(v is None for v in features.values()) else 0.9
+        scores = np.full(len(self.bundle.classes), (1 - top) / (len(self.bundle.classes) - 1))
+        scores[self.bundle.classes.index(label)] = top
+        return scores.astype(np.float32)
+
+
+def test_run_stream_wires_decisions_confirmations_and_sinks(bundle, tmp_path):
+    data = simulate_posture(n_per_class=8, n_people=2, seed=1)
+    labels = ["empty"] * 3 + ["lying"] * 4 + ["standing"] * 3 + ["lying"] * 4
+    pools = {c: [s for s in data.samples if s.label == c] for c in bundle.classes}
+    samples = [pools[label].pop() for label in labels]
+    policy = Policy(classes=bundle.classes, alert_classes=("lying",), on_levels=(0.5,),
+                    confident_levels=(0.8,), k=2, n=3, cooldown_s=0.0)
+    hook = QueueConfirm()
+    result = run_stream(replay(samples, period_s=2.0), scorer=LabelScorer(bundle, labels),
+                        policy=policy, sink=LocalOutbox(tmp_path), device="room1",
+                        confirmations=Confirmations(hook, timeout_s=5.0), run_id="t")
+    assert [s.decision for s in result.steps].count("lying") == 2
+    assert [(a.decision.time_s, a.state) for a in result.alerts.values()] == [
+        (8.0, "confirmed"), (22.0, "confirmed")]  # 2nd lying frame of each episode, confident
+    assert list(result.alerts) == ["posture-t-00000", "posture-t-00001"]
+    assert hook.requests.empty()
+    assert result.summary()["alerts_matching_truth"] == 2
+    path = plot_stream(result, tmp_path / "stream.png", policy=policy)
+    assert path.stat().st_size > 10_000
+
+
+def test_missing_modality_is_flagged_and_escalates_without_an_answer(bundle, tmp_path):
+    data = simulate_posture(n_per_class=3, n_people=1, seed=2)
+    lying = [s for s in data.samples if s.label == "lying"]
+    samples = [dataclasses.replace(s, data={"thermal": s.data["thermal"]}) for s in lying]
+    policy = Policy(classes=bundle.classes, alert_classes=("lying",), on_levels=(0.5,))
+    escalated = []
+    result = run_stream(replay(samples), scorer=LabelScorer(bundle, ["lying"] * 3),
+                        policy=policy, sink=LocalOutbox(tmp_path), device="room1",
+                        confirmations=Confirmations(QueueConfirm(), timeout_s=60.0,
+                                                    on_escalate=escalated.append))
+    [alert] = result.alerts.values()
+    assert alert.decision.missing == ("depth",) and alert.decision.needs_confirmation
+    assert (alert.state, alert.escalated) == ("expired", True) and escalated == [alert]
+    states = [r["payload"]["confirmation"]["state"] for r in read_local(tmp_path /
+                                                                       "alerts.jsonl")]
+    assert states == ["raised", "awaiting", "expired"]
+
+
+def test_run_stream_to_a_real_broker_survives_its_crash(bundle, broker, tmp_path):
+    data = simulate_posture(n_per_class=6, n_people=2, seed=3)
+    samples = [s for s in data.samples if s.label in ("lying", "empty")][:8]
+    labels = [s.label for s in samples]
+    policy = Policy(classes=bundle.classes, alert_classes=("lying", "empty"),
+                    on_levels=(0.5, 0.5))
+    sink = MqttSink(host="127.0.0.1", port=broker.port, outbox=tmp_path / "o.sqlite",
+                    ack_timeout_s=1.0, connect_timeout_s=1.0, retry_interval_s=0.0)
+    broker.kill()  # the broker is gone for the whole stream
+    result = run_stream(replay(samples), scorer=LabelScorer(bundle, labels), policy=policy,
+                        sink=sink, device="room1",
+                        confirmations=Confirmations(AutoConfirm()))
+    queued = len(sink.outbox)
+    assert queued == sum(result.deliveries.values()) == result.deliveries["queued"] > 0
+    broker.start()
+    subscriber = Subscriber(broker.port)
+    try:
+        assert sink.flush() == queued
+        wait_for(lambda: len(subscriber.messages) >= queued, what="queued updates")
+    finally:
+        sink.close()
+        subscriber.close()
+    assert len(subscriber.messages) == queued
+
+
+def test_default_policy_and_episodes(bundle):
+    policy = default_policy(bundle)
+    assert policy.alert_classes == ("lying",) and (policy.k, policy.n) == (2, 3)
+    data = simulate_posture(n_per_class=6, n_people=2, seed=4)
+    ordered = episodes(data.samples, seed=0, min_length=3, max_length=3)
+    assert sorted(map(id, ordered)) == sorted(map(id, data.samples))
+    assert all(ordered[i].label == ordered[i - i % 3].label for i in range(len(ordered)))
+    runs = [ordered[i].label for i in range(0, len(ordered), 3)]
+    assert sorted(runs) == sorted(list(bundle.classes) * 2)
