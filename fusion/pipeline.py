@@ -128,8 +128,13 @@ def write_bundle(out_dir: Path, tflite: bytes, params: dict) -> None:
 
 @dataclass
 class BuildResult:
+    """The bundle folder, its report, and the int8 model's probabilities on the validation
+    split (``val_probs`` ``(n, classes)``, ``val_labels`` ``(n,)``) for threshold calibration."""
+
     out_dir: Path
     report: dict[str, Any]
+    val_probs: np.ndarray
+    val_labels: np.ndarray
 
 
 def _teacher(config: AppConfig, prepared: Prepared, labels: np.ndarray) -> keras.Model:
@@ -215,7 +220,7 @@ def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = 
     spec, student = _compress(config, student, spec, teacher, student_prep, y_train, distilled)
     _step("quantize")
     quant = quantize_model(student, config.compression, train=(student_prep.x_train, y_train),
-                           test=(student_prep.x_test, y_test),
+                           val=(student_prep.x_val, labels[split.val]),
                            epochs=config.train.quantize_epochs)
     _step("export")
     params = params_json(config, spec, student_prep.stats, quant.tflite)
@@ -225,7 +230,10 @@ def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = 
                           teacher_acc=accuracy(teacher, prepared.x_test, y_test),
                           prepared=student_prep, y_test=y_test, candidates=candidates, out=out)
     report.write_report(report_data, out)
-    return BuildResult(out_dir=out, report=report_data)
+    val_probs = export.predict_int8(quant.tflite, dict(zip(spec.modality_names,
+                                                           student_prep.x_val, strict=True)))
+    return BuildResult(out_dir=out, report=report_data, val_probs=val_probs,
+                       val_labels=labels[split.val])
 
 
 def _report(config, result, split, spec, student, quant: QuantizationResult, *, teacher_acc,

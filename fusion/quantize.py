@@ -126,15 +126,16 @@ def int8_accuracy(tflite: bytes, model: keras.Model, inputs: Sequence[np.ndarray
 
 def quantize_model(model: keras.Model, compression: CompressionSpec, *,
                    train: tuple[Sequence[np.ndarray], np.ndarray],
-                   test: tuple[Sequence[np.ndarray], np.ndarray],
+                   val: tuple[Sequence[np.ndarray], np.ndarray],
                    epochs: int = 3) -> QuantizationResult:
     """Quantize ``model`` (modified in place for QAT / 4-bit) as ``compression`` says.
 
-    ``train`` and ``test`` are ``(inputs in model order, integer labels)``; the first
-    ``compression.representative_samples`` training rows calibrate the int8 ranges.
+    ``train`` and ``val`` are ``(inputs in model order, integer labels)``; the first
+    ``compression.representative_samples`` training rows calibrate the int8 ranges. The QAT
+    decision and the reported accuracies use ``val``: never pass the test split here.
     """
     x_train, y_train = train
-    x_test, y_test = test
+    x_test, y_test = val
     n_rep = compression.representative_samples
     float_acc = float(np.mean(model.predict(list(x_test), verbose=0).argmax(1) == y_test))
     tflite = convert_int8(model, x_train, n_samples=n_rep)

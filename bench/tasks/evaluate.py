@@ -146,7 +146,7 @@ def run_classification(task: TaskData, recipe: Recipe, *, seed: int = 0) -> dict
     compression = CompressionSpec(quantization="int8-qat", qat_threshold=recipe.qat_threshold,
                                   representative_samples=recipe.representative_samples)
     quant = quantize_model(student, compression, train=(train_in, task.y_train),
-                           test=(train_in, task.y_train))
+                           val=(train_in, task.y_train))
     if quant.qat_applied:
         student_acc_after_qat = accuracy(student, test_in, task.y_test)
     else:

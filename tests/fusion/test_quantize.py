@@ -50,7 +50,7 @@ def _copy(model):
 def test_ptq_within_one_point(task, trained):
     result = quantize_model(_copy(trained), CompressionSpec(quantization="int8"),
                             train=(task.inputs("train"), task.y_train),
-                            test=(task.inputs("test"), task.y_test))
+                            val=(task.inputs("test"), task.y_test))
     assert result.float_accuracy > 0.9
     assert result.final_accuracy >= result.float_accuracy - 0.01
     assert not result.qat_applied
@@ -60,7 +60,7 @@ def test_int4_weights_option(task, trained):
     model = _copy(trained)
     result = quantize_model(model, CompressionSpec(quantization="int4-weights"),
                             train=(task.inputs("train"), task.y_train),
-                            test=(task.inputs("test"), task.y_test), epochs=2)
+                            val=(task.inputs("test"), task.y_test), epochs=2)
     assert result.qat_applied and result.packed_4bit_weights_bytes is not None
     assert result.packed_4bit_weights_bytes < inspect_tflite(result.tflite).weights_bytes
     assert result.final_accuracy > 0.8
