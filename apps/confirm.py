@@ -118,17 +118,40 @@ class ConfirmHook(Protocol):
     def answer(self, alert: Alert) -> str | None: ...
 
 
-class AutoConfirm:
-    """Answers every request at once with a fixed answer (default ``"confirm"``)."""
+def question(alert: Alert) -> str:
+    """What a person is asked about ``alert`` (one line)."""
+    d = alert.decision
+    return (f"ALERT {alert.alert_id}: {d.label} (score {d.score:.2f}) at t={d.time_s:.1f} s; "
+            f"{d.reason}")
 
-    def __init__(self, answer: str = "confirm") -> None:
+
+class AutoConfirm:
+    """Answers every request at once with a fixed answer (default ``"confirm"``).
+
+    With ``record`` (a file path) every request is appended to it as one JSON line
+    (``alert_id``, ``question``, ``answer``, ``payload``): what a person would have been asked.
+    """
+
+    def __init__(self, answer: str = "confirm", *, record: str | Path | None = None) -> None:
         if answer not in ANSWERS:
             raise DataError(f"AutoConfirm: answer {answer!r} is not one of {ANSWERS}")
         self.name = f"auto-{answer}"
         self._answer = answer
+        self.record = Path(record) if record is not None else None
+        if self.record is not None:
+            self.record.parent.mkdir(parents=True, exist_ok=True)
 
     def request(self, alert: Alert) -> None:
         log.debug("auto-%s alert %s", self._answer, alert.alert_id)
+        if self.record is None:
+            return
+        line = {"alert_id": alert.alert_id, "question": question(alert),
+                "answer": self._answer, "payload": alert.to_payload()}
+        try:
+            with self.record.open("a", encoding="utf-8") as sink:
+                sink.write(json.dumps(line, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise DataError(f"{self.record}: cannot record the question: {exc}") from exc
 
     def answer(self, alert: Alert) -> str | None:
         return self._answer
@@ -161,9 +184,7 @@ class ConsoleConfirm:
         self._in, self._out, self._attempts = stdin, out, attempts
 
     def request(self, alert: Alert) -> None:
-        d = alert.decision
-        self._out.write(f"\nALERT {alert.alert_id}: {d.label} (score {d.score:.2f}) at "
-                        f"t={d.time_s:.1f} s; {d.reason}\n")
+        self._out.write(f"\n{question(alert)}\n")
         self._out.flush()
 
     def answer(self, alert: Alert) -> str | None:

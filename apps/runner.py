@@ -122,8 +122,16 @@ def episodes(samples: Sequence, *, seed: int = 0, min_length: int = 3,
 
 
 def default_policy(bundle: Bundle) -> Policy:
+    """The calibrated policy stored in the bundle (``params.json["policy"]``, written by
+    ``tinyfuse build``), else :func:`app_policy`."""
+    if bundle.policy is not None:
+        return bundle.policy
+    return app_policy(bundle)
+
+
+def app_policy(bundle: Bundle) -> Policy:
     """The app's own policy (``apps/<app>/app.py``: ``policy(classes, threshold=...)``), or one
-    that alerts on every class at the bundle's decision threshold."""
+    that alerts on every class, both at the bundle's uncalibrated decision threshold."""
     try:
         module = importlib.import_module(f"apps.{bundle.app}.app")
     except ModuleNotFoundError:
@@ -134,6 +142,27 @@ def default_policy(bundle: Bundle) -> Policy:
     log.info("no apps/%s/app.py policy: every class alerts at %.2f", bundle.app, threshold)
     return Policy(classes=bundle.classes, alert_classes=bundle.classes,
                   on_levels=(threshold,) * len(bundle.classes))
+
+
+def onsets(samples: Sequence, *, baseline: str, events: Sequence[str]) -> list:
+    """A stream in which events appear: group by group (machine, person) in sorted order, the
+    group's ``baseline`` samples, then its samples of one event class (``events`` taken in
+    turn), e.g. a machine that runs normally until a bearing fault appears.
+
+    Groups without a baseline or event sample contribute what they have.
+    """
+    if not events:
+        raise DataError("onsets: needs at least one event class")
+    by_group: dict[str, list] = {}
+    for sample in samples:
+        by_group.setdefault(str(sample.group), []).append(sample)
+    ordered: list = []
+    for index, group in enumerate(sorted(by_group)):
+        event = events[index % len(events)]
+        members = by_group[group]
+        ordered.extend(s for s in members if s.label == baseline)
+        ordered.extend(s for s in members if s.label == event)
+    return ordered
 
 
 @dataclass

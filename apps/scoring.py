@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sensors.errors import DataError
+from apps.policy import Policy
+from sensors.errors import DataError, SpecError
 from sensors.spec import ModalitySpec
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ class BundleInput:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bundle:
-    """What ``params.json`` says about a built model (inputs sorted by tensor index)."""
+    """What ``params.json`` says about a built model (inputs sorted by tensor index).
+
+    ``policy`` is the calibrated decision policy stored by ``tinyfuse build`` (``None`` in a
+    bundle written before calibration, or by ``fusion`` alone).
+    """
 
     folder: Path
     app: str
@@ -54,6 +59,7 @@ class Bundle:
     output_scale: float
     output_zero_point: int
     decision_threshold: float
+    policy: Policy | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -124,7 +130,24 @@ def load_bundle(folder: str | Path) -> Bundle:
                   spec_hash=str(_field(data, "spec_hash", where)), classes=classes,
                   inputs=tuple(inputs), output_scale=float(_field(output, "scale", where)),
                   output_zero_point=int(_field(output, "zero_point", where)),
-                  decision_threshold=float(data.get("decision_threshold", 0.5)))
+                  decision_threshold=float(data.get("decision_threshold", 0.5)),
+                  policy=_stored_policy(data.get("policy"), classes, where))
+
+
+def _stored_policy(entry: Any, classes: tuple[str, ...], where: str) -> Policy | None:
+    """``params.json["policy"]`` as a :class:`Policy` over the bundle's classes, or None."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: field 'policy' must be an object")
+    try:
+        policy = Policy.from_dict(entry)
+    except SpecError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    if policy.classes != classes:
+        raise DataError(f"{where}: policy classes {list(policy.classes)} differ from the "
+                        f"bundle's {list(classes)}")
+    return policy
 
 
 def _quantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:

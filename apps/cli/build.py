@@ -1,13 +1,16 @@
 """`tinyfuse build APP.toml --out DIR`: features -> teacher -> student -> prune -> quantize ->
-export -> report, then a short summary on stdout."""
+export -> report, then decision thresholds calibrated on the validation split
+(``apps.thresholds``), then a short summary on stdout."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
 
+from apps.thresholds import CalibratedPolicy, calibrate_bundle, read_target
 from fusion.boards import BOARD_NAMES, board_budget
 from fusion.config import AppConfig, load_config
 
@@ -16,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "build", help="train, compress and export a fused int8 model from an app.toml",
         description="Run the whole pipeline on APP.toml and write model.tflite, "
-        "model_data.cc/.h, params.json, report.json, confusion.png, summary.txt and "
-        "model_card.md into --out.")
+        "model_data.cc/.h, params.json, report.json, confusion.png, summary.txt, "
+        "model_card.md and policy.json (decision thresholds calibrated on the validation "
+        "split, for the target in the optional [policy] table) into --out.")
     parser.add_argument("config", metavar="APP.toml", help="app config (see apps/*/app.toml)")
     add_common(parser)
     parser.set_defaults(handler=run_build_command)
@@ -44,12 +48,23 @@ def with_overrides(config: AppConfig, args: argparse.Namespace) -> AppConfig:
     return config
 
 
-def run_config(config: AppConfig, args: argparse.Namespace) -> int:
+def run_config(config: AppConfig, args: argparse.Namespace, *, config_path: str | Path) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    target = read_target(config_path)  # a bad [policy] table fails before training
     from fusion.pipeline import run_build
 
     result = run_build(config, Path(args.out), data_dir=args.data)
-    acc, model = result.report["accuracy"], result.report["model"]
+    calibrated = calibrate_bundle(result.out_dir, result.val_probs, result.val_labels,
+                                  target=target)
+    _print_model(config, result.report)
+    _print_thresholds(calibrated)
+    print(f"  wrote {result.out_dir}/ (model.tflite, model_data.cc/.h, params.json, "
+          f"policy.json, report.json, confusion.png, summary.txt, model_card.md)")
+    return 0
+
+
+def _print_model(config: AppConfig, report: dict) -> None:
+    acc, model = report["accuracy"], report["model"]
     print(f"{config.name}: int8 accuracy {acc['student_int8']:.3f} "
           f"(float student {acc['student_float']:.3f}, teacher {acc['teacher_float']:.3f})")
     for name, value in acc["per_modality"].items():
@@ -61,10 +76,21 @@ def run_config(config: AppConfig, args: argparse.Namespace) -> int:
     print(f"  weights {model['weights_bytes']} B, flash ~{model['flash_bytes_estimate']} B, "
           f"RAM ~{model['ram_peak_bytes']} B, {model['macs']} MACs; "
           f"fits {config.budget.name}: {model['fits_budget']}")
-    print(f"  wrote {result.out_dir}/ (model.tflite, model_data.cc/.h, params.json, "
-          f"report.json, confusion.png, summary.txt, model_card.md)")
-    return 0
+
+
+def _print_thresholds(calibrated: CalibratedPolicy) -> None:
+    print(f"  decision thresholds ({calibrated.target.describe()}, "
+          f"{calibrated.n_validation} validation samples):")
+    for row in calibrated.classes:
+        precision, recall = (("-" if math.isnan(v) else f"{v:.2f}")
+                             for v in (row.precision, row.recall))
+        print(f"    {row.label:<14} {row.threshold:.3f}  precision {precision}, recall "
+              f"{recall} on {row.positives} examples ({row.source})")
+    if calibrated.small_sample:
+        print("    few validation examples: rough thresholds, recalibrate on site data "
+              "(see model_card.md)")
 
 
 def run_build_command(args: argparse.Namespace) -> int:
-    return run_config(with_overrides(load_config(args.config), args), args)
+    config = with_overrides(load_config(args.config), args)
+    return run_config(config, args, config_path=args.config)

@@ -67,6 +67,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     report = {"path": str(Path(args.path)), "dataset": name, **result.summary()}
     _print_report(result, report, all_groups=args.all_groups)
     if args.json_path:
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json_path}")
     return 0

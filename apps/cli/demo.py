@@ -27,4 +27,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    return run_config(with_overrides(load_config(app_config_path(args.app)), args), args)
+    path = app_config_path(args.app)
+    return run_config(with_overrides(load_config(path), args), args, config_path=path)

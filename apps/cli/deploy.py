@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from firmware.deploy import deploy
 
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = deploy(args.build_dir, board=args.board, vectors=args.vectors,
+    # absolute: firmware.deploy runs QEMU inside the run folder, so a relative ELF path given
+    # to -kernel would not resolve there
+    report = deploy(Path(args.build_dir).resolve(), board=args.board, vectors=args.vectors,
                     kernels=args.kernels, seed=args.seed)
     verdict = "bit-exact" if report.parity else f"{report.mismatches} output elements differ"
     print(f"{args.build_dir}: {report.board} ({report.kernels} kernels), {report.vectors} vectors, "

@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         spec = default_spec(args.modality, sample, sample_rate_hz=args.sample_rate_hz)
     features = extract(spec, sample, sample_rate_hz=rate_hz) if rate_hz else extract(spec,
                                                                                       sample)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, features)
     print(f"{args.input} -> {args.out}: {spec.name} ({spec.frontend.kind}) features "
           f"{features.dtype} {features.shape}")

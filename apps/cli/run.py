@@ -3,7 +3,9 @@
 Writes ``stream.png`` (scores, truth and alerts over time) and ``run_summary.json`` into
 ``--out`` (default ``BUILD_DIR/run``); alerts go to MQTT (``--mqtt HOST:PORT``, with the
 persistent outbox in ``--outbox``) and always to ``<outbox>/alerts.jsonl`` when no broker
-took them.
+took them. The policy is the one calibrated by ``tinyfuse build`` (``params.json``), else the
+app's default. ``--confirm auto`` records what a person would have been asked in
+``OUT/confirm/asked.jsonl``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
 from sensors.errors import DataError
 
 CONFIRM_CHOICES = ("auto", "console", "file")
+STREAMS = ("episodes", "onsets")
+MAX_ALERTS_LISTED = 12
+DELIVERY_WORDS = {"delivered": "delivered to the broker",
+                  "queued": "queued in the persistent outbox until a broker answers",
+                  "written": "written to the local outbox (alerts.jsonl)"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("build_dir", metavar="BUILD_DIR", help="output of tinyfuse build/demo")
     parser.add_argument("--source", default="simulate", metavar="simulate|PATH",
                         help="simulated sensors of the bundle's app, or a dataset folder")
+    parser.add_argument("--stream", choices=STREAMS, default="episodes",
+                        help="simulated order: episodes (runs of 3-6 windows of one class, "
+                        "random order) or onsets (each machine/person starts in the first "
+                        "class that does not alert, then an alert class appears and stays)")
     parser.add_argument("--mqtt", default=None, metavar="HOST:PORT",
                         help="publish to this MQTT broker (QoS 1, persistent outbox)")
     parser.add_argument("--outbox", default=None, metavar="DIR",
@@ -43,8 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", type=int, default=12,
                         help="simulated samples per class (--source simulate)")
     parser.add_argument("--limit", type=int, default=None, help="at most N samples")
-    parser.add_argument("--drop-modality", action="append", default=[], metavar="NAME",
-                        help="pretend this sensor is missing (fed as zeros, flagged)")
+    parser.add_argument("--drop-modality", action="append", default=[],
+                        metavar="NAME[@FROM_S]",
+                        help="pretend this sensor is missing (fed as zeros, flagged), for the "
+                        "whole stream or from stream time FROM_S on (a sensor that fails)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=run_command)
 
@@ -56,27 +70,50 @@ def _mqtt_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _samples(args: argparse.Namespace, app: str) -> list:
-    from apps.runner import episodes
-
+def _samples(args: argparse.Namespace, app: str, policy) -> list:
     if args.source == "simulate":
-        from sensors import simulate
-
-        maker = getattr(simulate, f"simulate_{app}", None)
-        if maker is None:
-            raise DataError(f"no simulator for app {app!r}; pass --source PATH")
-        result = maker(seed=args.seed + 1000, n_per_class=args.per_class)
-        samples = episodes(result.samples, seed=args.seed)
+        samples = _simulated(args, app, policy)
     else:
         from sensors.sources import load_dataset
 
         options = {"limit": args.limit} if args.limit else {}
         samples = list(load_dataset("auto", args.source, **options).samples)
-    if args.drop_modality:
-        gone = set(args.drop_modality)
-        samples = [dataclasses.replace(s, data={k: v for k, v in s.data.items()
-                                                if k not in gone}) for s in samples]
-    return samples[: args.limit] if args.limit else samples
+    samples = samples[: args.limit] if args.limit else samples
+    for name, from_s in map(_outage, args.drop_modality):
+        first = math.ceil(from_s / args.period_s - 1e-9)
+        samples[first:] = [dataclasses.replace(s, data={k: v for k, v in s.data.items()
+                                                        if k != name}) for s in samples[first:]]
+    return samples
+
+
+def _outage(text: str) -> tuple[str, float]:
+    """``"NAME"`` -> (NAME, 0.0); ``"NAME@FROM_S"`` -> (NAME, FROM_S)."""
+    name, sep, when = text.partition("@")
+    try:
+        from_s = float(when) if sep else 0.0
+    except ValueError:
+        from_s = -1.0
+    if not name or not math.isfinite(from_s) or from_s < 0:
+        raise DataError(f"--drop-modality: expected NAME or NAME@FROM_S (seconds >= 0), "
+                        f"got {text!r}")
+    return name, from_s
+
+
+def _simulated(args: argparse.Namespace, app: str, policy) -> list:
+    from apps.runner import episodes, onsets
+    from sensors import simulate
+
+    maker = getattr(simulate, f"simulate_{app}", None)
+    if maker is None:
+        raise DataError(f"no simulator for app {app!r}; pass --source PATH")
+    result = maker(seed=args.seed + 1000, n_per_class=args.per_class)
+    if args.stream == "episodes":
+        return episodes(result.samples, seed=args.seed)
+    quiet = [name for name in policy.classes if name not in policy.alert_classes]
+    if not quiet:
+        raise DataError("--stream onsets: every class alerts, so no class can be the "
+                        "normal state")
+    return onsets(result.samples, baseline=quiet[0], events=policy.alert_classes)
 
 
 def _sink(args: argparse.Namespace, outbox: Path):
@@ -98,7 +135,9 @@ def _hook(args: argparse.Namespace, out: Path):
         return ConsoleConfirm(stdin=sys.stdin, out=sys.stdout)
     if args.confirm == "file":
         return FileConfirm(out / "confirm")
-    return AutoConfirm()
+    asked = out / "confirm" / "asked.jsonl"
+    asked.unlink(missing_ok=True)
+    return AutoConfirm(record=asked)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -111,24 +150,62 @@ def run_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = default_policy(bundle)
-    samples = _samples(args, bundle.app)
+    samples = _samples(args, bundle.app, policy)
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
+    hook = _hook(args, out)
     sink = _sink(args, outbox)
     try:
         result = run_stream(
             replay(samples, period_s=args.period_s), scorer=make_scorer(bundle, kind=args.scorer),
             policy=policy, sink=sink, device=device,
-            confirmations=Confirmations(_hook(args, out), timeout_s=args.confirm_timeout_s))
+            confirmations=Confirmations(hook, timeout_s=args.confirm_timeout_s))
     finally:
         sink.close()
-    summary = {**result.summary(), "policy": policy.to_dict(), "scorer": args.scorer,
-               "source": args.source, "outbox": str(outbox)}
+    summary = {**result.summary(), "policy": policy.to_dict(),
+               "policy_source": "calibrated" if bundle.policy is not None else "app default",
+               "scorer": args.scorer, "source": args.source, "outbox": str(outbox)}
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot_stream(result, out / "stream.png", policy=policy)
-    print(f"{bundle.app}: {summary['n_steps']} samples, {summary['n_alerts']} alerts "
-          f"{summary['alerts_by_state']} ({summary['alerts_matching_truth']} match the true "
-          f"label); deliveries {summary['deliveries']}")
-    if result.skipped:
-        print(f"  skipped {len(result.skipped)} samples (see run_summary.json)")
+    _print_summary(summary, policy, getattr(hook, "record", None))
+    if args.mqtt:
+        print(f"  MQTT outbox: {_outbox_left(outbox)} updates still waiting in "
+              f"{outbox / 'outbox.sqlite'} (sent first when a broker answers; reuse --outbox)")
     print(f"  wrote {out}/stream.png and {out}/run_summary.json; alert log {outbox}")
     return 0
+
+
+def _outbox_left(outbox: Path) -> int:
+    from apps.outbox import Outbox
+
+    queue = Outbox(outbox / "outbox.sqlite")
+    try:
+        return len(queue)
+    finally:
+        queue.close()
+
+
+def _print_summary(summary: dict, policy, asked: Path | None) -> None:
+    states = summary["alerts_by_state"]
+    levels = ", ".join(f"{name} {level:.3f}" for name, level in
+                       zip(policy.alert_classes, policy.on_levels, strict=True))
+    print(f"{summary['app']}: {summary['n_steps']} samples, {summary['policy_source']} "
+          f"policy ({levels}; {policy.k} of {policy.n}, cooldown {policy.cooldown_s:g} s)")
+    plural = "" if summary["n_alerts"] == 1 else "s"
+    print(f"  {summary['n_alerts']} alert{plural} raised: {states.get('confirmed', 0)} "
+          f"confirmed, "
+          f"{states.get('dismissed', 0)} dismissed, {states.get('expired', 0)} expired "
+          f"unanswered; {summary['alerts_matching_truth']} match the true label")
+    for alert in summary["alerts"][:MAX_ALERTS_LISTED]:
+        print(f"    t={alert['time_s']:>7.1f} s  {alert['label']:<12} score "
+              f"{alert['score']:.3f}  {alert['state']} by {alert['answered_by']}")
+    asked_count = sum(a["answered_by"] not in ("policy", "") for a in summary["alerts"])
+    print(f"  {asked_count} needed a person")
+    if asked is not None and asked.is_file():
+        for line in asked.read_text().splitlines()[:MAX_ALERTS_LISTED]:
+            print(f"    asked: {json.loads(line)['question']}")
+        print(f"    (auto-answered; the questions are in {asked})")
+    deliveries = ", ".join(f"{count} {DELIVERY_WORDS.get(status, status)}" for status, count
+                           in summary["deliveries"].items()) or "none"
+    print(f"  alert updates: {deliveries}")
+    if summary["skipped_samples"]:
+        print(f"  skipped {len(summary['skipped_samples'])} samples (see run_summary.json)")

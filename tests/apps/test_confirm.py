@@ -121,3 +121,17 @@ def test_payload_carries_the_lifecycle():
                                                 ["dismissed", 12.0]]
     assert payload["scores"] == {"standing": 0.38, "lying": 0.62}
     json.dumps(payload)  # JSON-ready
+
+
+def test_auto_confirm_records_what_a_person_would_be_asked(tmp_path):
+    record = tmp_path / "confirm" / "asked.jsonl"
+    tracker = Confirmations(AutoConfirm(record=record))
+    tracker.submit(alert(0, needs=False), now_s=10.0)  # confident: nobody is asked
+    assert not record.exists()
+    tracker.submit(alert(1), now_s=11.0)
+    tracker.submit(alert(2), now_s=12.0)
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [line["alert_id"] for line in lines] == ["p1", "p2"]
+    assert lines[0]["question"] == ("ALERT p1: lying (score 0.62) at t=10.0 s; uncertain")
+    assert lines[0]["answer"] == "confirm"
+    assert lines[0]["payload"]["confirmation"]["state"] == "awaiting"

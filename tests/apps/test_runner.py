@@ -1,12 +1,12 @@
 """apps.runner / apps.scoring / `tinyfuse run`: wiring with a scripted scorer, then a real tiny
-int8 posture model (trained here on simulated frames, ~15 s) scored by the compiled C model and
-the TFLite Micro reference, end to end through a real mosquitto broker."""
+int8 posture model (``bundle_dir`` in conftest.py, trained on simulated frames, ~15 s) scored by
+the compiled C model and the TFLite Micro reference, end to end through a real mosquitto
+broker."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,47 +15,13 @@ from apps.alerts import LocalOutbox, MqttSink, read_local
 from apps.cli import main
 from apps.confirm import AutoConfirm, Confirmations, QueueConfirm
 from apps.policy import Policy
-from apps.runner import default_policy, episodes, plot_stream, replay, run_stream
+from apps.runner import default_policy, episodes, onsets, plot_stream, replay, run_stream
 from apps.scoring import HostScorer, TfliteScorer, load_bundle, model_inputs
 from sensors.errors import DataError
 from sensors.simulate import simulate_posture
 from tests.apps.mosquitto import Subscriber, broker, wait_for
 
 __all__ = ["broker"]
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-# --- a real tiny bundle -----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory) -> Path:
-    """A posture bundle (thermal 8x8 + depth 16x16, four classes) written by fusion's own
-    export code: a narrow model trained for a few epochs on simulated frames."""
-    import keras
-
-    from fusion import pipeline
-    from fusion.config import load_config
-    from fusion.export import convert_int8
-    from fusion.features import FeatureStore, fit_stats, labels_of
-    from fusion.features import model_inputs as fusion_inputs
-    from fusion.model import build_model
-    from fusion.train import train_classifier
-
-    config = load_config(REPO / "apps" / "posture" / "app.toml")
-    spec = config.fusion.scaled(width_multiplier=1.0, head_units=8)
-    data = simulate_posture(n_per_class=24, n_people=6, seed=0)
-    store, rows = FeatureStore.of(data), np.arange(len(data))
-    stats = fit_stats(store, spec, rows)
-    inputs = fusion_inputs(store, spec, rows, stats)
-    keras.utils.set_random_seed(3)
-    model = build_model(spec, seed=3)
-    train_classifier(model, inputs, labels_of(data.samples, spec.classes), epochs=30,
-                     batch_size=16, learning_rate=0.01)
-    tflite = convert_int8(model, inputs, n_samples=40)
-    out = tmp_path_factory.mktemp("bundle")
-    pipeline.write_bundle(out, tflite, pipeline.params_json(config, spec, stats, tflite))
-    return out
 
 
 def test_bundle_loads_and_host_matches_tflite_reference(bundle_dir):
@@ -217,3 +183,21 @@ def test_default_policy_and_episodes(bundle):
     assert all(ordered[i].label == ordered[i - i % 3].label for i in range(len(ordered)))
     runs = [ordered[i].label for i in range(0, len(ordered), 3)]
     assert sorted(runs) == sorted(list(bundle.classes) * 2)
+
+
+def test_onsets_puts_each_group_baseline_first_then_its_event():
+    data = simulate_posture(n_per_class=6, n_people=3, seed=5)
+    ordered = onsets(data.samples, baseline="standing", events=("lying", "empty"))
+    expected = []
+    for person, event in (("person_00", "lying"), ("person_01", "empty"),
+                          ("person_02", "lying")):
+        expected += [(person, "standing")] * 2 + [(person, event)] * 2
+    assert [(s.group, s.label) for s in ordered] == expected
+    with pytest.raises(DataError, match="at least one event"):
+        onsets(data.samples, baseline="standing", events=())
+
+
+def test_cli_run_rejects_a_bad_outage(bundle_dir, tmp_path, capsys):
+    code = main(["run", str(bundle_dir), "--out", str(tmp_path), "--drop-modality", "depth@x"])
+    assert code == 2
+    assert "expected NAME or NAME@FROM_S" in capsys.readouterr().err

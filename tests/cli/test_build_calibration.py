@@ -1,0 +1,106 @@
+"""`tinyfuse build`: a real (tiny, ~15 s) build on simulated posture frames; the decision
+thresholds are calibrated on the validation split and stored in the bundle without changing
+its spec hash, and a bad [policy] table fails before any training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from apps.cli import main
+from apps.runner import default_policy
+from apps.scoring import load_bundle
+from apps.thresholds import CARD_HEADING
+from fusion.spec import FusionSpec
+
+TINY_APP = """
+name = "posture"
+
+[data]
+simulator = "posture"
+options = { n_per_class = 8, n_people = 4 }
+test_fraction = 0.25
+seed = 0
+
+[[modalities]]
+name = "thermal"
+kind = "image"
+sensor = "thermal"
+height = 8
+width = 8
+min_value = 15.0
+max_value = 40.0
+
+[model]
+classes = ["standing", "sitting", "lying", "empty"]
+width = 4
+depth = 1
+head_units = 8
+
+[compression]
+teacher_width_multiplier = 1.0
+prune_fraction = 0.0
+quantization = "int8"
+representative_samples = 16
+
+[budget]
+board = "rp2040"
+
+[train]
+teacher_epochs = 3
+student_epochs = 3
+finetune_epochs = 1
+search_epochs = 1
+quantize_epochs = 1
+width_multipliers = [1.0]
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    (root / "app.toml").write_text(TINY_APP)
+    out = root / "out"
+    code = main(["build", str(root / "app.toml"), "--out", str(out)])
+    return code, out
+
+
+def test_build_stores_the_calibrated_policy_and_keeps_the_spec_hash(built):
+    code, out = built
+    assert code == 0
+    params = json.loads((out / "params.json").read_text())
+    spec_hash = FusionSpec.from_dict(params["spec"]).spec_hash()
+    assert params["spec_hash"] == spec_hash
+    assert json.loads((out / "report.json").read_text())["spec_hash"] == spec_hash
+    assert f'"{spec_hash}"' in (out / "model_data.h").read_text()
+    stored = json.loads((out / "policy.json").read_text())
+    assert params["policy"] == stored["policy"]
+    assert stored["target"] == "recall >= 0.9"  # the default without a [policy] table
+    [lying] = stored["classes"]
+    assert lying["label"] == "lying" and lying["positives"] >= 1
+    assert lying["source"] == "calibrated" and lying["recall"] >= 0.9  # recall is always met
+    bundle = load_bundle(out)
+    assert bundle.policy is not None and default_policy(bundle) == bundle.policy
+    assert bundle.policy.on_levels == pytest.approx((lying["threshold"],))
+    assert np.isfinite(bundle.policy.on_levels).all()
+
+
+def test_build_appends_decision_thresholds_to_the_model_card(built):
+    _, out = built
+    card = (out / "model_card.md").read_text()
+    assert card.startswith("# Model card: posture")
+    assert card.count(f"\n{CARD_HEADING}\n") == 1
+    n_validation = json.loads((out / "policy.json").read_text())["n_validation"]
+    assert f"Calibrated on the validation split ({n_validation} samples" in card
+    assert "| lying |" in card and "**Caveat:** few validation examples" in card
+
+
+def test_bad_policy_table_fails_before_training(tmp_path, capsys):
+    (tmp_path / "app.toml").write_text(TINY_APP + "\n[policy]\ntarget_recall = 0.9\n"
+                                       "target_precision = 0.9\n")
+    code = main(["build", str(tmp_path / "app.toml"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    assert "app.toml: [policy: give exactly one of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
