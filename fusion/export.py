@@ -118,26 +118,50 @@ def _tf():
 
 
 def _batch_one_clone(model):
-    """The same model with a static batch of 1 (no SHAPE/PACK ops around reshapes)."""
+    """The same model with a static batch of 1 (no SHAPE/PACK ops around reshapes).
+
+    The new inputs follow the structure of ``model.input`` (one tensor, a list or a dict):
+    ``clone_model`` rejects ``input_tensors`` of any other structure.
+    """
     import keras
 
-    inputs = [keras.Input(batch_shape=(1, *tensor.shape[1:]), name=tensor.name)
-              for tensor in model.inputs]
+    def batch_one(tensor):
+        return keras.Input(batch_shape=(1, *tensor.shape[1:]), dtype=tensor.dtype,
+                           name=tensor.name)
+
+    inputs = keras.tree.map_structure(batch_one, model.input)
     clone = keras.models.clone_model(model, input_tensors=inputs)
     clone.set_weights(model.get_weights())
     return clone
 
 
-def convert_int8(model, representative: Sequence[np.ndarray], *, n_samples: int = 100) -> bytes:
+def calibration_rows(n_rows: int, n_samples: int, *, seed: int = 0) -> np.ndarray:
+    """Row indices that calibrate the int8 ranges: ``min(n_samples, n_rows)`` rows drawn
+    without replacement with ``seed``, in increasing order.
+
+    Loaders return rows sorted by file and class, so the first rows would calibrate the
+    activation ranges on one class only.
+    """
+    count = min(int(n_samples), int(n_rows))
+    if count < 1:
+        raise ExportError("representative: no samples")
+    rows = np.random.default_rng(seed).choice(n_rows, size=count, replace=False)
+    return np.sort(rows)
+
+
+def convert_int8(model, representative: Sequence[np.ndarray], *, n_samples: int = 100,
+                 seed: int = 0) -> bytes:
     """Full-integer post-training quantization: int8 weights, activations, inputs and outputs.
 
     Parameters
     ----------
     model : keras.Model
-        Float model whose inputs are named (the modality names).
+        Float model whose inputs are named (the modality names); its input structure may be
+        one tensor, a list or a dict.
     representative : sequence of ndarray
         One float32 array ``(n, *input_shape)`` per model input, in ``model.inputs`` order;
-        the first ``n_samples`` rows calibrate the activation ranges.
+        ``n_samples`` rows drawn at random (``calibration_rows`` with ``seed``) calibrate
+        the activation ranges.
 
     Returns
     -------
@@ -149,12 +173,10 @@ def convert_int8(model, representative: Sequence[np.ndarray], *, n_samples: int 
     names = [tensor.name for tensor in model.inputs]
     if len(representative) != len(names):
         raise ExportError(f"representative: {len(representative)} arrays for {len(names)} inputs")
-    count = min(n_samples, min(len(array) for array in representative))
-    if count < 1:
-        raise ExportError("representative: no samples")
+    rows = calibration_rows(min(len(array) for array in representative), n_samples, seed=seed)
 
     def dataset():
-        for row in range(count):
+        for row in rows:
             yield {name: np.asarray(array[row:row + 1], np.float32)
                    for name, array in zip(names, representative, strict=True)}
 

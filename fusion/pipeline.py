@@ -14,6 +14,14 @@ import keras
 import numpy as np
 
 from fusion import export, report
+from fusion.compress import (
+    QuantizationResult,
+    candidate_grid,
+    footprint,
+    prune_and_finetune,
+    quantize_model,
+    search,
+)
 from fusion.config import AppConfig
 from fusion.features import (
     FeatureStore,
@@ -24,10 +32,8 @@ from fusion.features import (
     restrict_to_present,
 )
 from fusion.model import build_model
-from fusion.prune import prune_model
-from fusion.quantize import QuantizationResult, quantize_model
-from fusion.search import candidate_grid, footprint, search
 from fusion.spec import FusionSpec
+from fusion.split import validation_split
 from fusion.train import accuracy, distill, train_classifier
 from sensors.errors import DataError
 
@@ -42,25 +48,34 @@ def _step(name: str) -> None:
 
 @dataclass
 class Split:
-    """Sample rows of the train / validation (inside train) / test parts, by group."""
+    """Sample rows of the train / validation / test parts; the three are disjoint.
+
+    ``validation`` says how ``val`` was made (``fusion.split.Carved.how``): whole held-out
+    groups, or held-out rows of the training groups when there are too few groups to spare.
+    """
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    validation: str = "held-out groups"
 
 
 def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """Test groups first, then validation carved from the rest: train = all - test - val
+    (``fusion.split.validation_split``; it logs a warning when it must fall back to rows)."""
     train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
     test_groups = {s.group for s in test_part.samples}
     if not test_groups or len(train_part) == 0:
         raise DataError(f"{result.name}: too few groups for a train/test split by group")
-    _, val_part = train_part.group_split(test_fraction=val_fraction, seed=seed + 1)
-    val_groups = {s.group for s in val_part.samples}
     groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
     test = np.flatnonzero(np.isin(groups, list(test_groups)))
-    train = np.flatnonzero(~np.isin(groups, list(test_groups)))
-    val = train[np.isin(groups[train], list(val_groups))]
-    return Split(train=train, val=val if len(val) else train, test=test)
+    rest = np.flatnonzero(~np.isin(groups, list(test_groups)))
+    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1)
+    log.info("validation: %s (%d rows); %d training rows", carved.how, len(carved.val),
+             len(carved.train))
+    return Split(train=rest[carved.train], val=rest[carved.val], test=test,
+                 validation=carved.how)
 
 
 @dataclass
@@ -171,18 +186,20 @@ def _student(config, store, split, base, labels):
 
 def _compress(config, student, spec, teacher, prepared, y_train, distilled):
     comp, settings = config.compression, config.train
-    if comp.prune_fraction > 0:
-        _step("prune")
-        spec, student = prune_model(student, spec, fraction=comp.prune_fraction)
+
+    def finetune(pruned: keras.Model) -> None:
         if distilled:
-            distill(student, teacher, prepared.x_train, y_train,
+            distill(pruned, teacher, prepared.x_train, y_train,
                     temperature=comp.temperature, alpha=comp.distill_alpha,
                     epochs=settings.finetune_epochs, batch_size=settings.batch_size,
                     learning_rate=settings.learning_rate)
         else:
-            train_classifier(student, prepared.x_train, y_train,
+            train_classifier(pruned, prepared.x_train, y_train,
                              epochs=settings.finetune_epochs)
-    return spec, student
+
+    if comp.prune_fraction > 0:
+        _step("prune")
+    return prune_and_finetune(student, spec, fraction=comp.prune_fraction, finetune=finetune)
 
 
 def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = None,
@@ -236,28 +253,41 @@ def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = 
                        val_labels=labels[split.val])
 
 
+def _test_accuracy(spec, student, quant: QuantizationResult, *, prepared, y_test,
+                   teacher_acc: float) -> dict:
+    """Accuracies on the TEST split (float student with its final weights, int8 model,
+    one modality at a time); the validation numbers that steered QAT are kept apart."""
+    int8_acc = _int8_acc(quant.tflite, spec, prepared.x_test, y_test)
+    per_mod = per_modality_accuracy(quant.tflite, spec, prepared.x_test, y_test)
+    return {
+        "teacher_float": teacher_acc,
+        "student_float": accuracy(student, prepared.x_test, y_test),
+        "student_int8": int8_acc, "quantization": quant.mode, "qat_applied": quant.qat_applied,
+        "validation": {"student_float": quant.float_accuracy,
+                       "student_int8_ptq": quant.ptq_accuracy,
+                       "student_int8": quant.final_accuracy,
+                       "note": "measured on the validation split; these steer QAT"},
+        "per_modality": per_mod,
+        "fused_gain_over_best_branch": report.fused_gain(int8_acc, per_mod),
+        "fused_beats_every_branch": all(int8_acc > v for v in per_mod.values()),
+    }
+
+
 def _report(config, result, split, spec, student, quant: QuantizationResult, *, teacher_acc,
             prepared, y_test, candidates, out: Path) -> dict:
     tflite = quant.tflite
-    per_mod = per_modality_accuracy(tflite, spec, prepared.x_test, y_test)
     probs = export.predict_int8(tflite, dict(zip(spec.modality_names, prepared.x_test,
                                                  strict=True)))
     matrix = report.confusion_matrix(y_test, probs.argmax(1), n_classes=len(spec.classes))
     report.write_confusion_png(matrix, spec.classes, out / "confusion.png")
     (out / "summary.txt").write_text(report.summary(student) + "\n")
     cost = footprint(tflite)
+    accuracy_block = _test_accuracy(spec, student, quant, prepared=prepared, y_test=y_test,
+                                    teacher_acc=teacher_acc)
     return {
         "app": config.name, "spec_hash": spec.spec_hash(),
         "decision_threshold": config.train.decision_threshold,
-        "accuracy": {
-            "teacher_float": teacher_acc, "student_float": quant.float_accuracy,
-            "student_int8": quant.final_accuracy, "student_int8_ptq": quant.ptq_accuracy,
-            "quantization": quant.mode, "qat_applied": quant.qat_applied,
-            "per_modality": per_mod,
-            "fused_gain_over_best_branch": report.fused_gain(quant.final_accuracy, per_mod),
-            "fused_beats_every_branch": all(quant.final_accuracy > v for v in per_mod.values()),
-            "confusion_matrix": matrix.tolist(),
-        },
+        "accuracy": {**accuracy_block, "confusion_matrix": matrix.tolist()},
         "model": {
             "weights_bytes": cost.weights_bytes, "flash_bytes_estimate": cost.flash_bytes,
             "ram_peak_bytes": cost.ram_bytes, "arena_bytes": cost.arena_bytes,
@@ -270,7 +300,8 @@ def _report(config, result, split, spec, student, quant: QuantizationResult, *, 
         },
         "data": {
             "dataset": result.name, "split": "by group", "n_train": int(len(split.train)),
-            "n_test": int(len(split.test)), "classes": list(spec.classes),
+            "n_val": int(len(split.val)), "n_test": int(len(split.test)),
+            "validation": split.validation, "classes": list(spec.classes),
             "n_skipped": len(getattr(result, "skipped", ())),
         },
         "budget": config.budget.to_dict(),

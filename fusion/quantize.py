@@ -130,9 +130,10 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
                    epochs: int = 3) -> QuantizationResult:
     """Quantize ``model`` (modified in place for QAT / 4-bit) as ``compression`` says.
 
-    ``train`` and ``val`` are ``(inputs in model order, integer labels)``; the first
-    ``compression.representative_samples`` training rows calibrate the int8 ranges. The QAT
-    decision and the reported accuracies use ``val``: never pass the test split here.
+    ``train`` and ``val`` are ``(inputs in model order, integer labels)``;
+    ``compression.representative_samples`` training rows drawn at random (seeded, see
+    ``fusion.export.calibration_rows``) calibrate the int8 ranges. The QAT decision and the
+    reported accuracies use ``val``: pass rows held out from training, never the test split.
     """
     x_train, y_train = train
     x_test, y_test = val

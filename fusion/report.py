@@ -143,7 +143,9 @@ Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
 
 ## Data
 - dataset: {data['dataset']}; split {data['split']} (no group on both sides)
-- train samples: {data['n_train']}; test samples: {data['n_test']}
+- train samples: {data['n_train']}; validation samples: {data.get('n_val', '-')}
+  ({data.get('validation', 'not recorded')}; they steer the student search and QAT);
+  test samples: {data['n_test']} (used only for this card and report.json)
 
 ## Accuracy (test split)
 | model | accuracy |

@@ -8,7 +8,6 @@ names the field), with ``to_dict``/``from_dict``, ``to_json``/``from_json`` and 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -19,12 +18,17 @@ from sensors.spec import spec_hash as _hash
 BLOCK_TYPES = ("conv", "dsconv", "dense")
 FUSION_TYPES = ("concat", "gated")
 QUANTIZATION_MODES = ("int8", "int8-qat", "int4-weights")
-_CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-. ]{0,63}$")
 
 
 def _check(condition: bool, field: str, message: str) -> None:
     if not condition:
         raise SpecError(f"{field}: {message}")
+
+
+def _is_class_name(name: object) -> bool:
+    """Any printable, non-blank string (``IR007@6``, ``B 0.007"``): class names are labels
+    for people and reports, never topics, file names or C identifiers."""
+    return isinstance(name, str) and bool(name.strip()) and name.isprintable()
 
 
 def default_block(modality: ModalitySpec) -> str:
@@ -75,8 +79,8 @@ class FusionSpec:
         _check(len(self.classes) >= 2, "classes", "needs at least two classes")
         _check(len(set(self.classes)) == len(self.classes), "classes", "duplicate class names")
         for name in self.classes:
-            _check(isinstance(name, str) and bool(_CLASS_NAME.match(name)), "classes",
-                   f"{name!r} is not a valid class name")
+            _check(_is_class_name(name), "classes",
+                   f"{name!r} must be a non-blank string of printable characters")
         if not self.branches:  # fill defaults; allowed in __post_init__ of a frozen class
             defaults = tuple(BranchSpec(modality=m.name, block=default_block(m))
                              for m in self.modalities)

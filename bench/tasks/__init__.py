@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from bench.tasks.common import TaskData
 from bench.tasks.cough import coswara_participant, coswara_sound, covid_cough
-from bench.tasks.factory import ceiling_fan, cwru
+from bench.tasks.factory import ceiling_fan, cwru, cwru_de
 from bench.tasks.posture import posture_fusion, posture_thermal
 
 TASKS: dict[str, Callable[..., TaskData]] = {
@@ -20,6 +20,7 @@ TASKS: dict[str, Callable[..., TaskData]] = {
     "coswara_participant": coswara_participant,
     "covid_cough": covid_cough,
     "cwru": cwru,
+    "cwru_de": cwru_de,
     "ceiling_fan": ceiling_fan,
 }
 

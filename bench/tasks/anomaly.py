@@ -10,6 +10,7 @@ teacher: the autoencoder is trained directly (distillation is a classification t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -17,9 +18,8 @@ import numpy as np
 
 from bench import baselines
 from bench.tasks.common import TaskData
-from bench.tasks.evaluate import shuffled_train
-from fusion.export import convert_int8, predict_int8, tflm_arena_bytes
-from fusion.search import footprint
+from bench.tasks.evaluate import footprint_block, save_model
+from fusion.export import convert_int8, predict_int8
 from fusion.train import fit_standardizer, standardize
 
 
@@ -75,10 +75,13 @@ def _auc_table(task: TaskData, scores: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def run_anomaly(task: TaskData, recipe: AutoencoderRecipe, *, seed: int = 0) -> dict[str, Any]:
-    """Train the float autoencoder, convert to int8, score both; JSON-ready dict."""
+def run_anomaly(task: TaskData, recipe: AutoencoderRecipe, *, seed: int = 0,
+                model_path: Path | None = None) -> dict[str, Any]:
+    """Train the float autoencoder, convert to int8, score both; JSON-ready dict.
+
+    ``model_path``: where to write the int8 ``.tflite`` (not written if None).
+    """
     (name,) = task.modality_names
-    task = shuffled_train(task, seed=seed)
     stats = fit_standardizer(task.x_train, per_channel={name: True})
     x_train = standardize(task.x_train, stats)[name]
     x_test = standardize(task.x_test, stats)[name]
@@ -90,12 +93,12 @@ def run_anomaly(task: TaskData, recipe: AutoencoderRecipe, *, seed: int = 0) -> 
               shuffle=True)
     float_scores = _errors(x_test, model.predict(x_test, verbose=0, batch_size=256))
     tflite = convert_int8(model, [x_train], n_samples=recipe.representative_samples)
+    save_model(tflite, model_path)
     int8_scores = _errors(x_test, predict_int8(tflite, {name: x_test}))
     pca = baselines.pca_scores(task.x_train, task.x_test, names=(name,),
                                n_components=recipe.hidden_units[-1])
     float_auc, int8_auc = _auc_table(task, float_scores), _auc_table(task, int8_scores)
     main = "imbalance_vs_normal"
-    cost = footprint(tflite)
     kinds = task.test_tags["kind"]
     return {
         "n_train": int(len(x_train)), "n_test": int(len(x_test)),
@@ -106,13 +109,7 @@ def run_anomaly(task: TaskData, recipe: AutoencoderRecipe, *, seed: int = 0) -> 
                   "epochs": recipe.epochs},
         "roc_auc": {"float": float_auc, "int8": int8_auc,
                     "int8_minus_float_points": 100 * (int8_auc[main] - float_auc[main])},
-        "footprint": {
-            "student_weights_bytes": cost.weights_bytes, "flash_estimate_bytes": cost.flash_bytes,
-            "peak_ram_plan_bytes": cost.arena_bytes, "ram_estimate_bytes": cost.ram_bytes,
-            "tflm_arena_bytes": tflm_arena_bytes(tflite), "macs": cost.macs,
-            "tflite_bytes": len(tflite), "source": cost.source,
-            "flash_note": "flash estimate = constant bytes + a fixed 40 KiB runtime allowance",
-        },
+        "footprint": footprint_block(tflite),
         "baselines": {"pca_reconstruction": {
             "n_components": recipe.hidden_units[-1], "roc_auc": _auc_table(task, pca)}},
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,21 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO / "build" / "bench-cache"
-CACHE_VERSION = 2  # bump when a task changes what it stores
+CACHE_VERSION = 3  # bump when a task changes what it stores
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """Every row of a task regardless of split, for grouped cross-validation.
+
+    ``testable`` is False for rows that only ever train (extra crops of a recording: a test
+    fold uses one crop per recording, like the single split does).
+    """
+
+    x: dict[str, np.ndarray]
+    y: np.ndarray
+    groups: np.ndarray
+    testable: np.ndarray
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +64,11 @@ class TaskData:
         Group of each test / training sample (lets tests prove the split is by group).
     info : dict
         JSON-ready facts: dataset, citation, split, notes, reference points.
+    in_time_order : bool
+        Training rows of each group are in time order (time-split tasks): a validation part
+        that cannot take whole groups takes the tail of each group instead.
+    pool : Pool, optional
+        All rows, for ``fold_task`` (tasks evaluated by grouped cross-validation).
     """
 
     name: str
@@ -64,6 +83,8 @@ class TaskData:
     test_groups: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
     train_groups: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
     info: dict[str, Any] = field(default_factory=dict)
+    in_time_order: bool = False
+    pool: Pool | None = None
 
     def __post_init__(self) -> None:
         for split, features, labels in (("train", self.x_train, self.y_train),
@@ -81,6 +102,28 @@ class TaskData:
     @property
     def modality_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.modalities)
+
+
+def _pool_parts(pool: Pool, test_groups: Sequence[str]) -> dict[str, Any]:
+    held = np.isin(pool.groups, list(test_groups))
+    train, test = ~held, held & pool.testable
+    return {"x_train": {k: v[train] for k, v in pool.x.items()}, "y_train": pool.y[train],
+            "x_test": {k: v[test] for k, v in pool.x.items()}, "y_test": pool.y[test],
+            "train_groups": pool.groups[train], "test_groups": pool.groups[test]}
+
+
+def pooled_task(*, pool: Pool, test_groups: Sequence[str], **fields: Any) -> TaskData:
+    """A ``TaskData`` whose split is ``test_groups`` (testable rows) against every other
+    pooled row; ``fields`` are the remaining ``TaskData`` fields (name, kind, ...)."""
+    return TaskData(**_pool_parts(pool, test_groups), pool=pool, **fields)
+
+
+def fold_task(task: TaskData, test_groups: Sequence[str]) -> TaskData:
+    """The task re-split for one cross-validation fold: every pooled row of the other groups
+    trains, the testable rows of ``test_groups`` test (``DataError`` without a pool)."""
+    if task.pool is None:
+        raise DataError(f"task {task.name}: no pooled rows for cross-validation")
+    return replace(task, **_pool_parts(task.pool, test_groups), test_tags={})
 
 
 def featurize(samples: Sequence[Sample], modality: ModalitySpec, *, data_key: str,

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.tasks.common import (
+    Pool,
     TaskData,
     cache_key,
     cached_arrays,
     encode,
     featurize,
+    pooled_task,
     trim_leading_silence,
 )
 from sensors.sources import Sample, load_coswara, load_covid_cough
@@ -56,6 +58,18 @@ def _audio_features(samples: list[Sample], modality: ModalitySpec, *, data_key: 
         for offset in offsets_s])
 
 
+def _crop_pool(arrays: dict[str, np.ndarray], names: tuple[str, ...],
+               classes: tuple[str, ...]) -> Pool:
+    """Every recording with all its training crops (offset-major); only the first crop
+    (offset 0) of a recording may be tested."""
+    n_crops = len(TRAIN_CROP_OFFSETS_S)
+    count = len(arrays["y"])
+    return Pool(x={name: arrays[name] for name in names},
+                y=encode(np.tile(arrays["y"], n_crops), classes),
+                groups=np.tile(arrays["group"], n_crops),
+                testable=np.arange(n_crops * count) < count)
+
+
 def coswara_sound(root: Path, *, limit: int | None = None, seed: int = 0,
                   use_cache: bool = True) -> TaskData:
     """Cough vs breathing vs counting, one sample per recording, split by participant."""
@@ -65,26 +79,25 @@ def coswara_sound(root: Path, *, limit: int | None = None, seed: int = 0,
 
     def compute() -> dict[str, np.ndarray]:
         result = load_coswara(root / "coswara_20200413", mode="sound", limit=limit)
-        train, test = result.group_split(test_fraction=0.3, seed=seed)
-        train_samples, test_samples = list(train.samples), list(test.samples)
-        offsets = TRAIN_CROP_OFFSETS_S
+        _, test = result.group_split(test_fraction=0.3, seed=seed)
+        samples = list(result.samples)
         return {
-            "x_train": _audio_features(train_samples, modality, data_key="audio",
-                                       rate_hz=SOURCE_RATE_HZ, offsets_s=offsets),
-            "y_train": np.array([s.label for s in train_samples] * len(offsets)),
-            "x_test": _audio_features(test_samples, modality, data_key="audio",
-                                      rate_hz=SOURCE_RATE_HZ, offsets_s=(0.0,)),
-            "y_test": np.array([s.label for s in test_samples]),
-            "group_test": np.array([s.group for s in test_samples]),
-            "group_train": np.array([s.group for s in train_samples] * len(offsets)),
+            "audio": _audio_features(samples, modality, data_key="audio",
+                                     rate_hz=SOURCE_RATE_HZ, offsets_s=TRAIN_CROP_OFFSETS_S),
+            "y": np.array([s.label for s in samples]),
+            "group": np.array([s.group for s in samples]),
+            "test_groups": np.array(sorted({s.group for s in test.samples})),
             "n_skipped": np.array(len(result.skipped)),
         }
 
     arrays = cached_arrays(cache_key("coswara_sound", params), compute, use_cache=use_cache)
+    pool = _crop_pool(arrays, ("audio",), SOUNDS)
     info = {
         "dataset": "coswara_20200413 (16 kHz wav, analysed at 8 kHz)",
         "citation": COSWARA_CITATION,
-        "split": f"by participant: group_split(test_fraction=0.3, seed={seed})",
+        "split": f"by participant: group_split(test_fraction=0.3, seed={seed}) for a single "
+                 "split; bench/run_fusion.py evaluates this task by grouped 5-fold "
+                 "cross-validation over all participants instead (see result.evaluation)",
         "frontend": frontend_to_dict(AUDIO),
         "notes": [f"{int(arrays['n_skipped'])} empty or near-silent recordings skipped by "
                   "the loader", "leading silence trimmed; the first 3 s after onset are used",
@@ -94,11 +107,9 @@ def coswara_sound(root: Path, *, limit: int | None = None, seed: int = 0,
         "reference": {**M2NET_COUGH, "comparable": False,
                       "how_it_differs": "sound-type detection (3 classes), not COVID screening"},
     }
-    return TaskData(
-        name="coswara_sound", kind="classify", modalities=(modality,), classes=SOUNDS,
-        x_train={"audio": arrays["x_train"]}, y_train=encode(arrays["y_train"], SOUNDS),
-        x_test={"audio": arrays["x_test"]}, y_test=encode(arrays["y_test"], SOUNDS),
-        test_groups=arrays["group_test"], train_groups=arrays["group_train"], info=info)
+    return pooled_task(pool=pool, test_groups=arrays["test_groups"].tolist(),
+                       name="coswara_sound", kind="classify", modalities=(modality,),
+                       classes=SOUNDS, info=info)
 
 
 def _gender(sample: Sample) -> str | None:
@@ -120,18 +131,16 @@ def coswara_participant(root: Path, *, limit: int | None = None, seed: int = 0,
                               limit=limit)
         result = replace(result, samples=tuple(
             replace(s, label=_gender(s)) for s in result.samples if _gender(s)))
-        train, test = result.group_split(test_fraction=0.3, seed=seed)
+        _, test = result.group_split(test_fraction=0.3, seed=seed)
+        samples = list(result.samples)
         out: dict[str, np.ndarray] = {"n_skipped": np.array(len(result.skipped))}
-        for side, part, offsets in (("train", train, TRAIN_CROP_OFFSETS_S),
-                                    ("test", test, (0.0,))):
-            samples = list(part.samples)
-            for modality in modalities:
-                out[f"{modality.name}_{side}"] = _audio_features(
-                    samples, modality, data_key=modality.name, rate_hz=SOURCE_RATE_HZ,
-                    offsets_s=offsets)
-            out[f"y_{side}"] = np.array([s.label for s in samples] * len(offsets))
-        out["group_test"] = np.array([s.group for s in test.samples])
-        out["group_train"] = np.array([s.group for s in train.samples] * len(offsets))
+        for modality in modalities:
+            out[modality.name] = _audio_features(
+                samples, modality, data_key=modality.name, rate_hz=SOURCE_RATE_HZ,
+                offsets_s=TRAIN_CROP_OFFSETS_S)
+        out["y"] = np.array([s.label for s in samples])
+        out["group"] = np.array([s.group for s in samples])
+        out["test_groups"] = np.array(sorted({s.group for s in test.samples}))
         return out
 
     arrays = cached_arrays(cache_key("coswara_participant", params), compute,
@@ -141,24 +150,22 @@ def coswara_participant(root: Path, *, limit: int | None = None, seed: int = 0,
         "dataset": "coswara_20200413, participants with all three recordings usable",
         "citation": COSWARA_CITATION,
         "split": f"by participant: group_split(test_fraction=0.3, seed={seed}) stratified "
-                 "by gender",
+                 "by gender for a single split; bench/run_fusion.py evaluates this task by "
+                 "grouped 5-fold cross-validation over all participants instead (see "
+                 "result.evaluation)",
         "label": "participant gender as recorded in Coswara metadata (field g); all 76 "
                  "participants of this batch are COVID-negative, so COVID status cannot be "
                  "the target",
         "notes": [f"{int(arrays['n_skipped'])} participants/recordings dropped (a recording "
                   "empty or near-silent)", "classes are imbalanced (about 3 male : 1 female); "
-                  "compare with the majority baseline", "very small test set: one "
-                  "participant is several accuracy points"],
+                  "compare with the majority baseline", "small set: cross-validation "
+                  "tests every participant once instead of one split of 20"],
         "reference": {**M2NET_COUGH, "comparable": False,
                       "how_it_differs": "gender from three fused recordings, not COVID"},
     }
-    return TaskData(
-        name="coswara_participant", kind="classify", modalities=modalities, classes=classes,
-        x_train={m.name: arrays[f"{m.name}_train"] for m in modalities},
-        y_train=encode(arrays["y_train"], classes),
-        x_test={m.name: arrays[f"{m.name}_test"] for m in modalities},
-        y_test=encode(arrays["y_test"], classes), test_groups=arrays["group_test"],
-        train_groups=arrays["group_train"], info=info)
+    return pooled_task(pool=_crop_pool(arrays, SOUNDS, classes),
+                       test_groups=arrays["test_groups"].tolist(), name="coswara_participant",
+                       kind="classify", modalities=modalities, classes=classes, info=info)
 
 
 def covid_cough(root: Path, *, limit: int | None = None, seed: int = 0,

@@ -1,16 +1,21 @@
 """Classification benchmark: teacher -> distilled student -> int8 -> footprint, per task.
 
 Every number comes from the public ``fusion`` API: ``build_model``, ``train_classifier``,
-``distill``, ``quantize_model`` (int8 PTQ, QAT fine-tuning when PTQ loses more than the
-threshold ON TRAINING DATA: the test split never steers a decision), ``predict_int8`` (the
-TFLite interpreter on the int8 ``.tflite``), ``footprint`` (the compiler's memory planner)
-and ``tflm_arena_bytes`` (the TFLite Micro reference interpreter).
+``distill``, ``fusion.compress.quantize_model`` (int8 PTQ; QAT fine-tuning when PTQ loses more
+than the threshold on a VALIDATION split of held-out training groups: neither the test split
+nor the rows the model trained on steer a decision), ``predict_int8`` (the TFLite interpreter
+on the int8 ``.tflite``), ``footprint`` (the compiler's memory planner) and
+``tflm_arena_bytes`` (the TFLite Micro reference interpreter).
+
+``measure`` trains and predicts once (one train/test split); ``run_classification`` turns one
+measurement into the JSON result; ``bench.tasks.crossval`` pools several of them.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -18,13 +23,14 @@ import numpy as np
 
 from bench import baselines
 from bench.tasks.common import TaskData
-from fusion.export import predict_int8, tflm_arena_bytes
+from fusion.compress import QuantizationResult, footprint, quantize_model
+from fusion.export import inspect_tflite, predict_int8, reference_invoke, tflm_arena_bytes
 from fusion.model import as_inputs, build_model
-from fusion.quantize import quantize_model
 from fusion.report import confusion_matrix, fused_gain
-from fusion.search import footprint
 from fusion.spec import BranchSpec, CompressionSpec, FusionSpec
-from fusion.train import accuracy, distill, fit_standardizer, standardize, train_classifier
+from fusion.split import validation_split
+from fusion.train import distill, fit_standardizer, standardize, train_classifier
+from sensors.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,8 @@ class Recipe:
 
     ``branches`` maps modality name -> (block, width, depth); the teacher is the student
     with every width and the head multiplied by ``teacher_multiplier``.
+    ``validation_fraction`` of the training rows (whole groups where possible) are held out
+    to decide on QAT. ``cv_folds`` > 1: evaluate by grouped k-fold cross-validation.
     """
 
     branches: tuple[tuple[str, str, int, int], ...]
@@ -48,7 +56,10 @@ class Recipe:
     distill_alpha: float = 0.3
     modality_dropout: float = 0.2
     qat_threshold: float = 0.005
+    qat_epochs: int = 3
     representative_samples: int = 500
+    validation_fraction: float = 0.2
+    cv_folds: int = 0
 
 
 def student_spec(task: TaskData, recipe: Recipe, *, names: tuple[str, ...] | None = None
@@ -64,18 +75,55 @@ def student_spec(task: TaskData, recipe: Recipe, *, names: tuple[str, ...] | Non
                       modality_dropout=recipe.modality_dropout if len(modalities) > 1 else 0.0)
 
 
-def shuffled_train(task: TaskData, *, seed: int) -> TaskData:
-    """The task with its training rows in a seeded random order: the int8 converter
-    calibrates on the FIRST rows, and loaders return them sorted by file."""
-    order = np.random.default_rng(seed).permutation(len(task.y_train))
-    return replace(task, x_train={k: v[order] for k, v in task.x_train.items()},
-                   y_train=task.y_train[order])
+def save_model(tflite: bytes, path: Path | None) -> None:
+    """Write ``tflite`` to ``path`` (parents created); nothing if ``path`` is None."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tflite)
+    log.info("wrote %s (%d bytes)", path, len(tflite))
 
 
-def _standardized(task: TaskData) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def carving_groups(task: TaskData) -> tuple[np.ndarray, str]:
+    """Groups that validation holds out whole, and what they are. Synthetic pairs
+    (``thermal|depth``) are held out by their depth sequence: the three training thermal
+    volunteers are too few to spare one."""
+    groups = task.train_groups.astype(str)
+    if len(groups) and all("|" in g for g in groups):
+        return np.array([g.split("|")[1] for g in groups]), (
+            "depth sequences of the synthetic pairs (thermal volunteers are shared with "
+            "training)")
+    return groups, "the task's training groups"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """Standardised inputs of the fit (training), validation and test rows."""
+
+    x_fit: dict[str, np.ndarray]
+    y_fit: np.ndarray
+    x_val: dict[str, np.ndarray]
+    y_val: np.ndarray
+    x_test: dict[str, np.ndarray]
+    raw_fit: dict[str, np.ndarray]
+    validation: dict[str, Any]
+
+
+def split_parts(task: TaskData, recipe: Recipe, *, seed: int) -> Parts:
+    """Carve validation from the training rows, fit the standardiser on the rest, apply."""
+    groups, what = carving_groups(task)
+    carved = validation_split(groups, task.y_train, fraction=recipe.validation_fraction,
+                              seed=seed, fallback="time" if task.in_time_order else "rows")
+    raw_fit = {k: v[carved.train] for k, v in task.x_train.items()}
+    raw_val = {k: v[carved.val] for k, v in task.x_train.items()}
     per_channel = {m.name: m.frontend.kind != "image" for m in task.modalities}
-    stats = fit_standardizer(task.x_train, per_channel=per_channel)
-    return standardize(task.x_train, stats), standardize(task.x_test, stats)
+    stats = fit_standardizer(raw_fit, per_channel=per_channel)
+    log.info("%s: validation %s (%d rows)", task.name, carved.how, len(carved.val))
+    return Parts(x_fit=standardize(raw_fit, stats), y_fit=task.y_train[carved.train],
+                 x_val=standardize(raw_val, stats), y_val=task.y_train[carved.val],
+                 x_test=standardize(task.x_test, stats), raw_fit=raw_fit,
+                 validation={"how": carved.how, "groups": what,
+                             "n_fit": int(len(carved.train)), "n_val": int(len(carved.val))})
 
 
 def _train_plain(spec: FusionSpec, x_train: dict, y_train: np.ndarray, recipe: Recipe, *,
@@ -87,6 +135,152 @@ def _train_plain(spec: FusionSpec, x_train: dict, y_train: np.ndarray, recipe: R
     return model
 
 
+def _predict(model: keras.Model, inputs: list[np.ndarray]) -> np.ndarray:
+    return model.predict(inputs, verbose=0, batch_size=256).argmax(1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """One train/test run: test-set predictions of every model, and what produced them."""
+
+    spec: FusionSpec
+    teacher_spec: FusionSpec
+    teacher_params: int
+    student_params: int
+    parts: Parts
+    quant: QuantizationResult
+    teacher_pred: np.ndarray
+    student_pred: np.ndarray  # float student before any QAT
+    student_after_qat_pred: np.ndarray
+    int8_pred: np.ndarray
+    logistic_pred: np.ndarray
+    single_branch_pred: dict[str, np.ndarray]
+    zeroed_int8_pred: dict[str, np.ndarray]
+
+
+def _teacher_and_student(task: TaskData, recipe: Recipe, parts: Parts, *, seed: int):
+    spec = student_spec(task, recipe)
+    teacher_spec = spec.scaled(width_multiplier=recipe.teacher_multiplier,
+                               head_units=int(spec.head_units * recipe.teacher_multiplier))
+    log.info("%s: teacher", task.name)
+    teacher = _train_plain(teacher_spec, parts.x_fit, parts.y_fit, recipe,
+                           epochs=recipe.teacher_epochs, seed=seed)
+    log.info("%s: student (distilled)", task.name)
+    keras.utils.set_random_seed(seed + 1)
+    student = build_model(spec, seed=seed)
+    distill(student, teacher, as_inputs(spec, parts.x_fit), parts.y_fit,
+            temperature=recipe.temperature, alpha=recipe.distill_alpha,
+            epochs=recipe.student_epochs, batch_size=recipe.batch_size,
+            learning_rate=recipe.learning_rate)
+    return spec, teacher_spec, teacher, student
+
+
+def _single_branches(task: TaskData, recipe: Recipe, parts: Parts, tflite: bytes, *,
+                     seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Test predictions of single-branch students trained alone, and of the fused int8
+    model with the other modalities zeroed (empty for one-modality tasks)."""
+    alone, zeroed = {}, {}
+    if len(task.modality_names) < 2:
+        return alone, zeroed
+    for name in task.modality_names:
+        spec = student_spec(task, recipe, names=(name,))
+        model = _train_plain(spec, parts.x_fit, parts.y_fit, recipe,
+                             epochs=recipe.student_epochs, seed=seed)
+        alone[name] = _predict(model, as_inputs(spec, parts.x_test))
+        only = {n: (x if n == name else np.zeros_like(x)) for n, x in parts.x_test.items()}
+        zeroed[name] = predict_int8(tflite, only).argmax(1)
+    return alone, zeroed
+
+
+def measure(task: TaskData, recipe: Recipe, *, seed: int = 0) -> Measured:
+    """Train teacher and student on the fit rows, quantize (QAT decided on validation),
+    predict the test rows with every model."""
+    parts = split_parts(task, recipe, seed=seed)
+    spec, teacher_spec, teacher, student = _teacher_and_student(task, recipe, parts, seed=seed)
+    test_in = as_inputs(spec, parts.x_test)
+    student_pred = _predict(student, test_in)
+    log.info("%s: int8", task.name)
+    compression = CompressionSpec(quantization="int8-qat", qat_threshold=recipe.qat_threshold,
+                                  representative_samples=recipe.representative_samples)
+    quant = quantize_model(student, compression,
+                           train=(as_inputs(spec, parts.x_fit), parts.y_fit),
+                           val=(as_inputs(spec, parts.x_val), parts.y_val),
+                           epochs=recipe.qat_epochs)
+    alone, zeroed = _single_branches(task, recipe, parts, quant.tflite, seed=seed)
+    return Measured(
+        spec=spec, teacher_spec=teacher_spec, teacher_params=int(teacher.count_params()),
+        student_params=int(student.count_params()), parts=parts, quant=quant,
+        teacher_pred=_predict(teacher, test_in), student_pred=student_pred,
+        student_after_qat_pred=_predict(student, test_in) if quant.qat_applied
+        else student_pred,
+        int8_pred=predict_int8(quant.tflite, parts.x_test).argmax(1),
+        logistic_pred=baselines.logistic_regression(parts.raw_fit, parts.y_fit, task.x_test,
+                                                    names=task.modality_names, seed=seed),
+        single_branch_pred=alone, zeroed_int8_pred=zeroed)
+
+
+def hit_rate(predicted: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predicted) == np.asarray(labels)))
+
+
+def accuracy_block(y_test: np.ndarray, *, teacher: np.ndarray, student: np.ndarray,
+                   after_qat: np.ndarray, int8: np.ndarray) -> dict[str, float]:
+    """Test accuracies and the int8 - float difference (float = after any QAT)."""
+    block = {"teacher_float": hit_rate(teacher, y_test),
+             "student_float": hit_rate(student, y_test),
+             "student_float_after_qat": hit_rate(after_qat, y_test),
+             "student_int8": hit_rate(int8, y_test)}
+    block["int8_minus_float_points"] = 100 * (block["student_int8"]
+                                              - block["student_float_after_qat"])
+    return block
+
+
+def per_modality_block(y_test: np.ndarray, *, alone: dict[str, np.ndarray],
+                       zeroed: dict[str, np.ndarray], fused_float: float,
+                       fused_int8: float) -> dict[str, Any]:
+    """Single-branch accuracies and the fused gain over the best separately trained one."""
+    alone_acc = {name: hit_rate(pred, y_test) for name, pred in alone.items()}
+    return {
+        "single_branch_float_accuracy": alone_acc,
+        "fused_int8_with_others_zeroed_accuracy": {
+            name: hit_rate(pred, y_test) for name, pred in zeroed.items()},
+        "fused_gain_float_points": 100 * fused_gain(fused_float, alone_acc),
+        "fused_gain_int8_points": 100 * fused_gain(fused_int8, alone_acc),
+        "best_single_branch": max(alone_acc, key=alone_acc.get),
+    }
+
+
+def runs_in_tflite_micro(tflite: bytes) -> bool:
+    """One inference on zero int8 inputs in the TFLite Micro reference interpreter."""
+    try:
+        zeros = [np.zeros(t.shape, np.int8) for t in inspect_tflite(tflite).inputs]
+        reference_invoke(tflite, zeros)
+    except ExportError as exc:
+        log.warning("tflite_micro cannot run the model: %s", exc)
+        return False
+    return True
+
+
+def footprint_block(tflite: bytes) -> dict[str, Any]:
+    """Weights, planned RAM, TFLM arena and MACs of the int8 model, and whether TFLM runs it."""
+    cost = footprint(tflite)
+    return {"runs_in_tflite_micro": runs_in_tflite_micro(tflite),
+        "student_weights_bytes": cost.weights_bytes, "flash_estimate_bytes": cost.flash_bytes,
+        "peak_ram_plan_bytes": cost.arena_bytes, "ram_estimate_bytes": cost.ram_bytes,
+        "tflm_arena_bytes": tflm_arena_bytes(tflite), "macs": cost.macs,
+        "tflite_bytes": len(tflite), "source": cost.source,
+        "flash_note": "flash estimate = constant bytes + a fixed 40 KiB runtime allowance",
+    }
+
+
+def validation_block(run: Measured) -> dict[str, Any]:
+    """How validation was carved and what it decided."""
+    quant = run.quant
+    return {**run.parts.validation, "float": quant.float_accuracy,
+            "int8_ptq": quant.ptq_accuracy, "int8_final": quant.final_accuracy,
+            "qat_applied": quant.qat_applied}
+
+
 def _tag_accuracy(task: TaskData, predicted: np.ndarray) -> dict[str, dict[str, Any]]:
     """Accuracy within every value of every test tag (e.g. per ``source``)."""
     out: dict[str, dict[str, Any]] = {}
@@ -96,103 +290,52 @@ def _tag_accuracy(task: TaskData, predicted: np.ndarray) -> dict[str, dict[str, 
             rows = values == value
             counts = np.bincount(task.y_test[rows], minlength=len(task.classes))
             out[tag][value] = {"n": int(rows.sum()),
-                               "accuracy": float(np.mean(predicted[rows] == task.y_test[rows])),
+                               "accuracy": hit_rate(predicted[rows], task.y_test[rows]),
                                "class_counts": counts.tolist(),
                                "best_constant_accuracy": float(counts.max() / rows.sum())}
     return out
 
 
-def _per_modality(task: TaskData, recipe: Recipe, x_train: dict, x_test: dict, *, seed: int,
-                  tflite: bytes, fused_float: float, fused_int8: float) -> dict[str, Any]:
-    """Single-branch students trained alone, and the fused int8 model with the other
-    modalities zeroed; the fused gain is over the best separately trained branch."""
-    alone, zeroed = {}, {}
-    for name in task.modality_names:
-        spec = student_spec(task, recipe, names=(name,))
-        model = _train_plain(spec, x_train, task.y_train, recipe,
-                             epochs=recipe.student_epochs, seed=seed)
-        alone[name] = accuracy(model, as_inputs(spec, x_test), task.y_test)
-        only = {n: (x if n == name else np.zeros_like(x)) for n, x in x_test.items()}
-        zeroed[name] = float(np.mean(predict_int8(tflite, only).argmax(1) == task.y_test))
-    return {
-        "single_branch_float_accuracy": alone,
-        "fused_int8_with_others_zeroed_accuracy": zeroed,
-        "fused_gain_float_points": 100 * fused_gain(fused_float, alone),
-        "fused_gain_int8_points": 100 * fused_gain(fused_int8, alone),
-        "best_single_branch": max(alone, key=alone.get),
-    }
+QAT_DECISION = ("PTQ vs float measured on the VALIDATION split (held out from training; "
+                "see result.validation)")
 
 
-def run_classification(task: TaskData, recipe: Recipe, *, seed: int = 0) -> dict[str, Any]:
-    """Train, distil, quantize and measure one classification task; JSON-ready dict."""
-    task = shuffled_train(task, seed=seed)
-    x_train, x_test = _standardized(task)
-    spec = student_spec(task, recipe)
-    teacher_spec = spec.scaled(width_multiplier=recipe.teacher_multiplier,
-                               head_units=int(spec.head_units * recipe.teacher_multiplier))
-    train_in, test_in = as_inputs(spec, x_train), as_inputs(spec, x_test)
-    log.info("%s: teacher", task.name)
-    teacher = _train_plain(teacher_spec, x_train, task.y_train, recipe,
-                           epochs=recipe.teacher_epochs, seed=seed)
-    teacher_acc = accuracy(teacher, test_in, task.y_test)
-    log.info("%s: student (distilled)", task.name)
-    keras.utils.set_random_seed(seed + 1)
-    student = build_model(spec, seed=seed)
-    distill(student, teacher, train_in, task.y_train, temperature=recipe.temperature,
-            alpha=recipe.distill_alpha, epochs=recipe.student_epochs,
-            batch_size=recipe.batch_size, learning_rate=recipe.learning_rate)
-    student_acc = accuracy(student, test_in, task.y_test)
-    log.info("%s: int8", task.name)
-    compression = CompressionSpec(quantization="int8-qat", qat_threshold=recipe.qat_threshold,
-                                  representative_samples=recipe.representative_samples)
-    quant = quantize_model(student, compression, train=(train_in, task.y_train),
-                           val=(train_in, task.y_train))
-    if quant.qat_applied:
-        student_acc_after_qat = accuracy(student, test_in, task.y_test)
-    else:
-        student_acc_after_qat = student_acc
-    predicted = predict_int8(quant.tflite, x_test).argmax(1)
-    int8_acc = float(np.mean(predicted == task.y_test))
-    cost = footprint(quant.tflite)
-    names = task.modality_names
-    baseline_pred = baselines.logistic_regression(task.x_train, task.y_train, task.x_test,
-                                                  names=names, seed=seed)
+def run_classification(task: TaskData, recipe: Recipe, *, seed: int = 0,
+                       model_path: Path | None = None) -> dict[str, Any]:
+    """Train, distil, quantize and measure one classification task; JSON-ready dict.
+
+    ``model_path``: where to write the final int8 student ``.tflite`` (not written if None).
+    """
+    run = measure(task, recipe, seed=seed)
+    save_model(run.quant.tflite, model_path)
+    acc = accuracy_block(task.y_test, teacher=run.teacher_pred, student=run.student_pred,
+                         after_qat=run.student_after_qat_pred, int8=run.int8_pred)
     result: dict[str, Any] = {
-        "n_train": int(len(task.y_train)), "n_test": int(len(task.y_test)),
-        "classes": list(task.classes),
+        "n_train": run.parts.validation["n_fit"], "n_val": run.parts.validation["n_val"],
+        "n_test": int(len(task.y_test)), "classes": list(task.classes),
         "test_class_counts": np.bincount(task.y_test, minlength=len(task.classes)).tolist(),
-        "student_spec": spec.to_dict(), "teacher_spec": teacher_spec.to_dict(),
+        "student_spec": run.spec.to_dict(), "teacher_spec": run.teacher_spec.to_dict(),
         "recipe": {k: getattr(recipe, k) for k in Recipe.__slots__},
-        "teacher_params": int(teacher.count_params()),
-        "student_params": int(student.count_params()),
-        "accuracy": {
-            "teacher_float": teacher_acc, "student_float": student_acc,
-            "student_float_after_qat": student_acc_after_qat, "student_int8": int8_acc,
-            "int8_minus_float_points": 100 * (int8_acc - student_acc_after_qat),
-            "qat_applied": quant.qat_applied,
-            "qat_decision": "PTQ vs float measured on the TRAINING split",
-        },
-        "int8_by_tag": _tag_accuracy(task, predicted),
-        "int8_confusion": confusion_matrix(task.y_test, predicted,
+        "teacher_params": run.teacher_params, "student_params": run.student_params,
+        "accuracy": {**acc, "qat_applied": run.quant.qat_applied,
+                     "qat_decision": QAT_DECISION},
+        "validation": validation_block(run),
+        "int8_by_tag": _tag_accuracy(task, run.int8_pred),
+        "int8_confusion": confusion_matrix(task.y_test, run.int8_pred,
                                            n_classes=len(task.classes)).tolist(),
-        "footprint": {
-            "student_weights_bytes": cost.weights_bytes, "flash_estimate_bytes": cost.flash_bytes,
-            "peak_ram_plan_bytes": cost.arena_bytes, "ram_estimate_bytes": cost.ram_bytes,
-            "tflm_arena_bytes": tflm_arena_bytes(quant.tflite), "macs": cost.macs,
-            "tflite_bytes": len(quant.tflite), "source": cost.source,
-            "flash_note": "flash estimate = constant bytes + a fixed 40 KiB runtime allowance",
-        },
+        "footprint": footprint_block(run.quant.tflite),
         "baselines": {
-            "majority": baselines.majority(task.y_train, task.y_test),
+            "majority": baselines.majority(run.parts.y_fit, task.y_test),
             "logistic_regression": {
-                "accuracy": float(np.mean(baseline_pred == task.y_test)),
-                "by_tag": _tag_accuracy(task, baseline_pred),
+                "accuracy": hit_rate(run.logistic_pred, task.y_test),
+                "by_tag": _tag_accuracy(task, run.logistic_pred),
                 "features": "standardised, flattened, concatenated features of all modalities",
             },
         },
     }
-    if len(names) > 1:
-        result["per_modality"] = _per_modality(
-            task, recipe, x_train, x_test, seed=seed, tflite=quant.tflite,
-            fused_float=student_acc_after_qat, fused_int8=int8_acc)
+    if run.single_branch_pred:
+        result["per_modality"] = per_modality_block(
+            task.y_test, alone=run.single_branch_pred, zeroed=run.zeroed_int8_pred,
+            fused_float=acc["student_float_after_qat"], fused_int8=acc["student_int8"])
     return result
+

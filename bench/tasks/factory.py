@@ -24,7 +24,7 @@ from sensors.spec import ModalitySpec, VibrationSpec, frontend_to_dict
 
 CWRU_SPEC = VibrationSpec(sample_rate_hz=12000.0, window_s=0.25, n_axes=1)
 CWRU_HOP_S = 0.125
-CWRU_CHANNELS = {"drive_end": 0, "fan_end": 1}
+CWRU_CHANNELS = ("drive_end", "fan_end")
 FAN_SPEC = VibrationSpec(sample_rate_hz=200.0, window_s=1.0, n_axes=3, n_fft=128, n_bands=16,
                          fmin_hz=1.0, fmax_hz=100.0, n_envelope_bands=8,
                          envelope_fmax_hz=50.0)
@@ -41,53 +41,80 @@ def _column(index: int):
     return pick
 
 
+def _cwru_arrays(root: Path, modalities: tuple[ModalitySpec, ...], channels: tuple[str, ...],
+                 limit: int | None, use_cache: bool, name: str) -> dict[str, np.ndarray]:
+    """Features of every CWRU recording that has ``channels``, split 70/30 in time."""
+    params = {"spec": frontend_to_dict(CWRU_SPEC), "hop_s": CWRU_HOP_S, "limit": limit,
+              "channels": list(channels)}
+
+    def compute() -> dict[str, np.ndarray]:
+        result = load_cwru(root / "cwru_0hp", window_s=CWRU_SPEC.window_s, hop_s=CWRU_HOP_S,
+                           channels=channels, label_by="code")
+        train, test = result.time_split(test_fraction=0.3)
+        out: dict[str, np.ndarray] = {"skipped": np.array([str(s) for s in result.skipped])}
+        for side, part in (("train", train), ("test", test)):
+            samples = thin_per_group(part.samples, limit)
+            for index, modality in enumerate(modalities):
+                out[f"{modality.name}_{side}"] = featurize(
+                    samples, modality, data_key="vibration", transform=_column(index))
+            out[f"y_{side}"] = np.array([s.label for s in samples])
+            out[f"group_{side}"] = np.array([s.group for s in samples])
+        return out
+
+    return cached_arrays(cache_key(name, params), compute, use_cache=use_cache)
+
+
+def _cwru_task(name: str, modalities: tuple[ModalitySpec, ...], arrays: dict[str, np.ndarray],
+               info: dict) -> TaskData:
+    y_train, y_test = (arrays[k].astype(str) for k in ("y_train", "y_test"))
+    classes = tuple(str(c) for c in sorted(set(y_train) | set(y_test)))
+    return TaskData(
+        name=name, kind="classify", modalities=modalities, classes=classes,
+        x_train={m.name: arrays[f"{m.name}_train"] for m in modalities},
+        y_train=encode(y_train, classes),
+        x_test={m.name: arrays[f"{m.name}_test"] for m in modalities},
+        y_test=encode(y_test, classes), test_groups=arrays["group_test"],
+        train_groups=arrays["group_train"], info=info, in_time_order=True)
+
+
+CWRU_SPLIT = ("in time within each recording: windows of 0.25 s (hop 0.125 s) in the first "
+              "70% train, the last 30% test; windows straddling the cut dropped")
+
+
 def cwru(root: Path, *, limit: int | None = None, seed: int = 0,
          use_cache: bool = True) -> TaskData:
     """Fault code (normal + 13 faults that have both sensors) from the drive-end and fan-end
     accelerometers as two modalities; each recording split 70/30 in time."""
     modalities = tuple(ModalitySpec(name=name, frontend=CWRU_SPEC) for name in CWRU_CHANNELS)
-    params = {"spec": frontend_to_dict(CWRU_SPEC), "hop_s": CWRU_HOP_S, "limit": limit}
-
-    def compute() -> dict[str, np.ndarray]:
-        result = load_cwru(root / "cwru_0hp", window_s=CWRU_SPEC.window_s, hop_s=CWRU_HOP_S,
-                           channels=("DE", "FE"), label_by="code")
-        train, test = result.time_split(test_fraction=0.3)
-        out: dict[str, np.ndarray] = {"skipped": np.array([str(s) for s in result.skipped])}
-        for side, part in (("train", train), ("test", test)):
-            samples = thin_per_group(part.samples, limit)
-            for modality in modalities:
-                out[f"{modality.name}_{side}"] = featurize(
-                    samples, modality, data_key="vibration",
-                    transform=_column(CWRU_CHANNELS[modality.name]))
-            out[f"y_{side}"] = np.array([s.label for s in samples])
-            out[f"group_{side}"] = np.array([s.group for s in samples])
-        return out
-
-    arrays = cached_arrays(cache_key("cwru", params), compute, use_cache=use_cache)
-    y_train, y_test = (np.char.replace(arrays[k].astype(str), "@", "_at")
-                       for k in ("y_train", "y_test"))
-    classes = tuple(str(c) for c in sorted(set(y_train) | set(y_test)))
+    arrays = _cwru_arrays(root, modalities, ("DE", "FE"), limit, use_cache, "cwru")
+    n_classes = len(set(arrays["y_train"].tolist()) | set(arrays["y_test"].tolist()))
     info = {
         "dataset": "cwru_0hp (12 kHz; Normal decimated from 48 kHz by the loader)",
-        "citation": CWRU_CITATION,
-        "split": "in time within each recording: windows of 0.25 s (hop 0.125 s) in the "
-                 "first 70% train, the last 30% test; windows straddling the cut dropped",
+        "citation": CWRU_CITATION, "split": CWRU_SPLIT,
         "frontend": frontend_to_dict(CWRU_SPEC),
-        "notes": [f"{len(classes)} classes, not 16: B028 and IR028 have no fan-end channel "
+        "notes": [f"{n_classes} classes, not 16: B028 and IR028 have no fan-end channel "
                   "(loader skips: " + "; ".join(arrays["skipped"].tolist()) + "). Feeding "
                   "zeros for their fan-end input would let the model recognise them by the "
-                  "missing sensor, so they are left out of the two-sensor task",
-                  "Normal has one recording (10 s after decimation) and so fewer windows",
-                  "class names write '@' as '_at' (OR007@12 -> OR007_at12): FusionSpec class "
-                  "names do not allow '@'"],
+                  "missing sensor, so they are left out of the two-sensor task; see cwru_de "
+                  "for all 16 codes from the drive end alone",
+                  "Normal has one recording (10 s after decimation) and so fewer windows"],
     }
-    return TaskData(
-        name="cwru", kind="classify", modalities=modalities, classes=classes,
-        x_train={m.name: arrays[f"{m.name}_train"] for m in modalities},
-        y_train=encode(y_train, classes),
-        x_test={m.name: arrays[f"{m.name}_test"] for m in modalities},
-        y_test=encode(y_test, classes), test_groups=arrays["group_test"],
-        train_groups=arrays["group_train"], info=info)
+    return _cwru_task("cwru", modalities, arrays, info)
+
+
+def cwru_de(root: Path, *, limit: int | None = None, seed: int = 0,
+            use_cache: bool = True) -> TaskData:
+    """All 16 fault codes from the drive-end accelerometer alone (one modality)."""
+    modalities = (ModalitySpec(name="drive_end", frontend=CWRU_SPEC),)
+    arrays = _cwru_arrays(root, modalities, ("DE",), limit, use_cache, "cwru_de")
+    info = {
+        "dataset": "cwru_0hp (12 kHz; Normal decimated from 48 kHz by the loader)",
+        "citation": CWRU_CITATION, "split": CWRU_SPLIT,
+        "frontend": frontend_to_dict(CWRU_SPEC),
+        "notes": ["drive-end only, so B028 and IR028 (no fan-end channel) are included: "
+                  "the 16-code counterpart of the two-sensor cwru task"],
+    }
+    return _cwru_task("cwru_de", modalities, arrays, info)
 
 
 def _fan_kind(sample: Sample) -> str:

@@ -68,6 +68,20 @@ def test_cwru_two_sensors_time_split(datasets_dir):
     assert "B028" not in task.classes and "Normal" in task.classes
 
 
+def test_cwru_drive_end_only_has_all_sixteen_codes(datasets_dir):
+    task = TASKS["cwru_de"](datasets_dir, limit=10, use_cache=False)
+    _check_shapes(task)
+    assert len(task.classes) == 16 and {"B028", "IR028", "OR007@12"} <= set(task.classes)
+    assert task.in_time_order
+
+
+def test_coswara_pool_tests_one_crop_per_recording(datasets_dir):
+    task = TASKS["coswara_participant"](datasets_dir, limit=12, use_cache=False)
+    pool = task.pool
+    assert pool is not None and pool.testable.sum() * 3 == len(pool.y)
+    assert len(task.y_test) == np.isin(pool.groups[pool.testable], task.test_groups).sum()
+
+
 def test_ceiling_fan_trains_on_normal_only(datasets_dir):
     task = TASKS["ceiling_fan"](datasets_dir, limit=20, use_cache=False)
     _check_shapes(task)

@@ -8,6 +8,7 @@ import pytest
 
 from fusion.export import (
     c_sources,
+    calibration_rows,
     convert_int8,
     inspect_tflite,
     predict_int8,
@@ -91,3 +92,53 @@ def test_c_sources_list_ops_and_bytes(task):
     assert f"g_model_len = {len(tflite)};" in source
     assert source.count("0x") == len(tflite)
     assert resolver_method("FULLY_CONNECTED") == "AddFullyConnected"
+
+
+def _dense_model(structure: str) -> keras.Model:
+    a = keras.Input(shape=(6,), name="a")
+    b = keras.Input(shape=(4,), name="b")
+    if structure == "single":
+        return keras.Model(a, keras.layers.Dense(3, name="out")(a))
+    joined = keras.layers.Concatenate()([a, b])
+    out = keras.layers.Dense(3, name="out")(joined)
+    return keras.Model({"a": a, "b": b} if structure == "dict" else [a, b], out)
+
+
+@pytest.mark.parametrize("structure", ["single", "list", "dict"])
+def test_convert_int8_accepts_any_input_structure(structure, rng):
+    """A model built on one bare input (not a list), or on a dict of inputs, used to fail in
+    ``clone_model`` ("input_tensors must have the same structure as model.input")."""
+    keras.utils.set_random_seed(0)
+    model = _dense_model(structure)
+    rep = [rng.normal(size=(40, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+    tflite = convert_int8(model, rep, n_samples=20)
+    info = inspect_tflite(tflite)
+    assert sorted(t.name for t in info.inputs) == sorted(t.name for t in model.inputs)
+    assert all(t.shape[0] == 1 for t in info.inputs)
+    features = {t.name: x for t, x in zip(model.inputs, rep, strict=True)}
+    fed = {"single": rep[0], "list": rep, "dict": features}[structure]
+    expected = model.predict(fed, verbose=0)
+    got = predict_int8(tflite, features)
+    assert np.abs(got - expected).max() < 0.1 * np.abs(expected).max()
+
+
+def test_calibration_rows_are_a_seeded_random_subset():
+    rows = calibration_rows(1000, 100, seed=3)
+    assert len(rows) == 100 == len(set(rows.tolist())) and np.all(np.diff(rows) > 0)
+    assert rows.max() > 500  # not the first rows
+    assert np.array_equal(rows, calibration_rows(1000, 100, seed=3))
+    assert not np.array_equal(rows, calibration_rows(1000, 100, seed=4))
+    assert calibration_rows(5, 100, seed=0).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_calibration_on_sorted_rows_covers_every_class():
+    """Rows sorted by class (as loaders return them): the int8 input range must cover the
+    last class too, which the first rows alone never reach."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(1,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(inputs))
+    ordered = np.linspace(0.0, 10.0, 1000, dtype=np.float32).reshape(-1, 1)
+    tflite = convert_int8(model, [ordered], n_samples=100)
+    (tensor,) = inspect_tflite(tflite).inputs
+    top = (127 - tensor.zero_point) * tensor.scale
+    assert top > 9.0  # the first 100 rows would stop near 1.0

@@ -101,3 +101,34 @@ def test_bundled_app_configs_parse():
     for app in APPS:
         config = load_config(app_config_path(app))
         assert config.name == app and config.data.simulator == app
+
+
+def _samples(n_groups: int, per_group: int):
+    from sensors.sources.base import LoadResult, Sample
+
+    samples = tuple(
+        Sample(data={"x": np.zeros(2, np.float32)}, label=("a", "b")[(g + i) % 2],
+               group=f"p{g}", key=f"p{g}/{i}", source=f"mem:p{g}/{i}")
+        for g in range(n_groups) for i in range(per_group))
+    return LoadResult(samples=samples, name="mem")
+
+
+def test_validation_groups_are_held_out_from_training():
+    from fusion.pipeline import split_by_group
+
+    result = _samples(10, 6)
+    split = split_by_group(result, test_fraction=0.3, val_fraction=0.25, seed=0)
+    groups = np.array([s.group for s in result.samples])
+    parts = [set(groups[rows]) for rows in (split.train, split.val, split.test)]
+    assert all(parts) and not parts[0] & parts[1] and not parts[0] & parts[2]
+    assert not parts[1] & parts[2] and split.validation.startswith("held-out groups")
+    assert len(split.train) + len(split.val) + len(split.test) == len(groups)
+
+
+def test_too_few_groups_fall_back_to_held_out_rows():
+    from fusion.pipeline import split_by_group
+
+    result = _samples(3, 8)  # 2 training groups: none can be spared
+    split = split_by_group(result, test_fraction=0.34, val_fraction=0.25, seed=0)
+    assert split.validation.startswith("held-out rows")
+    assert len(split.val) > 0 and not set(split.val) & set(split.train)

@@ -85,3 +85,15 @@ def test_board_presets_leave_a_reserve():
         board_budget("arduino-uno")
     with pytest.raises(SpecError, match="ram_bytes"):
         Budget(name="x", flash_bytes=1, ram_bytes=0)
+
+
+@pytest.mark.parametrize("name", ["OR007@12", "B 0.007\"", "état", "a/b:c", "x"])
+def test_any_printable_class_name_is_allowed(name):
+    spec = dataclasses.replace(make_spec(), classes=(name, "other"))
+    assert FusionSpec.from_json(spec.to_json()).classes == (name, "other")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "tab\there", "new\nline", 3])
+def test_blank_or_unprintable_class_names_are_rejected(name):
+    with pytest.raises(SpecError, match="classes"):
+        dataclasses.replace(make_spec(), classes=(name, "other"))

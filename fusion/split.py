@@ -1,0 +1,179 @@
+"""Group-aware splits on plain arrays: a validation part carved from the training rows, and
+grouped k-fold cross-validation.
+
+A *group* is whatever must never sit on both sides of a split (a participant, a volunteer, a
+recording). Validation decisions (student search, whether to run QAT) are made on rows the
+model did not train on; when the training side has too few groups to give whole groups away,
+the fallbacks hold out rows instead and say so in ``Carved.how``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from sensors.errors import DataError
+
+log = logging.getLogger(__name__)
+
+MIN_TRAIN_GROUPS = 2
+MAX_OVERSHOOT = 1.5  # a validation group may take the validation part to 1.5x its target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Carved:
+    """Row indices (into the arrays given) of the training and validation parts, and how the
+    validation part was made (``held-out groups: ...``, ``held-out rows: ...`` or
+    ``held-out time tail: ...``)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    how: str
+
+    @property
+    def by_group(self) -> bool:
+        return self.how.startswith("held-out groups")
+
+
+def _majority(labels: np.ndarray) -> int:
+    return Counter(labels.tolist()).most_common(1)[0][0]
+
+
+def interleaved_groups(groups: np.ndarray, labels: np.ndarray, *, seed: int) -> list[str]:
+    """Every group once: shuffled within its stratum (the group's majority label), then the
+    strata dealt round-robin so that any prefix is roughly balanced by label."""
+    rng = np.random.default_rng(seed)
+    strata: dict[int, list[str]] = {}
+    for group in sorted(set(groups.tolist())):
+        strata.setdefault(_majority(labels[groups == group]), []).append(group)
+    queues = [list(rng.permutation(strata[key])) for key in sorted(strata)]
+    order: list[str] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                order.append(str(queue.pop(0)))
+    return order
+
+
+def _can_take(group: str, groups, labels, taken: set[str], budget_rows: float) -> bool:
+    """Whether moving ``group`` to validation keeps every class and enough groups training
+    and does not overshoot the validation size."""
+    in_val = np.isin(groups, [*taken, group])
+    remaining = set(groups[~in_val].tolist())
+    if len(remaining) < MIN_TRAIN_GROUPS or in_val.sum() > budget_rows:
+        return False
+    return set(labels[~in_val].tolist()) == set(labels.tolist())
+
+
+def validation_split(groups: np.ndarray, labels: np.ndarray, *, fraction: float, seed: int,
+                     fallback: str = "rows") -> Carved:
+    """Carve about ``fraction`` of the rows into whole validation groups.
+
+    Groups are taken in ``interleaved_groups`` order while the training side keeps at least
+    ``MIN_TRAIN_GROUPS`` groups and a row of every class, and validation stays under
+    ``MAX_OVERSHOOT`` times its target. When no group can be taken, ``fallback`` decides:
+    ``"rows"`` (``held_out_rows``, stratified by label) or ``"time"`` (``time_tail``: the
+    rows are in time order within each group).
+
+    Parameters
+    ----------
+    groups, labels : ndarray, shape (n,)
+    fraction : float
+        In (0, 1).
+
+    Returns
+    -------
+    Carved
+    """
+    groups, labels = np.asarray(groups).astype(str), np.asarray(labels)
+    if not 0.0 < fraction < 1.0 or len(groups) != len(labels) or len(groups) < 2:
+        raise DataError(f"validation_split: fraction {fraction} must be in (0, 1) and "
+                        f"groups/labels need the same length >= 2")
+    target = fraction * len(groups)
+    taken: set[str] = set()
+    for group in interleaved_groups(groups, labels, seed=seed):
+        if np.isin(groups, list(taken)).sum() >= target:
+            break
+        if _can_take(group, groups, labels, taken, MAX_OVERSHOOT * target):
+            taken.add(group)
+    if taken:
+        in_val = np.isin(groups, list(taken))
+        n_groups = len(set(groups.tolist()))
+        return Carved(train=np.flatnonzero(~in_val), val=np.flatnonzero(in_val),
+                      how=f"held-out groups: {len(taken)} of {n_groups}")
+    return _fallback(groups, labels, fraction=fraction, seed=seed, kind=fallback)
+
+
+def _fallback(groups, labels, *, fraction: float, seed: int, kind: str) -> Carved:
+    n_groups = len(set(groups.tolist()))
+    reason = (f"{n_groups} training groups cannot spare a whole group (each class must keep "
+              f"training rows and {MIN_TRAIN_GROUPS} groups must train)")
+    if kind == "time":
+        train, val = time_tail(groups, fraction=fraction)
+        how = f"held-out time tail: the last {fraction:.0%} of every group; {reason}"
+    else:
+        train, val = held_out_rows(labels, fraction=fraction, seed=seed)
+        how = f"held-out rows: {fraction:.0%} of every class at random; {reason}"
+    log.warning("validation: %s", how)
+    return Carved(train=train, val=val, how=how)
+
+
+def held_out_rows(labels: np.ndarray, *, fraction: float, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` row indices: ``round(fraction * n)`` rows of every label with at least
+    two rows (at least one, never all) go to validation, drawn with ``seed``."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    val: list[int] = []
+    for label in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == label)
+        if len(members) < 2:
+            continue
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        val.extend(rng.choice(members, size=count, replace=False).tolist())
+    chosen = np.isin(np.arange(len(labels)), val)
+    return np.flatnonzero(~chosen), np.flatnonzero(chosen)
+
+
+def time_tail(groups: np.ndarray, *, fraction: float, gap: int = 1
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` row indices: the last ``round(fraction * n)`` rows of every group (in
+    the given order) validate, the ``gap`` rows just before them are dropped (overlapping
+    windows), the rest train. Groups with fewer than ``gap + 2`` rows only train."""
+    groups = np.asarray(groups).astype(str)
+    train: list[int] = []
+    val: list[int] = []
+    for group in sorted(set(groups.tolist())):
+        rows = np.flatnonzero(groups == group)
+        count = max(1, round(fraction * len(rows)))
+        if len(rows) < gap + 2:
+            train.extend(rows.tolist())
+            continue
+        count = min(count, len(rows) - gap - 1)
+        val.extend(rows[len(rows) - count:].tolist())
+        train.extend(rows[:len(rows) - count - gap].tolist())
+    return np.sort(np.asarray(train, np.int64)), np.sort(np.asarray(val, np.int64))
+
+
+def grouped_folds(groups: np.ndarray, labels: np.ndarray, *, k: int, seed: int
+                  ) -> list[np.ndarray]:
+    """``k`` disjoint arrays of test row indices that cover every row exactly once; a group
+    is always whole, and groups are dealt to the folds in ``interleaved_groups`` order so
+    every fold gets a similar mix of labels.
+
+    Raises
+    ------
+    DataError
+        Fewer groups than folds.
+    """
+    groups = np.asarray(groups).astype(str)
+    order = interleaved_groups(groups, np.asarray(labels), seed=seed)
+    if not 2 <= k <= len(order):
+        raise DataError(f"grouped_folds: k={k} needs 2 <= k <= {len(order)} groups")
+    folds: list[list[str]] = [[] for _ in range(k)]
+    for position, group in enumerate(order):
+        folds[position % k].append(group)
+    return [np.flatnonzero(np.isin(groups, fold)) for fold in folds]

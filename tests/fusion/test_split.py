@@ -1,0 +1,80 @@
+"""Validation carved from training groups, its fallbacks, and grouped k-fold folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusion.split import (
+    grouped_folds,
+    held_out_rows,
+    interleaved_groups,
+    time_tail,
+    validation_split,
+)
+from sensors.errors import DataError
+
+
+def _groups_and_labels(n_groups: int, rows_per_group: int, n_classes: int):
+    groups = np.repeat([f"g{i:02d}" for i in range(n_groups)], rows_per_group)
+    labels = np.repeat(np.arange(n_groups) % n_classes, rows_per_group)
+    return groups, labels
+
+
+def test_validation_takes_whole_groups_and_keeps_every_class_training():
+    groups, labels = _groups_and_labels(20, 5, 2)
+    carved = validation_split(groups, labels, fraction=0.2, seed=0)
+    assert carved.by_group and carved.how == "held-out groups: 4 of 20"
+    assert not set(groups[carved.train]) & set(groups[carved.val])
+    assert sorted(np.r_[carved.train, carved.val].tolist()) == list(range(100))
+    assert len(carved.val) == 20
+    assert set(labels[carved.val]) == {0, 1}  # interleaved: both labels are held out
+    again = validation_split(groups, labels, fraction=0.2, seed=0)
+    assert np.array_equal(again.val, carved.val)
+
+
+def test_a_class_living_in_one_group_is_never_held_out():
+    groups = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 4 + ["d"] * 4)
+    labels = np.array([0] * 4 + [0] * 4 + [0] * 4 + [1] * 4)  # class 1 only in group d
+    for seed in range(5):
+        carved = validation_split(groups, labels, fraction=0.25, seed=seed)
+        assert "d" not in set(groups[carved.val]) and carved.by_group
+
+
+def test_falls_back_to_rows_or_time_tail_when_no_group_can_go():
+    groups = np.array(["a"] * 10 + ["b"] * 10)
+    labels = np.array([0] * 10 + [1] * 10)  # one group per class
+    rows = validation_split(groups, labels, fraction=0.2, seed=0)
+    assert rows.how.startswith("held-out rows") and len(rows.val) == 4
+    assert set(labels[rows.val]) == {0, 1}
+    tail = validation_split(groups, labels, fraction=0.2, seed=0, fallback="time")
+    assert tail.how.startswith("held-out time tail")
+    assert tail.val.tolist() == [8, 9, 18, 19]
+    assert tail.train.tolist() == [*range(0, 7), *range(10, 17)]  # one-window gap dropped
+
+
+def test_held_out_rows_and_time_tail_known_answers():
+    train, val = held_out_rows(np.array([0, 0, 0, 0, 1]), fraction=0.5, seed=0)
+    assert len(val) == 2 and 4 in train  # a one-row class only trains
+    train, val = time_tail(np.array(["x"] * 5), fraction=0.4, gap=1)
+    assert val.tolist() == [3, 4] and train.tolist() == [0, 1]
+
+
+def test_grouped_folds_test_every_group_exactly_once():
+    groups, labels = _groups_and_labels(23, 3, 2)
+    folds = grouped_folds(groups, labels, k=5, seed=1)
+    every = np.concatenate(folds)
+    assert sorted(every.tolist()) == list(range(len(groups)))
+    for a in range(5):
+        for b in range(a + 1, 5):
+            assert not set(groups[folds[a]]) & set(groups[folds[b]])
+    assert all(set(labels[fold]) == {0, 1} for fold in folds)
+    with pytest.raises(DataError, match="k=30"):
+        grouped_folds(groups, labels, k=30, seed=0)
+
+
+def test_interleaved_groups_alternate_strata():
+    groups, labels = _groups_and_labels(6, 2, 2)
+    order = interleaved_groups(groups, labels, seed=3)
+    strata = [int(g[1:]) % 2 for g in order]
+    assert strata == [0, 1, 0, 1, 0, 1]
