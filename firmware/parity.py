@@ -1,7 +1,8 @@
 """Parity between the TFLite Micro reference interpreter and the compiled C model.
 
 ``check_parity(tflite_bytes, target="host", vectors=N or [inputs...], seed=0) -> ParityResult``;
-``str(result)`` prints the per-output diff.
+``str(result)`` prints the per-output diff. ``board_inputs``/``host_outputs``/``compare_outputs``
+are the steps, for callers that run the board themselves (and keep its instruction counts).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def random_inputs(infos, *, count: int, seed: int) -> list[list[np.ndarray]]:
 
 def check_parity(tflite_bytes: bytes, *, target: str = "host",
                  vectors: int | Sequence[Sequence[np.ndarray]] = 32,
-                 seed: int = 0) -> ParityResult:
+                 seed: int = 0, kernels: str = "portable") -> ParityResult:
     """Run the reference interpreter and the compiled model on the same inputs and compare.
 
     Parameters
@@ -103,6 +104,8 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
         How many random input sets (incl. all -128 / all 127), or the input sets themselves.
     seed : int
         Seed of the random inputs.
+    kernels : {"portable", "dsp"}
+        Kernel path of the emulator build (the host build is always portable).
     """
     from firmware.compiler import compile_model
     from fusion.export import reference_invoke  # tests/CLI layer: the oracle
@@ -111,11 +114,31 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
     inputs = (random_inputs(compiled.inputs, count=vectors, seed=seed)
               if isinstance(vectors, int) else [list(v) for v in vectors])
     reference = [reference_invoke(tflite_bytes, v) for v in inputs]
-    got = _run_target(tflite_bytes, compiled, inputs, target)
-    return _compare(target, compiled, reference, got)
+    got = _run_target(compiled, inputs, target, kernels)
+    name = target if target == "host" else f"{target} ({kernels})"
+    return compare_outputs(name, compiled, reference, got)
 
 
-def _run_target(tflite_bytes, compiled, inputs, target: str) -> list[list[np.ndarray]]:
+def board_inputs(compiled, inputs) -> list[list[np.ndarray]]:
+    """Input sets as the board takes them: float inputs of float-I/O models quantized."""
+    from firmware.host import quantize_input
+
+    return [[quantize_input(x, info) if info.float_io else np.asarray(x, np.int8)
+             for x, info in zip(v, compiled.inputs, strict=True)] for v in inputs]
+
+
+def host_outputs(compiled, board_outputs) -> list[list[np.ndarray]]:
+    """Board outputs (int8, flat) as the host API returns them: shaped, and dequantized for
+    float-I/O models."""
+    from firmware.host import dequantize_output
+
+    return [[dequantize_output(np.asarray(o).reshape(info.shape), info) if info.float_io
+             else np.asarray(o).reshape(info.shape)
+             for o, info in zip(outs, compiled.outputs, strict=True)]
+            for outs in board_outputs]
+
+
+def _run_target(compiled, inputs, target: str, kernels: str) -> list[list[np.ndarray]]:
     if target == "host":
         from firmware.host import HostModel, build_library
 
@@ -127,19 +150,13 @@ def _run_target(tflite_bytes, compiled, inputs, target: str) -> list[list[np.nda
         except ModuleNotFoundError as exc:
             raise ExportError("target qemu-m4 needs firmware.deploy.run_on_qemu, "
                               "which is not installed") from exc
-        from firmware.host import dequantize_output, quantize_input
-
-        int8_inputs = [[quantize_input(x, info) if info.float_io else np.asarray(x, np.int8)
-                        for x, info in zip(v, compiled.inputs, strict=True)] for v in inputs]
-        run = deploy.run_on_qemu(compiled, int8_inputs)
-        return [[dequantize_output(np.asarray(o).reshape(info.shape), info) if info.float_io
-                 else np.asarray(o).reshape(info.shape)
-                 for o, info in zip(outs, compiled.outputs, strict=True)]
-                for outs in run.outputs]
+        run = deploy.run_on_qemu(compiled, board_inputs(compiled, inputs), kernels=kernels)
+        return host_outputs(compiled, run.outputs)
     raise ExportError(f"unknown parity target {target!r} (use 'host' or 'qemu-m4')")
 
 
-def _compare(target, compiled, reference, got) -> ParityResult:
+def compare_outputs(target: str, compiled, reference, got) -> ParityResult:
+    """Compare outputs of the same input sets (``reference[v][k]`` vs ``got[v][k]``)."""
     diffs = []
     bad_vectors: set[int] = set()
     for index, info in enumerate(compiled.outputs):

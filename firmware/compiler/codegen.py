@@ -105,8 +105,9 @@ def compile_model(tflite_bytes: bytes, *, prefix: str = "tinyfuse_model") -> Com
     decls: list[str] = []
     calls: list[str] = []
     for step, op in enumerate(program.steps):
+        scratch = plan.scratch_offset(step)
         ctx = ops.OpContext(op=op, tensors=program.graph.tensors, name=f"op{step}",
-                            pointer=pointer)
+                            pointer=pointer, scratch="0" if scratch is None else f"A({scratch})")
         code = LOWERINGS[op.op](ctx)
         decls.extend(code.decls)
         calls.append(f"  /* {op.label()} -> {ctx.output.name[:60]} */\n  {code.call}")

@@ -22,6 +22,7 @@ class OpContext:
     tensors: tuple[Tensor, ...]
     name: str                              # C identifier stem, e.g. "op3"
     pointer: Callable[[int], str]          # tensor id -> C expression of its arena address
+    scratch: str = "0"                     # C expression of the step's scratch (plan.py)
 
     def tensor(self, position: int, *, optional: bool = False) -> Tensor | None:
         ids = self.op.inputs
@@ -157,7 +158,8 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> OpCode:
              *_requant_tables(ctx, filt, out_c)]
     kernel = "tf_depthwise_conv_s8" if depthwise else "tf_conv_s8"
     call = (f"{kernel}(&{ctx.name}_params, {ctx.pointer(inp.index)}, {ctx.name}_filter, "
-            f"{bias_name}, {ctx.name}_mult, {ctx.name}_shift, {ctx.pointer(out.index)});")
+            f"{bias_name}, {ctx.name}_mult, {ctx.name}_shift, {ctx.scratch}, "
+            f"{ctx.pointer(out.index)});")
     return OpCode(decls=tuple(decls), call=call)
 
 

@@ -1,5 +1,14 @@
 /* tinyfuse runtime: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (int8, per-channel
- * requantization), as TFLite Micro's reference_integer_ops. */
+ * requantization), bit-exact with TFLite Micro's reference_integer_ops.
+ *
+ * CONV_2D gathers each output pixel's receptive field into one contiguous column (padding taps
+ * hold the input zero point, so they add 0 as the reference's skipped taps do) and takes up to
+ * four output channels per pass over it (tf_dot_rows); FULLY_CONNECTED does the same with its
+ * input row. DEPTHWISE_CONV_2D clips each pixel's window to the input once and sums 4 channels
+ * per word on the DSP path. Pointwise and stride-1 depthwise convolutions may run in place
+ * (output == input, see firmware/compiler/in_place.py). */
+#include <string.h>
+
 #include "tf_common.h"
 #include "tf_kernels.h"
 #include "tf_mac.h"
@@ -9,102 +18,286 @@ static int32_t tf_requant(int32_t acc, const tf_conv_params *p, int32_t m, int32
   return acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
 }
 
-static int32_t tf_conv_point(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
-                             int32_t b, int32_t in_y0, int32_t in_x0, int32_t oc) {
-  const int32_t group = oc / (p->out_c / (p->in_c / p->filter_in_c));
-  int32_t acc = 0, fy, fx;
-  for (fy = 0; fy < p->k_h; ++fy) {
-    const int32_t in_y = in_y0 + p->dil_h * fy;
-    if (in_y < 0 || in_y >= p->in_h) continue;
-    for (fx = 0; fx < p->k_w; ++fx) {
-      const int32_t in_x = in_x0 + p->dil_w * fx;
-      const int8_t *x, *w;
-      if (in_x < 0 || in_x >= p->in_w) continue;
-      x = input + ((b * p->in_h + in_y) * p->in_w + in_x) * p->in_c + group * p->filter_in_c;
-      w = filter + ((oc * p->k_h + fy) * p->k_w + fx) * p->filter_in_c;
-      acc += tf_dot_s8_offset(x, w, p->filter_in_c, p->input_offset);
-    }
+/* output[oc + k] = requantized acc[k] + bias[oc + k] for k < count. */
+static inline void tf_requant_run(const tf_conv_params *p, const int32_t *acc,
+                                  int32_t count, const int32_t *bias,
+                                  const int32_t *multiplier, const int32_t *shift, int32_t oc,
+                                  int8_t *output) {
+  int32_t k;
+  for (k = 0; k < count; ++k, ++oc) {
+    const int32_t sum = bias ? acc[k] + bias[oc] : acc[k];
+    output[oc] = (int8_t)tf_requant(sum, p, multiplier[oc], shift[oc]);
   }
-  return acc;
 }
 
+/* ceil(a / d) for a >= 0, d >= 1 (no division for the usual d == 1). */
+static int32_t tf_ceil_div(int32_t a, int32_t d) {
+  return d == 1 ? a : (a + d - 1) / d;
+}
+
+/* First tap index t in [0, k) with 0 <= start + dilation * t (the taps before it are padding). */
+static int32_t tf_first_tap(int32_t start, int32_t dilation, int32_t k) {
+  return start < 0 ? tf_min(tf_ceil_div(-start, dilation), k) : 0;
+}
+
+/* One tap past the last t with start + dilation * t < size. */
+static int32_t tf_end_tap(int32_t start, int32_t dilation, int32_t k, int32_t size) {
+  return start < size ? tf_min(tf_ceil_div(size - start, dilation), k) : 0;
+}
+
+/* The taps of one output pixel that fall inside the input: rows fy_lo..fy_hi-1, columns
+ * fx_lo..fx_hi-1 (the reference skips the others); base is the input index of tap (0, 0)'s
+ * channel 0, which may lie in the padding. */
+typedef struct {
+  int32_t base, fy_lo, fy_hi, fx_lo, fx_hi;
+} tf_window;
+
+static tf_window tf_window_at(const tf_conv_params *p, int32_t b, int32_t in_y0,
+                              int32_t in_x0) {
+  tf_window win;
+  win.base = ((b * p->in_h + in_y0) * p->in_w + in_x0) * p->in_c;
+  win.fy_lo = tf_first_tap(in_y0, p->dil_h, p->k_h);
+  win.fy_hi = tf_max(win.fy_lo, tf_end_tap(in_y0, p->dil_h, p->k_h, p->in_h));
+  win.fx_lo = tf_first_tap(in_x0, p->dil_w, p->k_w);
+  win.fx_hi = tf_max(win.fx_lo, tf_end_tap(in_x0, p->dil_w, p->k_w, p->in_w));
+  return win;
+}
+
+/* Input index of tap (fy, win->fx_lo), channel 0. */
+static int32_t tf_window_row(const tf_conv_params *p, const tf_window *win, int32_t fy) {
+  return win->base + (fy * p->dil_h * p->in_w + win->fx_lo * p->dil_w) * p->in_c;
+}
+
+/* The receptive field of one output pixel for channel group g, k_h x k_w x filter_in_c bytes
+ * in the filter's order, so that each output channel is one contiguous dot product. Taps in
+ * the padding get the input zero point: w * (zero_point + input_offset) = 0, so they add
+ * nothing, as in the reference (which skips them). A 1x1 unpadded convolution reads the input
+ * in place (col may then be null). */
+static const int8_t *tf_im2col(const tf_conv_params *p, const int8_t *input, int8_t *col,
+                               int32_t b, int32_t in_y0, int32_t in_x0, int32_t g) {
+  const int32_t c = p->filter_in_c;
+  const int32_t x_step = p->dil_w * p->in_c;
+  const tf_window win = tf_window_at(p, b, in_y0, in_x0);
+  const int32_t run = (win.fx_hi - win.fx_lo) * c;
+  int32_t fy, fx;
+  if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
+    return input + win.base + g * c;
+  }
+  if (win.fy_lo > 0 || win.fy_hi < p->k_h || win.fx_lo > 0 || win.fx_hi < p->k_w) {
+    memset(col, (int8_t)-p->input_offset, (size_t)(p->k_h * p->k_w * c));
+  }
+  for (fy = win.fy_lo; fy < win.fy_hi; ++fy) {
+    const int8_t *src = input + tf_window_row(p, &win, fy) + g * c;
+    int8_t *dst = col + (fy * p->k_w + win.fx_lo) * c;
+    if (x_step == c) {
+      memcpy(dst, src, (size_t)run);
+    } else {
+      for (fx = win.fx_lo; fx < win.fx_hi; ++fx, src += x_step, dst += c) {
+        memcpy(dst, src, (size_t)c);
+      }
+    }
+  }
+  return col;
+}
+
+/* Output channels first..first+count-1 of one pixel from its column. */
+static void tf_conv_channels(const tf_conv_params *p, const int8_t *col, const int8_t *filter,
+                             const int32_t *bias, const int32_t *multiplier,
+                             const int32_t *shift, int32_t first, int32_t count,
+                             int8_t *output) {
+  int32_t oc, k;
+  for (oc = first; oc < first + count; oc += k) {
+    int32_t acc[4];
+    const int32_t n = p->k_h * p->k_w * p->filter_in_c;
+    k = tf_dot_rows(col, filter + oc * n, n, p->input_offset, first + count - oc, acc);
+    tf_requant_run(p, acc, k, bias, multiplier, shift, oc, output);
+  }
+}
+
+/* With output == input (a pointwise convolution planned in place) each pixel's channels go to
+ * col first and then over the pixel, which nothing else reads. */
 void tf_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                int8_t *output) {
-  int32_t b, oy, ox, oc;
+                int8_t *col, int8_t *output) {
+  const int32_t groups = p->in_c / p->filter_in_c;
+  const int32_t per_group = p->out_c / groups;
+  const int in_place = (const int8_t *)output == input;
+  int32_t b, oy, ox, g;
   for (b = 0; b < p->batches; ++b) {
     for (oy = 0; oy < p->out_h; ++oy) {
-      for (ox = 0; ox < p->out_w; ++ox) {
+      for (ox = 0; ox < p->out_w; ++ox, output += p->out_c) {
         const int32_t in_y0 = oy * p->stride_h - p->pad_h;
         const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-        for (oc = 0; oc < p->out_c; ++oc) {
-          int32_t acc = tf_conv_point(p, input, filter, b, in_y0, in_x0, oc);
-          if (bias) acc += bias[oc];
-          *output++ = (int8_t)tf_requant(acc, p, multiplier[oc], shift[oc]);
+        for (g = 0; g < groups; ++g) {
+          const int8_t *x = tf_im2col(p, input, col, b, in_y0, in_x0, g);
+          tf_conv_channels(p, x, filter, bias, multiplier, shift, g * per_group, per_group,
+                           in_place ? col : output);
         }
+        if (in_place) memcpy(output, col, (size_t)p->out_c);
       }
     }
   }
 }
 
-static int32_t tf_depthwise_point(const tf_conv_params *p, const int8_t *input,
-                                  const int8_t *filter, int32_t b, int32_t in_y0,
-                                  int32_t in_x0, int32_t ic, int32_t oc) {
-  int32_t acc = 0, fy, fx;
-  for (fy = 0; fy < p->k_h; ++fy) {
-    const int32_t in_y = in_y0 + p->dil_h * fy;
-    if (in_y < 0 || in_y >= p->in_h) continue;
-    for (fx = 0; fx < p->k_w; ++fx) {
-      const int32_t in_x = in_x0 + p->dil_w * fx;
-      int32_t x, w;
-      if (in_x < 0 || in_x >= p->in_w) continue;
-      x = input[((b * p->in_h + in_y) * p->in_w + in_x) * p->in_c + ic];
-      w = filter[(fy * p->k_w + fx) * p->out_c + oc];
-      acc += w * (x + p->input_offset);
+/* The valid taps of one depthwise output pixel as pointer steps: x and w address tap
+ * (fy_lo, fx_lo), channel 0; rows x cols taps, x_row/w_row bytes from one row to the next,
+ * x_col/w_col from one column to the next. */
+typedef struct {
+  const int8_t *x, *w;
+  int32_t rows, cols, x_row, x_col, w_row, w_col;
+} tf_taps;
+
+static tf_taps tf_taps_at(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const tf_window *win) {
+  tf_taps t;
+  t.x = input + tf_window_row(p, win, win->fy_lo);
+  t.w = filter + (win->fy_lo * p->k_w + win->fx_lo) * p->out_c;
+  t.rows = win->fy_hi - win->fy_lo;
+  t.cols = win->fx_hi - win->fx_lo;
+  t.x_row = p->dil_h * p->in_w * p->in_c;
+  t.x_col = p->dil_w * p->in_c;
+  t.w_row = p->k_w * p->out_c;
+  t.w_col = p->out_c;
+  return t;
+}
+
+/* Depthwise sum over the taps of input channel ic with filter channel oc. */
+static int32_t tf_depthwise_channel(const tf_taps *t, int32_t ic, int32_t oc,
+                                    int32_t input_offset) {
+  const int8_t *x_row = t->x + ic, *w_row = t->w + oc;
+  int32_t acc = 0, r, c;
+  for (r = 0; r < t->rows; ++r, x_row += t->x_row, w_row += t->w_row) {
+    const int8_t *x = x_row, *w = w_row;
+    for (c = 0; c < t->cols; ++c, x += t->x_col, w += t->w_col) {
+      acc += (int32_t)*w * ((int32_t)*x + input_offset);
     }
   }
   return acc;
+}
+
+#if TINYFUSE_MAC_DSP
+/* Channels ch..ch+3 at once (depth multiplier 1): one word of input and one of filter per
+ * tap, four separate 16 x 16 + 32 multiply-accumulates. Out of line, with its own registers. */
+static __attribute__((noinline)) void tf_depthwise_quad(const tf_taps *t, int32_t ch,
+                                                       int32_t input_offset, int32_t acc[4]) {
+  const int16x2_t offset2 = tf_offset2(input_offset);
+  const int32_t rows = t->rows, cols = t->cols, x_col = t->x_col, w_col = t->w_col;
+  const int8_t *x_row = t->x + ch, *w_row = t->w + ch;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, r, c;
+  for (r = 0; r < rows; ++r, x_row += t->x_row, w_row += t->w_row) {
+    const int8_t *x = x_row, *w = w_row;
+    for (c = 0; c < cols; ++c, x += x_col, w += w_col) {
+      const int8x4_t xv = tf_load_s8x4(x), wv = tf_load_s8x4(w);
+      const int16x2_t x_even = __sxtab16(offset2, xv), x_odd = tf_sxtab16_ror8(offset2, xv);
+      const int16x2_t w_even = __sxtb16(wv), w_odd = tf_sxtb16_ror8(wv);
+      a0 = __smlabb(x_even, w_even, a0);
+      a2 = __smlatt(x_even, w_even, a2);
+      a1 = __smlabb(x_odd, w_odd, a1);
+      a3 = __smlatt(x_odd, w_odd, a3);
+    }
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+#endif
+
+/* How many channels from oc on one call sums (4 on the DSP path when the depth multiplier is
+ * 1), writing them to acc. */
+static int32_t tf_depthwise_sums(const tf_conv_params *p, const tf_taps *t, int32_t oc,
+                                 int32_t acc[4]) {
+#if TINYFUSE_MAC_DSP
+  if (p->depth_multiplier == 1 && oc + 4 <= p->out_c) {
+    tf_depthwise_quad(t, oc, p->input_offset, acc);
+    return 4;
+  }
+#endif
+  acc[0] = tf_depthwise_channel(t, oc / p->depth_multiplier, oc, p->input_offset);
+  return 1;
+}
+
+/* The filter and per-channel tables of a depthwise convolution. */
+typedef struct {
+  const int8_t *filter;
+  const int32_t *bias, *multiplier, *shift;
+} tf_conv_tables;
+
+/* Output row oy of batch b (every column and channel) into out_row. */
+static void tf_depthwise_row(const tf_conv_params *p, const int8_t *input,
+                             const tf_conv_tables *t, int32_t b, int32_t oy, int8_t *out_row) {
+  int32_t ox, oc, k;
+  for (ox = 0; ox < p->out_w; ++ox, out_row += p->out_c) {
+    const tf_window win =
+        tf_window_at(p, b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w);
+    const tf_taps taps = tf_taps_at(p, input, t->filter, &win);
+    for (oc = 0; oc < p->out_c; oc += k) {
+      int32_t acc[4];
+      k = tf_depthwise_sums(p, &taps, oc, acc);
+      tf_requant_run(p, acc, k, t->bias, t->multiplier, t->shift, oc, out_row);
+    }
+  }
+}
+
+/* In place (stride 1, output shape = input shape, batch 1): input row j is last read by output
+ * row j + pad_h, so output rows wait in a ring of pad_h + 1 rows and row oy - pad_h goes over
+ * its input row once row oy is done. */
+static void tf_depthwise_in_place(const tf_conv_params *p, int8_t *data,
+                                  const tf_conv_tables *t, int8_t *ring) {
+  const int32_t row_bytes = p->out_w * p->out_c, slots = p->pad_h + 1;
+  int32_t oy;
+  for (oy = 0; oy < p->out_h + p->pad_h; ++oy) {
+    const int32_t done = oy - p->pad_h;
+    if (oy < p->out_h) tf_depthwise_row(p, data, t, 0, oy, ring + (oy % slots) * row_bytes);
+    if (done >= 0) {
+      memcpy(data + done * row_bytes, ring + (done % slots) * row_bytes, (size_t)row_bytes);
+    }
+  }
 }
 
 void tf_depthwise_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                          int8_t *output) {
-  int32_t b, oy, ox, ic, m;
+                          int8_t *ring, int8_t *output) {
+  const tf_conv_tables tables = {filter, bias, multiplier, shift};
+  int32_t b, oy;
+  if ((const int8_t *)output == input) {
+    tf_depthwise_in_place(p, output, &tables, ring);
+    return;
+  }
   for (b = 0; b < p->batches; ++b) {
     for (oy = 0; oy < p->out_h; ++oy) {
-      for (ox = 0; ox < p->out_w; ++ox) {
-        const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-        const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-        for (ic = 0; ic < p->in_c; ++ic) {
-          for (m = 0; m < p->depth_multiplier; ++m) {
-            const int32_t oc = m + ic * p->depth_multiplier;
-            int32_t acc = tf_depthwise_point(p, input, filter, b, in_y0, in_x0, ic, oc);
-            if (bias) acc += bias[oc];
-            output[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                (int8_t)tf_requant(acc, p, multiplier[oc], shift[oc]);
-          }
-        }
-      }
+      tf_depthwise_row(p, input, &tables, b, oy,
+                       output + (b * p->out_h + oy) * p->out_w * p->out_c);
     }
   }
+}
+
+/* output[oc] from the dot product acc of filter row oc: filter zero point, bias, requant. */
+static int8_t tf_fc_output(const tf_fc_params *p, const int8_t *x, int32_t acc,
+                           const int32_t *bias, int32_t multiplier, int32_t shift) {
+  if (p->filter_offset) {
+    int32_t i;
+    for (i = 0; i < p->accum_depth; ++i) acc += p->filter_offset * (x[i] + p->input_offset);
+  }
+  if (bias) acc += *bias;
+  acc = tf_mbqm(acc, multiplier, shift) + p->output_offset;
+  return tf_clamp_s8(acc, p->act_min, p->act_max);
 }
 
 void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                            int8_t *output) {
-  int32_t b, oc;
-  for (b = 0; b < p->batches; ++b) {
-    const int8_t *x = input + b * p->accum_depth;
-    for (oc = 0; oc < p->out_depth; ++oc) {
-      const int8_t *w = filter + oc * p->accum_depth;
-      int32_t acc = tf_dot_s8_offset(x, w, p->accum_depth, p->input_offset);
-      if (p->filter_offset) {
-        int32_t i;
-        for (i = 0; i < p->accum_depth; ++i) acc += p->filter_offset * (x[i] + p->input_offset);
+  const int32_t n = p->accum_depth;
+  int32_t b, oc, k, j;
+  for (b = 0; b < p->batches; ++b, output += p->out_depth) {
+    const int8_t *x = input + b * n;
+    for (oc = 0; oc < p->out_depth; oc += k) {
+      int32_t acc[4];
+      k = tf_dot_rows(x, filter + oc * n, n, p->input_offset, p->out_depth - oc, acc);
+      for (j = 0; j < k; ++j) {
+        output[oc + j] = tf_fc_output(p, x, acc[j], bias ? bias + oc + j : 0,
+                                      multiplier[oc + j], shift[oc + j]);
       }
-      if (bias) acc += bias[oc];
-      acc = tf_mbqm(acc, multiplier[oc], shift[oc]) + p->output_offset;
-      output[b * p->out_depth + oc] = tf_clamp_s8(acc, p->act_min, p->act_max);
     }
   }
 }

@@ -61,12 +61,16 @@ typedef struct {
   int32_t reluish_multiplier16, reluish_exponent;
 } tf_hard_swish_params;
 
+/* col: scratch of k_h * k_w * filter_in_c bytes for one output pixel's receptive field
+ * (unused, may be null, for a 1x1 convolution without padding). output == input (a pointwise
+ * convolution planned in place, see firmware/compiler/in_place.py): col holds out_c bytes. */
 void tf_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
                 const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                int8_t *output);
+                int8_t *col, int8_t *output);
+/* output == input (planned in place): ring holds (pad_h + 1) output rows; else unused. */
 void tf_depthwise_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                          int8_t *output);
+                          int8_t *ring, int8_t *output);
 void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                            int8_t *output);

@@ -36,6 +36,11 @@ static inline int16x2_t tf_sxtab16_ror8(int16x2_t a, int8x4_t v) {
   return r;
 }
 
+/* x_offset in both halfwords, for SXTAB16. */
+static inline int16x2_t tf_offset2(int32_t x_offset) {
+  return (int16x2_t)(((uint32_t)(uint16_t)x_offset << 16) | (uint16_t)x_offset);
+}
+
 /* Four int8 values as one word; the Cortex-M4 allows unaligned single-word loads. */
 static inline int8x4_t tf_load_s8x4(const int8_t *p) {
   int8x4_t v;
@@ -54,14 +59,13 @@ static inline int32_t tf_mac_s8x4(int8x4_t xv, int8x4_t wv, int16x2_t offset2, i
 #endif
 
 #if TINYFUSE_MAC_DSP
-/* tf_dot_s8_offset with SIMD, 4 terms per step and a scalar tail. Out of line: inlined, its
- * register needs made the convolution loops around short dot products (1-8 input channels,
- * which never come here) spill, and those models ran 13-27% more instructions than portable;
- * out of line the cost there is 6-10%, while fully connected layers gain. */
+/* tf_dot_s8_offset with SIMD, 4 terms per step and a scalar tail. Out of line, so that its
+ * registers do not make the loops around it spill. Convolutions gather each output pixel's
+ * receptive field into one contiguous column first (tf_conv.c), so the dot products here and
+ * in tf_dot2_s8_offset run over k_h * k_w * input channels terms, not one tap at a time. */
 static __attribute__((noinline)) int32_t tf_dot_s8_offset_simd(const int8_t *x, const int8_t *w,
                                                               int32_t n, int32_t x_offset) {
-  const int16x2_t offset2 = (int16x2_t)(((uint32_t)(uint16_t)x_offset << 16) |
-                                        (uint16_t)x_offset);
+  const int16x2_t offset2 = tf_offset2(x_offset);
   int32_t acc = 0;
   int32_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -97,6 +101,107 @@ static inline int32_t tf_dot_s8_offset(const int8_t *x, const int8_t *w, int32_t
     acc += (int32_t)w[i] * ((int32_t)x[i] + x_offset);
   }
   return acc;
+}
+
+/* Two dot products sharing x: acc[0] += sum_i w0[i] * (x[i] + x_offset), acc[1] likewise
+ * with w1. Convolutions and fully connected layers call it for two output channels at once, so
+ * each input word is loaded and widened once for both filters (13 instructions per 8 MACs);
+ * x_offset as for tf_dot_s8_offset. */
+#if TINYFUSE_MAC_DSP
+static __attribute__((noinline)) void tf_dot2_s8_offset(const int8_t *x, const int8_t *w0,
+                                                       const int8_t *w1, int32_t n,
+                                                       int32_t x_offset, int32_t acc[2]) {
+  const int16x2_t offset2 = tf_offset2(x_offset);
+  int32_t a0 = acc[0], a1 = acc[1], i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const int8x4_t xv = tf_load_s8x4(x + i);
+    const int16x2_t x_even = __sxtab16(offset2, xv);
+    const int16x2_t x_odd = tf_sxtab16_ror8(offset2, xv);
+    const int8x4_t v0 = tf_load_s8x4(w0 + i);
+    const int8x4_t v1 = tf_load_s8x4(w1 + i);
+    a0 = __smlad(x_even, __sxtb16(v0), a0);
+    a0 = __smlad(x_odd, tf_sxtb16_ror8(v0), a0);
+    a1 = __smlad(x_even, __sxtb16(v1), a1);
+    a1 = __smlad(x_odd, tf_sxtb16_ror8(v1), a1);
+  }
+  for (; i < n; ++i) {
+    const int32_t xi = (int32_t)x[i] + x_offset;
+    a0 += (int32_t)w0[i] * xi;
+    a1 += (int32_t)w1[i] * xi;
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+#else
+static inline void tf_dot2_s8_offset(const int8_t *x, const int8_t *w0, const int8_t *w1,
+                                     int32_t n, int32_t x_offset, int32_t acc[2]) {
+  int32_t a0 = acc[0], a1 = acc[1], i;
+  for (i = 0; i < n; ++i) {
+    const int32_t xi = (int32_t)x[i] + x_offset;
+    a0 += (int32_t)w0[i] * xi;
+    a1 += (int32_t)w1[i] * xi;
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+#endif
+
+#if TINYFUSE_MAC_DSP
+/* acc += x_even/x_odd (widened, offset) times the even/odd bytes of the word at w. */
+static inline int32_t tf_mac_widened(int16x2_t x_even, int16x2_t x_odd, const int8_t *w,
+                                     int32_t acc) {
+  const int8x4_t v = tf_load_s8x4(w);
+  acc = __smlad(x_even, __sxtb16(v), acc);
+  return __smlad(x_odd, tf_sxtb16_ror8(v), acc);
+}
+
+/* Four dot products sharing x: acc[k] = sum_i w[k * n + i] * (x[i] + x_offset) for the four
+ * consecutive filter rows of n bytes at w. */
+static __attribute__((noinline)) void tf_dot4_s8_offset(const int8_t *x, const int8_t *w,
+                                                       int32_t n, int32_t x_offset,
+                                                       int32_t acc[4]) {
+  const int16x2_t offset2 = tf_offset2(x_offset);
+  const int8_t *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const int8x4_t xv = tf_load_s8x4(x + i);
+    const int16x2_t x_even = __sxtab16(offset2, xv), x_odd = tf_sxtab16_ror8(offset2, xv);
+    a0 = tf_mac_widened(x_even, x_odd, w + i, a0);
+    a1 = tf_mac_widened(x_even, x_odd, w1 + i, a1);
+    a2 = tf_mac_widened(x_even, x_odd, w2 + i, a2);
+    a3 = tf_mac_widened(x_even, x_odd, w3 + i, a3);
+  }
+  for (; i < n; ++i) {
+    const int32_t xi = (int32_t)x[i] + x_offset;
+    a0 += (int32_t)w[i] * xi;
+    a1 += (int32_t)w1[i] * xi;
+    a2 += (int32_t)w2[i] * xi;
+    a3 += (int32_t)w3[i] * xi;
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+}
+#endif
+
+/* Dot products of x with up to four consecutive rows of n bytes at w (rows_left >= 1 of them
+ * remain): four at once on the DSP path, else two, else one. Returns how many, sums in acc. */
+static inline int32_t tf_dot_rows(const int8_t *x, const int8_t *w, int32_t n,
+                                  int32_t x_offset, int32_t rows_left, int32_t acc[4]) {
+#if TINYFUSE_MAC_DSP
+  if (rows_left >= 4) {
+    tf_dot4_s8_offset(x, w, n, x_offset, acc);
+    return 4;
+  }
+#endif
+  if (rows_left >= 2) {
+    acc[0] = acc[1] = 0;
+    tf_dot2_s8_offset(x, w, w + n, n, x_offset, acc);
+    return 2;
+  }
+  acc[0] = tf_dot_s8_offset(x, w, n, x_offset);
+  return 1;
 }
 
 #endif

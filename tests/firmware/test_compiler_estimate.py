@@ -8,7 +8,7 @@ import pytest
 
 from firmware.compiler import compile_model, estimate
 from firmware.compiler.lower import lower
-from firmware.compiler.plan import plan_memory
+from firmware.compiler.plan import plan_memory, scratch_bytes, scratch_key
 from firmware.compiler.reader import read_model
 from sensors.errors import ExportError
 from tests.firmware.models import cached_tflite
@@ -23,8 +23,9 @@ def test_conv_model_known_macs_and_layers():
     assert footprint.macs == 12 * 10 * 8 * 27 + 8 * 6 * 6 * 72 + 8 * 6 * 12 * 9 + 5 * 12
     assert footprint.layers[0].output_shape == (1, 12, 10, 8)
     assert footprint.layers[0].params == 8 * 27 + 8
-    # peak: the 24x20x3 input and the first conv's 12x10x8 output are alive together
-    assert footprint.arena_bytes == 24 * 20 * 3 + 12 * 10 * 8
+    # peak: the 24x20x3 input, the first conv's 12x10x8 output and its 3x3x3 im2col scratch
+    # (27 bytes, placed on a 16-byte boundary) are alive together
+    assert footprint.arena_bytes == 24 * 20 * 3 + 12 * 10 * 8 + 32
     assert "MACs" in footprint.summary()
 
 
@@ -46,6 +47,16 @@ def test_plan_never_overlaps_live_buffers(name):
         assert disjoint or not alive_together
         assert a.offset_bytes % 16 == 0
     assert plan.arena_bytes >= max(b.offset_bytes + b.size_bytes for b in plan.buffers.values())
+
+
+def test_conv_scratch_is_planned_for_its_step_only():
+    program = lower(read_model(cached_tflite("conv")))
+    plan = plan_memory(program)
+    # the two 3x3 convolutions gather 3x3x3 and 3x3x8 bytes; the depthwise one needs none
+    assert scratch_bytes(program) == {0: 27, 1: 72}
+    assert plan.buffers[scratch_key(1)].first_step == plan.buffers[scratch_key(1)].last_step == 1
+    assert plan.scratch_offset(2) is None
+    assert plan.live_bytes(0) == 24 * 20 * 3 + 12 * 10 * 8 + 27
 
 
 def test_reshape_is_a_view_sharing_bytes():

@@ -1,7 +1,10 @@
 """Differential fuzzing: random small Keras graphs -> full-int8 TFLite -> compiled C, compared
-with the TFLite Micro reference (bench/ may run many more seeds)."""
+with the TFLite Micro reference on the host and on the emulated Cortex-M4 with both kernel
+paths (bench/firmware_footprint.py runs more seeds)."""
 
 from __future__ import annotations
+
+import functools
 
 import pytest
 
@@ -9,12 +12,27 @@ from firmware.parity import check_parity
 from tests.firmware.models import random_graph, to_int8_tflite
 
 SEEDS = range(100, 120)
+VECTORS = 12
+
+
+@functools.cache
+def fuzz_tflite(seed: int) -> bytes:
+    model, input_range = random_graph(seed)
+    return to_int8_tflite(model, seed=seed, input_range=input_range)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_graph_is_bit_exact(seed):
-    model, input_range = random_graph(seed)
-    data = to_int8_tflite(model, seed=seed, input_range=input_range)
-    result = check_parity(data, vectors=12, seed=seed)
+    result = check_parity(fuzz_tflite(seed), vectors=VECTORS, seed=seed)
     assert result.ok, f"seed {seed}:\n{result}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_graph_is_bit_exact_on_qemu(seed):
+    for kernels in ("portable", "dsp"):
+        result = check_parity(fuzz_tflite(seed), target="qemu-m4", vectors=VECTORS, seed=seed,
+                              kernels=kernels)
+        assert result.vectors == VECTORS
+        assert result.ok, f"seed {seed} ({kernels}):\n{result}"

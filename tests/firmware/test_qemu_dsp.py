@@ -1,6 +1,7 @@
-"""The Arm DSP (SIMD) multiply-accumulate of firmware/runtime/tf_mac.h on the emulated
-Cortex-M4: bit-exact with the portable loop and with numpy for every length 0..40 (all
-SIMD/tail splits), every alignment of x and w, and extreme offsets and values."""
+"""The Arm DSP (SIMD) multiply-accumulates of firmware/runtime/tf_mac.h (one dot product, two
+and four sharing x) on the emulated Cortex-M4: bit-exact with the portable loop and with numpy for
+every length 0..40 (all SIMD/tail splits), every alignment of x and w, and extreme offsets and
+values."""
 
 from __future__ import annotations
 
@@ -31,8 +32,12 @@ int tinyfuse_model_invoke(const int8_t *in[], int8_t *out[]);
 #endif
 """
 
-# in[0] = x (MAX_N + 3 bytes), in[1] = w (MAX_N + 3 bytes); out = int32 dot products for every
-# n in 0..MAX_N, every offset, and x/w start shifts (0,0), (1,2), (3,1) (misaligned loads).
+# in[0] = x (MAX_N + 4 bytes), in[1] = w (W_BYTES); out = for every x/w start shift (0,0),
+# (1,2), (3,1) (misaligned loads), every offset and every n in 0..MAX_N: seven int32, the dot
+# product of x and w; the pair of x with w and with w shifted by one more byte; the four of x
+# with the rows of n bytes at w, w + n, w + 2n, w + 3n (tf_dot4_s8_offset exists only on the
+# DSP path; the portable build computes those with tf_dot_s8_offset).
+W_BYTES = 4 * MAX_N + 4
 MODEL_C = """\
 #include <string.h>
 #include "model.h"
@@ -41,18 +46,31 @@ MODEL_C = """\
 static const int32_t offsets[] = {@OFFSETS@};
 #define N_OFFSETS ((int32_t)(sizeof offsets / sizeof offsets[0]))
 static const int32_t shifts[3][2] = {{0, 0}, {1, 2}, {3, 1}};
-const int32_t tinyfuse_model_input_bytes[] = {MAX_N + 3, MAX_N + 3};
-const int32_t tinyfuse_model_output_bytes[] = {4 * 3 * N_OFFSETS * (MAX_N + 1)};
+const int32_t tinyfuse_model_input_bytes[] = {MAX_N + 4, 4 * MAX_N + 4};
+const int32_t tinyfuse_model_output_bytes[] = {28 * 3 * N_OFFSETS * (MAX_N + 1)};
+static void quad(const int8_t *x, const int8_t *w, int32_t n, int32_t offset, int32_t acc[4])
+{
+#if TINYFUSE_MAC_DSP
+    tf_dot4_s8_offset(x, w, n, offset, acc);
+#else
+    for (int k = 0; k < 4; k++) acc[k] = tf_dot_s8_offset(x, w + k * n, n, offset);
+#endif
+}
 int tinyfuse_model_invoke(const int8_t *in[], int8_t *out[])
 {
     int8_t *cursor = out[0];
     for (int s = 0; s < 3; s++) {
         for (int32_t o = 0; o < N_OFFSETS; o++) {
             for (int32_t n = 0; n <= MAX_N; n++) {
-                int32_t dot = tf_dot_s8_offset(in[0] + shifts[s][0], in[1] + shifts[s][1], n,
-                                               offsets[o]);
+                const int8_t *x = in[0] + shifts[s][0], *w = in[1] + shifts[s][1];
+                int32_t dot = tf_dot_s8_offset(x, w, n, offsets[o]);
+                int32_t pair[2] = {0, 0}, four[4];
+                tf_dot2_s8_offset(x, w, w + 1, n, offsets[o], pair);
+                quad(x, w, n, offsets[o], four);
                 memcpy(cursor, &dot, 4);
-                cursor += 4;
+                memcpy(cursor + 4, pair, 8);
+                memcpy(cursor + 12, four, 16);
+                cursor += 28;
             }
         }
     }
@@ -67,7 +85,12 @@ def expected_dots(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         for offset in OFFSETS:
             for n in range(MAX_N + 1):
                 xs = x[shift_x:shift_x + n].astype(np.int64) + offset
-                rows.append(int(np.dot(xs, w[shift_w:shift_w + n].astype(np.int64))))
+
+                def dot(start, xs=xs, n=n):
+                    return int(np.dot(xs, w[start:start + n].astype(np.int64)))
+
+                rows += [dot(shift_w), dot(shift_w), dot(shift_w + 1)]
+                rows += [dot(shift_w + k * n) for k in range(4)]
     return np.array(rows, dtype=np.int32)
 
 
@@ -91,10 +114,14 @@ def test_dsp_path_is_compiled_in(model_dir, tmp_path):
 
 @pytest.mark.parametrize("kernels", ["portable", "dsp"])
 def test_dot_product_is_exact(model_dir, kernels, rng):
-    extremes = np.array([-128, 127] * ((MAX_N + 3) // 2 + 1), dtype=np.int8)[:MAX_N + 3]
-    vectors = [[extremes, extremes[::-1].copy()], [extremes, extremes]]
-    vectors += [[rng.integers(-128, 128, MAX_N + 3, dtype=np.int8) for _ in range(2)]
-                for _ in range(6)]
+    def extremes(size: int, flip: bool = False) -> np.ndarray:
+        values = np.array([-128, 127] * (size // 2 + 1), dtype=np.int8)[:size]
+        return values[::-1].copy() if flip else values
+
+    vectors = [[extremes(MAX_N + 4), extremes(W_BYTES, flip=True)],
+               [extremes(MAX_N + 4), extremes(W_BYTES)]]
+    vectors += [[rng.integers(-128, 128, MAX_N + 4, dtype=np.int8),
+                 rng.integers(-128, 128, W_BYTES, dtype=np.int8)] for _ in range(6)]
     run = run_on_qemu(model_dir, vectors, kernels=kernels)
     for (x, w), outputs in zip(vectors, run.outputs, strict=True):
         np.testing.assert_array_equal(outputs[0].view("<i4"), expected_dots(x, w))
