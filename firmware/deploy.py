@@ -175,7 +175,8 @@ def size_report(elf: str | Path) -> SizeReport:
 
 
 def _qemu(elf: Path, run_dir: Path, *, timeout_s: float) -> str:
-    command = [_tool("qemu-system-arm"), *QEMU_ARGS, "-kernel", str(elf)]
+    # qemu runs inside run_dir (semihosting files land there): the ELF path must not be relative
+    command = [_tool("qemu-system-arm"), *QEMU_ARGS, "-kernel", str(Path(elf).resolve())]
     try:
         result = subprocess.run(
             command, cwd=run_dir, capture_output=True, text=True, check=False,

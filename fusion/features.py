@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,6 +48,17 @@ def restrict_to_present(spec: FusionSpec, present: Sequence[str]) -> FusionSpec:
                       branches=tuple(spec.branches[i] for i in keep), fusion=spec.fusion,
                       head_units=spec.head_units, dropout=spec.dropout,
                       modality_dropout=spec.modality_dropout)
+
+
+def adopt_data_classes(spec: FusionSpec, samples) -> FusionSpec:
+    """The spec with the data's own classes when its labels are not the app's (a bundled app
+    pointed at a real set with ``--data``); unchanged otherwise."""
+    found = sorted({s.label for s in samples})
+    if set(found) <= set(spec.classes):
+        return spec
+    log.warning("data labels %s are not the app's classes %s: training on the data's classes",
+                found, list(spec.classes))
+    return replace(spec, classes=tuple(found))
 
 
 def _extract_one(modality: ModalitySpec, sample) -> np.ndarray | None:

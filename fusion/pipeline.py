@@ -25,6 +25,7 @@ from fusion.compress import (
 from fusion.config import AppConfig
 from fusion.features import (
     FeatureStore,
+    adopt_data_classes,
     fit_stats,
     labels_of,
     load_samples,
@@ -33,7 +34,7 @@ from fusion.features import (
 )
 from fusion.model import build_model
 from fusion.spec import FusionSpec
-from fusion.split import validation_split
+from fusion.split import time_tail, validation_split
 from fusion.train import accuracy, distill, train_classifier
 from sensors.errors import DataError
 
@@ -76,6 +77,45 @@ def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: i
              len(carved.train))
     return Split(train=rest[carved.train], val=rest[carved.val], test=test,
                  validation=carved.how)
+
+
+def _time_positions(samples) -> np.ndarray | None:
+    starts = [s.meta_value("start_fraction") for s in samples]
+    if all(isinstance(v, int | float) for v in starts):
+        return np.asarray(starts, np.float64)
+    return None
+
+
+def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """The last ``test_fraction`` of every recording tests, the tail of what remains
+    validates (one window between the parts is dropped: windows may overlap)."""
+    groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
+    order = np.argsort(_time_positions(result.samples), kind="stable")
+    rest, test = time_tail(groups[order], fraction=test_fraction)
+    rest, test = order[rest], order[test]
+    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1,
+                              fallback="time")
+    how = f"by time within each recording; validation: {carved.how}"
+    log.warning("%s: %s", result.name, how)
+    return Split(train=rest[carved.train], val=rest[carved.val], test=np.sort(test),
+                 validation=how)
+
+
+def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """By group, unless some class is recorded in one group only (CWRU: one recording per
+    fault) and the windows know their time position: a group split would then test classes
+    it never trained on, so each recording is split in time instead."""
+    groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
+    lonely = [c for c in sorted(set(labels.tolist()))
+              if len(set(groups[labels == c].tolist())) < 2]
+    if lonely and _time_positions(result.samples) is not None:
+        log.info("classes %s are each recorded in one group only", lonely)
+        return split_by_time(result, test_fraction=test_fraction, val_fraction=val_fraction,
+                             seed=seed)
+    return split_by_group(result, test_fraction=test_fraction, val_fraction=val_fraction,
+                          seed=seed)
 
 
 @dataclass
@@ -210,9 +250,10 @@ def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = 
     keras.utils.set_random_seed(config.data.seed)
     _step("data")
     result = load_samples(config.data, data_dir=data_dir)
-    base = restrict_to_present(config.fusion, result.modalities)
+    base = adopt_data_classes(restrict_to_present(config.fusion, result.modalities),
+                              result.samples)
     labels = labels_of(result.samples, base.classes)
-    split = split_by_group(result, test_fraction=config.data.test_fraction,
+    split = split_samples(result, test_fraction=config.data.test_fraction,
                            val_fraction=config.train.validation_fraction, seed=config.data.seed)
     _step("features")
     store = FeatureStore.of(result)

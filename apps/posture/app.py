@@ -10,10 +10,13 @@ from collections.abc import Sequence
 
 from apps.policy import Policy
 
-ALERT_CLASSES = ("lying",)
+# the simulator's class, and the Omron D6T set's person-down classes (--data)
+ALERT_CLASSES = ("lying", "lying_floor", "shower_lying")
 
 
 def policy(classes: Sequence[str], *, threshold: float = 0.5) -> Policy:
-    return Policy(classes=tuple(classes), alert_classes=ALERT_CLASSES, on_levels=(threshold,),
-                  off_levels=(threshold - 0.1,), confident_levels=(max(threshold, 0.8),),
-                  k=2, n=3, cooldown_s=30.0)
+    alert = tuple(name for name in ALERT_CLASSES if name in classes)
+    count = len(alert)
+    return Policy(classes=tuple(classes), alert_classes=alert, on_levels=(threshold,) * count,
+                  off_levels=(threshold - 0.1,) * count,
+                  confident_levels=(max(threshold, 0.8),) * count, k=2, n=3, cooldown_s=30.0)
