@@ -15,6 +15,7 @@ against the rest; see its docstring for the method.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -23,6 +24,26 @@ from typing import Any
 import numpy as np
 
 from sensors.errors import DataError, SpecError
+
+log = logging.getLogger(__name__)
+
+
+def app_policy_for(classes: Sequence[str], wanted: Sequence[str], *, threshold: float, k: int,
+                   n: int, cooldown_s: float) -> Policy:
+    """An app's policy on a model's ``classes``: the ``wanted`` alert classes the model has
+    (every class, with a warning, when it has none of them: a model trained on a real set's own
+    labels), on-level ``threshold``, off-level 0.1 lower, confident at ``max(threshold, 0.8)``.
+    """
+    alert = tuple(name for name in wanted if name in classes)
+    if not alert:
+        log.warning("none of the alert classes %s is a class of this model %s: every class "
+                    "alerts", list(wanted), list(classes))
+        alert = tuple(classes)
+    count = len(alert)
+    return Policy(classes=tuple(classes), alert_classes=alert, on_levels=(threshold,) * count,
+                  off_levels=(threshold - 0.1,) * count,
+                  confident_levels=(max(threshold, 0.8),) * count, k=k, n=n,
+                  cooldown_s=cooldown_s)
 
 
 def _check(condition: bool, field: str, message: str) -> None:

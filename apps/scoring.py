@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from apps.policy import Policy
+from fusion.export import dequantize, quantize
 from sensors.errors import DataError, SpecError
 from sensors.spec import ModalitySpec
 
@@ -150,12 +151,6 @@ def _stored_policy(entry: Any, classes: tuple[str, ...], where: str) -> Policy |
     return policy
 
 
-def _quantize(values: np.ndarray, *, scale: float, zero_point: int) -> np.ndarray:
-    """float -> int8 as ``fusion.export.quantize`` (the build's accuracy check) does it."""
-    q = np.round(np.asarray(values, np.float64) / scale) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
-
-
 def model_inputs(bundle: Bundle, features: Mapping[str, np.ndarray | None],
                  ) -> tuple[list[np.ndarray], tuple[str, ...]]:
     """Standardised, int8-quantized model inputs (tensor-index order) and the missing names.
@@ -174,7 +169,7 @@ def model_inputs(bundle: Bundle, features: Mapping[str, np.ndarray | None],
             standard = np.zeros(item.modality.output_shape, np.float32)
         else:
             standard = _standardize(item, raw)
-        quantized = _quantize(standard, scale=item.scale, zero_point=item.zero_point)
+        quantized = quantize(standard, scale=item.scale, zero_point=item.zero_point)
         arrays.append(quantized.reshape(item.shape))
     return arrays, tuple(missing)
 
@@ -189,8 +184,8 @@ def _standardize(item: BundleInput, raw: np.ndarray) -> np.ndarray:
 
 
 def _dequantize(bundle: Bundle, raw: np.ndarray) -> np.ndarray:
-    values = (np.asarray(raw, np.int32).reshape(-1) - bundle.output_zero_point)
-    return (values * bundle.output_scale).astype(np.float32)
+    return dequantize(np.asarray(raw).reshape(-1), scale=bundle.output_scale,
+                      zero_point=bundle.output_zero_point)
 
 
 class Scorer(Protocol):
@@ -250,7 +245,3 @@ def make_scorer(bundle: Bundle, *, kind: str = "host") -> Scorer:
     if kind not in SCORERS:
         raise DataError(f"scorer: {kind!r} is not one of {sorted(SCORERS)}")
     return SCORERS[kind](bundle)
-
-
-def scorer_names() -> Sequence[str]:
-    return tuple(SCORERS)

@@ -99,8 +99,7 @@ def read_target(config_path: str | Path) -> CalibrationTarget:
     try:
         return CalibrationTarget(**values)
     except (SpecError, TypeError) as exc:
-        raise SpecError(f"{path}: [{exc}" if isinstance(exc, SpecError)
-                        else f"{path}: [policy]: {exc}") from None
+        raise SpecError(f"{path}: [policy] {exc}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

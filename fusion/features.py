@@ -44,10 +44,8 @@ def restrict_to_present(spec: FusionSpec, present: Sequence[str]) -> FusionSpec:
     if not keep:
         raise DataError(f"data carries none of the modalities {list(spec.modality_names)} "
                         f"(it has {list(present)})")
-    return FusionSpec(modalities=tuple(spec.modalities[i] for i in keep), classes=spec.classes,
-                      branches=tuple(spec.branches[i] for i in keep), fusion=spec.fusion,
-                      head_units=spec.head_units, dropout=spec.dropout,
-                      modality_dropout=spec.modality_dropout)
+    return replace(spec, modalities=tuple(spec.modalities[i] for i in keep),
+                   branches=tuple(spec.branches[i] for i in keep))
 
 
 def adopt_data_classes(spec: FusionSpec, samples) -> FusionSpec:

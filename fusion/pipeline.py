@@ -51,14 +51,16 @@ def _step(name: str) -> None:
 class Split:
     """Sample rows of the train / validation / test parts; the three are disjoint.
 
-    ``validation`` says how ``val`` was made (``fusion.split.Carved.how``): whole held-out
-    groups, or held-out rows of the training groups when there are too few groups to spare.
+    ``kind`` is ``"by group"`` (no group on both sides) or ``"by time"`` (every recording
+    split in time). ``validation`` says how ``val`` was made (``fusion.split.Carved.how``):
+    whole held-out groups, or held-out rows / time tails when there are too few groups.
     """
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
-    validation: str = "held-out groups"
+    kind: str
+    validation: str
 
 
 def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
@@ -75,7 +77,7 @@ def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: i
     carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1)
     log.info("validation: %s (%d rows); %d training rows", carved.how, len(carved.val),
              len(carved.train))
-    return Split(train=rest[carved.train], val=rest[carved.val], test=test,
+    return Split(train=rest[carved.train], val=rest[carved.val], test=test, kind="by group",
                  validation=carved.how)
 
 
@@ -91,7 +93,10 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
     validates (one window between the parts is dropped: windows may overlap)."""
     groups = np.array([s.group for s in result.samples])
     labels = np.array([s.label for s in result.samples])
-    order = np.argsort(_time_positions(result.samples), kind="stable")
+    positions = _time_positions(result.samples)
+    if positions is None:
+        raise DataError(f"{result.name}: a split in time needs every sample's start_fraction")
+    order = np.argsort(positions, kind="stable")
     rest, test = time_tail(groups[order], fraction=test_fraction)
     rest, test = order[rest], order[test]
     carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1,
@@ -99,7 +104,7 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
     how = f"by time within each recording; validation: {carved.how}"
     log.warning("%s: %s", result.name, how)
     return Split(train=rest[carved.train], val=rest[carved.val], test=np.sort(test),
-                 validation=how)
+                 kind="by time", validation=how)
 
 
 def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
@@ -235,7 +240,8 @@ def _compress(config, student, spec, teacher, prepared, y_train, distilled):
                     learning_rate=settings.learning_rate)
         else:
             train_classifier(pruned, prepared.x_train, y_train,
-                             epochs=settings.finetune_epochs)
+                             epochs=settings.finetune_epochs, batch_size=settings.batch_size,
+                             learning_rate=settings.learning_rate)
 
     if comp.prune_fraction > 0:
         _step("prune")
@@ -274,7 +280,8 @@ def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = 
                 batch_size=config.train.batch_size, learning_rate=config.train.learning_rate)
     else:
         train_classifier(student, student_prep.x_train, y_train,
-                         epochs=config.train.student_epochs)
+                         epochs=config.train.student_epochs, batch_size=config.train.batch_size,
+                         learning_rate=config.train.learning_rate)
     spec, student = _compress(config, student, spec, teacher, student_prep, y_train, distilled)
     _step("quantize")
     quant = quantize_model(student, config.compression, train=(student_prep.x_train, y_train),
@@ -340,7 +347,7 @@ def _report(config, result, split, spec, student, quant: QuantizationResult, *, 
             "head_units": spec.head_units,
         },
         "data": {
-            "dataset": result.name, "split": "by group", "n_train": int(len(split.train)),
+            "dataset": result.name, "split": split.kind, "n_train": int(len(split.train)),
             "n_val": int(len(split.val)), "n_test": int(len(split.test)),
             "validation": split.validation, "classes": list(spec.classes),
             "n_skipped": len(getattr(result, "skipped", ())),

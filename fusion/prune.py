@@ -90,11 +90,8 @@ def prune_model(model: keras.Model, spec: FusionSpec, *,
                                                   head_keep)
     kernel, bias = model.get_layer("logits").get_weights()
     new["logits"] = [kernel[head_rows], bias]
-    pruned_spec = FusionSpec(
-        modalities=spec.modalities, classes=spec.classes,
-        branches=tuple(_narrow(b, fraction) for b in spec.branches),
-        fusion=spec.fusion, head_units=head_keep, dropout=spec.dropout,
-        modality_dropout=spec.modality_dropout)
+    pruned_spec = replace(spec, branches=tuple(_narrow(b, fraction) for b in spec.branches),
+                          head_units=head_keep)
     pruned = build_model(pruned_spec)
     for layer_name, weights in new.items():
         pruned.get_layer(layer_name).set_weights(weights)

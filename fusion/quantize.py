@@ -92,12 +92,14 @@ def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels
             floats = [kernel.numpy() for _, kernel in kernels]
             for (layer, kernel), value in zip(kernels, floats, strict=True):
                 kernel.assign(snap(value, bits=bits, axis=_channel_axis(layer)))
-            with tf.GradientTape() as tape:
-                probs = model([x[rows] for x in inputs], training=True)
-                loss = loss_fn(labels[rows], probs)
-            grads = tape.gradient(loss, model.trainable_variables)
-            for (_, kernel), value in zip(kernels, floats, strict=True):
-                kernel.assign(value)
+            try:
+                with tf.GradientTape() as tape:
+                    probs = model([x[rows] for x in inputs], training=True)
+                    loss = loss_fn(labels[rows], probs)
+                grads = tape.gradient(loss, model.trainable_variables)
+            finally:
+                for (_, kernel), value in zip(kernels, floats, strict=True):
+                    kernel.assign(value)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             epoch_losses.append(float(loss))
         losses.append(float(np.mean(epoch_losses)))
@@ -136,11 +138,11 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
     reported accuracies use ``val``: pass rows held out from training, never the test split.
     """
     x_train, y_train = train
-    x_test, y_test = val
+    x_val, y_val = val
     n_rep = compression.representative_samples
-    float_acc = float(np.mean(model.predict(list(x_test), verbose=0).argmax(1) == y_test))
+    float_acc = float(np.mean(model.predict(list(x_val), verbose=0).argmax(1) == y_val))
     tflite = convert_int8(model, x_train, n_samples=n_rep)
-    ptq_acc = int8_accuracy(tflite, model, x_test, y_test)
+    ptq_acc = int8_accuracy(tflite, model, x_val, y_val)
     log.info("PTQ int8: float %.3f -> int8 %.3f", float_acc, ptq_acc)
     mode, qat, packed = compression.quantization, False, None
     if mode == "int8-qat" and float_acc - ptq_acc > compression.qat_threshold:
@@ -151,7 +153,7 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
         snap_model(model, bits=4)
         tflite, qat = convert_int8(model, x_train, n_samples=n_rep), True
         packed = packed_weight_bytes(model, bits=4)
-    final_acc = ptq_acc if not qat else int8_accuracy(tflite, model, x_test, y_test)
+    final_acc = ptq_acc if not qat else int8_accuracy(tflite, model, x_val, y_val)
     log.info("quantization %s: final int8 accuracy %.3f (%d weight bytes)", mode, final_acc,
              inspect_tflite(tflite).weights_bytes)
     return QuantizationResult(tflite=tflite, mode=mode, float_accuracy=float_acc,

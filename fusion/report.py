@@ -24,6 +24,8 @@ REQUIRED_KEYS = {
 }
 
 
+SPLIT_NOTES = {"by group": "no group on both sides",
+               "by time": "every recording split in time: its first part trains, its tail tests"}
 _INFERENCE_NOOPS = (keras.layers.InputLayer, keras.layers.Dropout, ModalityDropout)
 
 
@@ -136,13 +138,16 @@ def model_card(report: dict[str, Any]) -> str:
     per_mod = "\n".join(f"| {name} only (others zeroed) | {value:.3f} |"
                         for name, value in acc["per_modality"].items())
     beats = "beats" if acc["fused_gain_over_best_branch"] > 0 else "does NOT beat"
+    fusion_line = (f"The fused model {beats} every single branch (gain "
+                   f"{acc['fused_gain_over_best_branch']:+.3f})." if acc["per_modality"]
+                   else "One modality: there is no fusion gain to report.")
     return f"""# Model card: {report.get('app', 'tinyfuse model')}
 
 Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
 {', '.join(acc['per_modality']) or 'one'}; classes: {', '.join(data['classes'])}.
 
 ## Data
-- dataset: {data['dataset']}; split {data['split']} (no group on both sides)
+- dataset: {data['dataset']}; split {data['split']} ({SPLIT_NOTES.get(data['split'], '')})
 - train samples: {data['n_train']}; validation samples: {data.get('n_val', '-')}
   ({data.get('validation', 'not recorded')}; they steer the student search and QAT);
   test samples: {data['n_test']} (used only for this card and report.json)
@@ -155,12 +160,14 @@ Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
 | student (int8, deployed) | {acc['student_int8']:.3f} |
 {per_mod}
 
-The fused model {beats} every single branch (gain {acc['fused_gain_over_best_branch']:+.3f}).
+{fusion_line}
 
-## Decision threshold
-Argmax over the class scores; a class is reported when its int8 softmax score is at least
-{report.get('decision_threshold', 0.5):.2f} (output scale 1/256). Below it the result is
-"uncertain" and the app layer asks a person. Calibrate per site with `apps.policy`.
+## Decision rule
+Argmax over the int8 softmax scores (output scale 1/256). Before calibration a class is
+reported at a score of at least {report.get('decision_threshold', 0.5):.2f}; `tinyfuse build`
+replaces that with per-class thresholds calibrated on the validation split (section "Decision
+thresholds" below, when present), which are what the app uses. Below its threshold the app
+asks a person.
 
 ## Footprint
 weights {model['weights_bytes']} B, flash estimate {model['flash_bytes_estimate']} B,

@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--period-s", type=float, default=1.0, help="seconds between samples")
     parser.add_argument("--per-class", type=int, default=12,
                         help="simulated samples per class (--source simulate)")
-    parser.add_argument("--limit", type=int, default=None, help="at most N samples")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="at most N samples of the stream")
     parser.add_argument("--drop-modality", action="append", default=[],
                         metavar="NAME[@FROM_S]",
                         help="pretend this sensor is missing (fed as zeros, flagged), for the "
@@ -70,16 +71,20 @@ def _mqtt_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _samples(args: argparse.Namespace, app: str, policy) -> list:
+def _samples(args: argparse.Namespace, app: str, policy, modalities: tuple[str, ...]) -> list:
     if args.source == "simulate":
         samples = _simulated(args, app, policy)
     else:
+        from apps.runner import episodes
         from sensors.sources import load_dataset
 
-        options = {"limit": args.limit} if args.limit else {}
-        samples = list(load_dataset("auto", args.source, **options).samples)
+        # a recorded set comes sorted by recording: replay it as episodes of mixed classes
+        samples = episodes(load_dataset("auto", args.source).samples, seed=args.seed)
     samples = samples[: args.limit] if args.limit else samples
     for name, from_s in map(_outage, args.drop_modality):
+        if name not in modalities:
+            raise DataError(f"--drop-modality: {name!r} is not one of the bundle's "
+                            f"modalities {list(modalities)}")
         first = math.ceil(from_s / args.period_s - 1e-9)
         samples[first:] = [dataclasses.replace(s, data={k: v for k, v in s.data.items()
                                                         if k != name}) for s in samples[first:]]
@@ -150,7 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = default_policy(bundle)
-    samples = _samples(args, bundle.app, policy)
+    samples = _samples(args, bundle.app, policy, bundle.modalities)
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out)
     sink = _sink(args, outbox)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apps.policy import Policy
+from apps.policy import Policy, app_policy_for
 
-ALERT_CLASSES = ("cough",)
+# the simulator's class, and covid19_cough's positive screening (tinyfuse demo cough --data)
+ALERT_CLASSES = ("cough", "positive")
 
 
 def policy(classes: Sequence[str], *, threshold: float = 0.5) -> Policy:
-    return Policy(classes=tuple(classes), alert_classes=ALERT_CLASSES, on_levels=(threshold,),
-                  off_levels=(threshold - 0.1,), confident_levels=(max(threshold, 0.8),),
-                  k=1, n=1, cooldown_s=10.0)
+    return app_policy_for(classes, ALERT_CLASSES, threshold=threshold, k=1, n=1,
+                          cooldown_s=10.0)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apps.policy import Policy
+from apps.policy import Policy, app_policy_for
 
 # the simulator's class, and the Omron D6T set's person-down classes (--data)
 ALERT_CLASSES = ("lying", "lying_floor", "shower_lying")
 
 
 def policy(classes: Sequence[str], *, threshold: float = 0.5) -> Policy:
-    alert = tuple(name for name in ALERT_CLASSES if name in classes)
-    count = len(alert)
-    return Policy(classes=tuple(classes), alert_classes=alert, on_levels=(threshold,) * count,
-                  off_levels=(threshold - 0.1,) * count,
-                  confident_levels=(max(threshold, 0.8),) * count, k=2, n=3, cooldown_s=30.0)
+    return app_policy_for(classes, ALERT_CLASSES, threshold=threshold, k=2, n=3,
+                          cooldown_s=30.0)

@@ -31,7 +31,6 @@ PARAM_INPUTS = {
     "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2), "TILE": (1,),
     "RESIZE_NEAREST_NEIGHBOR": (1,),
 }
-_PARAM_INPUTS = PARAM_INPUTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -58,7 +57,7 @@ class Program:
 
     def data_inputs(self, op: Operator) -> list[Tensor]:
         """The op's non-constant, present input tensors."""
-        skip = _PARAM_INPUTS.get(op.op, ())
+        skip = PARAM_INPUTS.get(op.op, ())
         return [
             self.graph.tensors[t] for i, t in enumerate(op.inputs)
             if t >= 0 and i not in skip and not self.graph.tensors[t].is_const

@@ -255,3 +255,22 @@ def test_calibrated_thresholds_meet_their_targets(positive, negative, goal):
                         max_false_alarms_per_hour=rate, duration_s=3600.0)
     false_alarms = int(((fault >= by_rate.thresholds[0]) & (labels == 0)).sum())
     assert false_alarms <= math.floor(rate + 1e-9)
+
+
+def test_app_policy_keeps_the_alert_classes_the_model_has():
+    from apps.policy import app_policy_for
+
+    policy = app_policy_for(("normal", "ball", "inner_race"), ("imbalance", "ball", "inner_race"),
+                            threshold=0.6, k=2, n=3, cooldown_s=60.0)
+    assert policy.alert_classes == ("ball", "inner_race")
+    assert policy.on_levels == (0.6, 0.6) and policy.off_levels == pytest.approx((0.5, 0.5))
+    assert policy.confident_levels == (0.8, 0.8)
+
+
+def test_app_policy_alerts_on_every_class_when_none_is_known(caplog):
+    from apps.policy import app_policy_for
+
+    policy = app_policy_for(("negative", "positive"), ("cough",), threshold=0.5, k=1, n=1,
+                            cooldown_s=10.0)
+    assert policy.alert_classes == ("negative", "positive")
+    assert "every class alerts" in caplog.text

@@ -129,10 +129,10 @@ def test_read_target(tmp_path):
     with pytest.raises(SpecError, match=r"app.toml: \[policy\]: unknown keys \['target_recal'"):
         read_target(path)
     path.write_text("[policy]\ntarget_recall = 0.9\ntarget_precision = 0.9\n")
-    with pytest.raises(SpecError, match=r"app.toml: \[policy: give exactly one"):
+    with pytest.raises(SpecError, match=r"app.toml: \[policy\] policy: give exactly one"):
         read_target(path)
     path.write_text("[policy]\nmax_false_alarms_per_hour = 1\nperiod_s = 0\n")
-    with pytest.raises(SpecError, match=r"app.toml: \[policy.period_s"):
+    with pytest.raises(SpecError, match=r"app.toml: \[policy\] policy.period_s"):
         read_target(path)
 
 

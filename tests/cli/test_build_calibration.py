@@ -102,5 +102,5 @@ def test_bad_policy_table_fails_before_training(tmp_path, capsys):
                                        "target_precision = 0.9\n")
     code = main(["build", str(tmp_path / "app.toml"), "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "app.toml: [policy: give exactly one of" in capsys.readouterr().err
+    assert "app.toml: [policy] policy: give exactly one of" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

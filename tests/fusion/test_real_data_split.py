@@ -25,7 +25,7 @@ def _recordings(n_per_group: int, groups: dict[str, str], *, timed: bool) -> Loa
 def test_one_group_per_class_splits_each_recording_in_time():
     result = _recordings(20, {"r0": "normal", "r1": "ball", "r2": "inner"}, timed=True)
     split = split_samples(result, test_fraction=0.3, val_fraction=0.2, seed=0)
-    assert split.validation.startswith("by time")
+    assert split.kind == "by time" and split.validation.startswith("by time")
     starts = np.array([s.meta_value("start_fraction") for s in result.samples])
     groups = np.array([s.group for s in result.samples])
     for group in ("r0", "r1", "r2"):
@@ -44,6 +44,7 @@ def test_many_groups_per_class_splits_by_group():
     result = _recordings(4, groups, timed=True)
     split = split_samples(result, test_fraction=0.3, val_fraction=0.2, seed=0)
     names = np.array([s.group for s in result.samples])
+    assert split.kind == "by group"
     assert not set(names[split.test]) & set(names[split.train])
     assert not set(names[split.val]) & set(names[split.train])
 
