@@ -160,7 +160,8 @@ def compare_outputs(target: str, compiled, reference, got) -> ParityResult:
     diffs = []
     bad_vectors: set[int] = set()
     for index, info in enumerate(compiled.outputs):
-        worst, count, first = 0.0, 0, {}
+        worst, count = 0.0, 0
+        first: dict[str, object] = {}
         for vector, (ref, out) in enumerate(zip(reference, got, strict=True)):
             want = np.asarray(ref[index]).reshape(-1).astype(np.float64)
             have = np.asarray(out[index]).reshape(-1).astype(np.float64)

@@ -17,6 +17,7 @@ import numpy as np
 
 from fusion.model import branch_layer_names, build_model
 from fusion.spec import BranchSpec, FusionSpec
+from sensors.errors import SpecError
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,12 @@ def _slice_dense_or_conv(weights, rows, keep):
 def _prune_branch(model: keras.Model, spec: FusionSpec, name: str, keep: int,
                   new: dict[str, list[np.ndarray]]) -> np.ndarray:
     """Fill ``new`` with the sliced weights of one branch; return its kept feature channels."""
-    rows = None
+    rows: np.ndarray | None = None
     for layer_name in branch_layer_names(spec.branch(name)):
         weights = model.get_layer(layer_name).get_weights()
         if "_dw" in layer_name:  # depthwise: keep the channels of the layer before
+            if rows is None:
+                raise SpecError(f"branch {name!r}: a depthwise layer cannot come first")
             kernel, bias = weights
             new[layer_name] = [kernel[:, :, rows, :], bias[rows]]
             continue
@@ -57,6 +60,8 @@ def _prune_branch(model: keras.Model, spec: FusionSpec, name: str, keep: int,
     if spec.fusion == "gated":
         kernel, bias = model.get_layer(f"{name}_gate").get_weights()
         new[f"{name}_gate"] = [kernel[rows][:, rows], bias[rows]]
+    if rows is None:
+        raise SpecError(f"branch {name!r} has no layer to prune")
     return rows
 
 

@@ -43,10 +43,10 @@ def _evaluate(op: Operator, tensors: list[Tensor]) -> np.ndarray | None:
         return None
     if op.op == "SHAPE":
         return np.array(tensors[op.inputs[0]].shape)
-    args = [tensors[t] if t >= 0 else None for t in op.inputs]
-    if any(a is None or a.data is None for a in args):
+    found = [tensors[t].data if t >= 0 else None for t in op.inputs]
+    data = [d for d in found if d is not None]
+    if len(data) != len(found):
         return None
-    data = [a.data for a in args]
     try:
         return _compute(op, data, out)
     except (ValueError, IndexError):

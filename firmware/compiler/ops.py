@@ -3,7 +3,7 @@ return the C declarations (flash constants, parameter structs) and the kernel ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,12 +24,16 @@ class OpContext:
     pointer: Callable[[int], str]          # tensor id -> C expression of its arena address
     scratch: str = "0"                     # C expression of the step's scratch (plan.py)
 
-    def tensor(self, position: int, *, optional: bool = False) -> Tensor | None:
+    def tensor(self, position: int) -> Tensor:
+        found = self.optional_tensor(position)
+        if found is None:
+            raise ExportError(f"{self.op.label()}: input {position} is missing")
+        return found
+
+    def optional_tensor(self, position: int) -> Tensor | None:
         ids = self.op.inputs
         if position >= len(ids) or ids[position] < 0:
-            if optional:
-                return None
-            raise ExportError(f"{self.op.label()}: input {position} is missing")
+            return None
         return self.tensors[ids[position]]
 
     @property
@@ -55,7 +59,7 @@ def c_array(ctype: str, name: str, values) -> str:
     return f"static const {ctype} {name}[{max(len(flat), 1)}] = {{\n{body}\n}};"
 
 
-def c_struct(ctype: str, name: str, fields: dict[str, object]) -> str:
+def c_struct(ctype: str, name: str, fields: Mapping[str, object]) -> str:
     items = []
     for key, value in fields.items():
         if isinstance(value, list | tuple):
@@ -101,7 +105,7 @@ def _shape4(ctx: OpContext, tensor: Tensor, what: str) -> tuple[int, int, int, i
 
 
 def _bias(ctx: OpContext, channels: int) -> tuple[list[str], str]:
-    bias = ctx.tensor(2, optional=True)
+    bias = ctx.optional_tensor(2)
     if bias is None:
         return [], "0"
     data = _need_const(ctx, bias, "bias", "int32")

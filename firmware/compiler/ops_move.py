@@ -67,7 +67,7 @@ def pad(ctx: OpContext) -> OpCode:
     if want != tuple(out.shape):
         raise ctx.fail(f"padded shape {list(want)} differs from output {list(out.shape)}")
     value = _qp(ctx, out)[1]
-    value_tensor = ctx.tensor(2, optional=True) if ctx.op.op == "PADV2" else None
+    value_tensor = ctx.optional_tensor(2) if ctx.op.op == "PADV2" else None
     if value_tensor is not None:
         value = int(_need_const(ctx, value_tensor, "pad value", "int8").reshape(-1)[0])
     out_strides = contiguous_strides(out.shape)
