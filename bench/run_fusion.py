@@ -13,8 +13,10 @@ Data: ``$TINYFUSE_DATASETS`` or ``../shared/datasets``.
 
 Every classification task holds a validation part out of its training rows (whole groups
 where the task has enough, else the time tail of each recording or random rows; the JSON says
-which) and decides on QAT there. coswara_sound and coswara_participant are evaluated by
-grouped 5-fold cross-validation (every participant tested once, predictions pooled).
+which) and decides on QAT there; the final teacher and student are then refitted on train +
+validation with the same recipe and seed, and only they are measured on the test split.
+coswara_sound and coswara_participant are evaluated by grouped 5-fold cross-validation
+(every participant tested once, predictions pooled).
 """
 
 from __future__ import annotations

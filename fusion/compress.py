@@ -29,6 +29,7 @@ from fusion.quantize import (
     QuantizationResult,
     fake_quant_finetune,
     int8_accuracy,
+    int8_disagreement,
     packed_weight_bytes,
     quantize_model,
     snap,
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CandidateResult", "Footprint", "QuantizationResult", "candidate_grid", "check_fit",
-    "fake_quant_finetune", "footprint", "int8_accuracy", "kept_count", "l1_ranking", "measure",
+    "fake_quant_finetune", "footprint", "int8_accuracy", "int8_disagreement", "kept_count",
+    "l1_ranking", "measure",
     "packed_weight_bytes", "prune_and_finetune", "prune_model", "quantize_model", "search",
     "snap", "snap_model",
 ]

@@ -2,9 +2,10 @@
 
 * ``int8``: post-training quantization with a representative dataset (int8 in and out).
 * ``int8-qat``: PTQ first; if it loses more than ``qat_threshold`` accuracy against the float
-  model, fine-tune with fake-quantized weights (straight-through estimator: the forward pass
-  uses weights snapped to the int8 per-channel grid, the gradient updates the float shadow
-  weights as if the snapping were the identity), then convert again.
+  model, or changes the class of more than that fraction of validation rows, fine-tune with
+  fake-quantized weights (straight-through estimator: the forward pass uses weights snapped to
+  the int8 per-channel grid, the gradient updates the float shadow weights as if the snapping
+  were the identity), then convert again.
 * ``int4-weights``: kernels fine-tuned with 4-bit fake quantization and finally snapped to 16
   levels per output channel (symmetric, ``scale = max|w| / 7``, codes in [-8, 7]) before int8
   conversion; the report gives the accuracy cost and the packed 4-bit weight size.
@@ -116,6 +117,7 @@ class QuantizationResult:
     ptq_accuracy: float
     final_accuracy: float
     qat_applied: bool
+    ptq_disagreement: float = 0.0
     packed_4bit_weights_bytes: int | None = None
 
 
@@ -124,6 +126,16 @@ def int8_accuracy(tflite: bytes, model: keras.Model, inputs: Sequence[np.ndarray
     names = [t.name for t in model.inputs]
     probs = predict_int8(tflite, dict(zip(names, inputs, strict=True)))
     return float(np.mean(probs.argmax(axis=1) == np.asarray(labels)))
+
+
+def int8_disagreement(tflite: bytes, model: keras.Model,
+                      inputs: Sequence[np.ndarray]) -> float:
+    """Fraction of rows whose int8 class differs from the float model's: quantization damage
+    measured directly, without labels (an accuracy difference on a small validation split
+    can hide it when the changed rows are wrong either way)."""
+    names = [t.name for t in model.inputs]
+    int8 = predict_int8(tflite, dict(zip(names, inputs, strict=True))).argmax(axis=1)
+    return float(np.mean(int8 != model.predict(list(inputs), verbose=0).argmax(axis=1)))
 
 
 def quantize_model(model: keras.Model, compression: CompressionSpec, *,
@@ -143,9 +155,12 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
     float_acc = float(np.mean(model.predict(list(x_val), verbose=0).argmax(1) == y_val))
     tflite = convert_int8(model, x_train, n_samples=n_rep)
     ptq_acc = int8_accuracy(tflite, model, x_val, y_val)
-    log.info("PTQ int8: float %.3f -> int8 %.3f", float_acc, ptq_acc)
+    changed = int8_disagreement(tflite, model, x_val)
+    log.info("PTQ int8: float %.3f -> int8 %.3f (%.1f %% of classes changed)", float_acc,
+             ptq_acc, 100 * changed)
     mode, qat, packed = compression.quantization, False, None
-    if mode == "int8-qat" and float_acc - ptq_acc > compression.qat_threshold:
+    damaged = max(float_acc - ptq_acc, changed) > compression.qat_threshold
+    if mode == "int8-qat" and damaged:
         fake_quant_finetune(model, x_train, y_train, bits=8, epochs=epochs)
         tflite, qat = convert_int8(model, x_train, n_samples=n_rep), True
     elif mode == "int4-weights":
@@ -158,4 +173,5 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
              inspect_tflite(tflite).weights_bytes)
     return QuantizationResult(tflite=tflite, mode=mode, float_accuracy=float_acc,
                               ptq_accuracy=ptq_acc, final_accuracy=final_acc, qat_applied=qat,
+                              ptq_disagreement=changed,
                               packed_4bit_weights_bytes=packed)

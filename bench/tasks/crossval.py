@@ -2,9 +2,10 @@
 
 Every group (participant) is tested exactly once: the pooled rows are dealt into ``k`` folds
 of whole groups (``fusion.split.grouped_folds``, balanced by label); each fold trains on the
-other folds (validation carved from them as in ``evaluate.measure``) and predicts its own
-groups. Accuracies are computed on the predictions pooled over all folds, so float and int8
-are compared on every participant; per-fold numbers are kept in the result.
+other folds (validation carved from them for the QAT decision, then refitted on all of
+them, as in ``evaluate.measure``) and predicts its own groups. Accuracies are computed on
+the predictions pooled over all folds, so float and int8 are compared on every
+participant; per-fold numbers are kept in the result.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from bench import baselines
 from bench.tasks.common import TaskData, fold_task
 from bench.tasks.evaluate import (
+    FINAL_FIT,
     QAT_DECISION,
     Measured,
     Recipe,
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 def _fold_row(index: int, fold: TaskData, run: Measured) -> dict[str, Any]:
     acc = accuracy_block(fold.y_test, teacher=run.teacher_pred, student=run.student_pred,
                          after_qat=run.student_after_qat_pred, int8=run.int8_pred)
-    row: dict[str, Any] = {"fold": index, "n_train": run.parts.validation["n_fit"],
+    row: dict[str, Any] = {"fold": index, "n_train": run.n_final_train,
                            "n_test": int(len(fold.y_test)),
                            "test_groups": sorted(set(fold.test_groups.tolist())),
                            **acc, "logistic_regression": hit_rate(run.logistic_pred,
@@ -76,7 +78,7 @@ def run_crossval(task: TaskData, recipe: Recipe, *, seed: int = 0,
         runs.append(run)
         parts.append(fold)
         rows.append(_fold_row(index, fold, run))
-    save_model(runs[0].quant.tflite, model_path)
+    save_model(runs[0].tflite, model_path)
     return _pooled_result(task, recipe, runs, parts, rows)
 
 
@@ -97,14 +99,15 @@ def _pooled_result(task: TaskData, recipe: Recipe, runs: list[Measured],
         "student_spec": runs[0].spec.to_dict(), "teacher_spec": runs[0].teacher_spec.to_dict(),
         "recipe": {k: getattr(recipe, k) for k in Recipe.__slots__},
         "teacher_params": runs[0].teacher_params, "student_params": runs[0].student_params,
-        "accuracy": {**acc, "qat_applied_folds": sum(r.quant.qat_applied for r in runs),
+        "final_fit": FINAL_FIT,
+        "accuracy": {**acc, "qat_applied_folds": sum(r.qat_final for r in runs),
                      "qat_decision": QAT_DECISION},
         "folds": rows,
         "int8_confusion": confusion_matrix(y_test, int8,
                                            n_classes=len(task.classes)).tolist(),
-        "footprint": {**footprint_block(runs[0].quant.tflite), "model": "fold 0 student"},
+        "footprint": {**footprint_block(runs[0].tflite), "model": "fold 0 student"},
         "baselines": {
-            "majority": _pooled_majority(runs, folds),
+            "majority": _pooled_majority(folds),
             "logistic_regression": {"accuracy": hit_rate(logistic, y_test),
                                     "features": "standardised, flattened, concatenated "
                                                 "features of all modalities"}},
@@ -117,9 +120,9 @@ def _pooled_result(task: TaskData, recipe: Recipe, runs: list[Measured],
     return result
 
 
-def _pooled_majority(runs: list[Measured], folds: list[TaskData]) -> dict[str, Any]:
+def _pooled_majority(folds: list[TaskData]) -> dict[str, Any]:
     """Each fold answers its own training majority; accuracy over all test rows."""
-    hits = [baselines.majority(run.parts.y_fit, fold.y_test)["accuracy"] * len(fold.y_test)
-            for run, fold in zip(runs, folds, strict=True)]
+    hits = [baselines.majority(fold.y_train, fold.y_test)["accuracy"] * len(fold.y_test)
+            for fold in folds]
     return {"accuracy": float(sum(hits) / sum(len(f.y_test) for f in folds)),
             "rule": "the most frequent training class of each fold"}

@@ -7,6 +7,11 @@ nor the rows the model trained on steer a decision), ``predict_int8`` (the TFLit
 on the int8 ``.tflite``), ``footprint`` (the compiler's memory planner) and
 ``tflm_arena_bytes`` (the TFLite Micro reference interpreter).
 
+Two stages: the validation stage trains teacher and student on the fit rows and takes the
+QAT decision on the validation rows; the final stage refits teacher and student on every
+training row (fit + validation, standardiser refitted) with the same recipe and seed, applies
+the decided quantization, and only its models predict the test rows.
+
 ``measure`` trains and predicts once (one train/test split); ``run_classification`` turns one
 measurement into the JSON result; ``bench.tasks.crossval`` pools several of them.
 """
@@ -23,8 +28,20 @@ import numpy as np
 
 from bench import baselines
 from bench.tasks.common import TaskData
-from fusion.compress import QuantizationResult, footprint, quantize_model
-from fusion.export import inspect_tflite, predict_int8, reference_invoke, tflm_arena_bytes
+from fusion.compress import (
+    QuantizationResult,
+    fake_quant_finetune,
+    footprint,
+    int8_disagreement,
+    quantize_model,
+)
+from fusion.export import (
+    convert_int8,
+    inspect_tflite,
+    predict_int8,
+    reference_invoke,
+    tflm_arena_bytes,
+)
 from fusion.model import as_inputs, build_model
 from fusion.report import confusion_matrix, fused_gain
 from fusion.spec import BranchSpec, CompressionSpec, FusionSpec
@@ -98,15 +115,28 @@ def carving_groups(task: TaskData) -> tuple[np.ndarray, str]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parts:
-    """Standardised inputs of the fit (training), validation and test rows."""
+    """Standardised inputs of the fit (training minus validation) and validation rows: all
+    the decisions are taken here, the test rows are not in it."""
 
     x_fit: dict[str, np.ndarray]
     y_fit: np.ndarray
     x_val: dict[str, np.ndarray]
     y_val: np.ndarray
-    x_test: dict[str, np.ndarray]
-    raw_fit: dict[str, np.ndarray]
     validation: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinalData:
+    """Standardised inputs of the final fit (every training row: fit + validation) and of
+    the test rows, with the standardiser refitted on the training rows."""
+
+    x_train: dict[str, np.ndarray]
+    y_train: np.ndarray
+    x_test: dict[str, np.ndarray]
+
+
+def _per_channel(task: TaskData) -> dict[str, bool]:
+    return {m.name: m.frontend.kind != "image" for m in task.modalities}
 
 
 def split_parts(task: TaskData, recipe: Recipe, *, seed: int) -> Parts:
@@ -116,14 +146,20 @@ def split_parts(task: TaskData, recipe: Recipe, *, seed: int) -> Parts:
                               seed=seed, fallback="time" if task.in_time_order else "rows")
     raw_fit = {k: v[carved.train] for k, v in task.x_train.items()}
     raw_val = {k: v[carved.val] for k, v in task.x_train.items()}
-    per_channel = {m.name: m.frontend.kind != "image" for m in task.modalities}
-    stats = fit_standardizer(raw_fit, per_channel=per_channel)
+    stats = fit_standardizer(raw_fit, per_channel=_per_channel(task))
     log.info("%s: validation %s (%d rows)", task.name, carved.how, len(carved.val))
     return Parts(x_fit=standardize(raw_fit, stats), y_fit=task.y_train[carved.train],
                  x_val=standardize(raw_val, stats), y_val=task.y_train[carved.val],
-                 x_test=standardize(task.x_test, stats), raw_fit=raw_fit,
                  validation={"how": carved.how, "groups": what,
                              "n_fit": int(len(carved.train)), "n_val": int(len(carved.val))})
+
+
+def final_data(task: TaskData) -> FinalData:
+    """Every training row (validation included), standardised with statistics of those rows;
+    the test rows standardised with the same statistics."""
+    stats = fit_standardizer(task.x_train, per_channel=_per_channel(task))
+    return FinalData(x_train=standardize(task.x_train, stats), y_train=task.y_train,
+                     x_test=standardize(task.x_test, stats))
 
 
 def _train_plain(spec: FusionSpec, x_train: dict, y_train: np.ndarray, recipe: Recipe, *,
@@ -141,16 +177,21 @@ def _predict(model: keras.Model, inputs: list[np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measured:
-    """One train/test run: test-set predictions of every model, and what produced them."""
+    """One train/test run: the decision taken on validation, and the test-set predictions of
+    the final models (refitted on every training row, same recipe and seed)."""
 
     spec: FusionSpec
     teacher_spec: FusionSpec
     teacher_params: int
     student_params: int
     parts: Parts
-    quant: QuantizationResult
+    decision: QuantizationResult  # validation stage: float vs PTQ, whether QAT is needed
+    n_final_train: int
+    tflite: bytes  # the final int8 student
+    qat_final: bool  # QAT ran on the final student (decided on validation, or PTQ changed
+    final_ptq_disagreement: float  # the class of this fraction of the final training rows)
     teacher_pred: np.ndarray
-    student_pred: np.ndarray  # float student before any QAT
+    student_pred: np.ndarray  # final float student before any QAT
     student_after_qat_pred: np.ndarray
     int8_pred: np.ndarray
     logistic_pred: np.ndarray
@@ -158,24 +199,25 @@ class Measured:
     zeroed_int8_pred: dict[str, np.ndarray]
 
 
-def _teacher_and_student(task: TaskData, recipe: Recipe, parts: Parts, *, seed: int):
+def _teacher_and_student(task: TaskData, recipe: Recipe, x_train: dict, y_train: np.ndarray,
+                         *, seed: int):
     spec = student_spec(task, recipe)
     teacher_spec = spec.scaled(width_multiplier=recipe.teacher_multiplier,
                                head_units=int(spec.head_units * recipe.teacher_multiplier))
-    log.info("%s: teacher", task.name)
-    teacher = _train_plain(teacher_spec, parts.x_fit, parts.y_fit, recipe,
+    log.info("%s: teacher (%d rows)", task.name, len(y_train))
+    teacher = _train_plain(teacher_spec, x_train, y_train, recipe,
                            epochs=recipe.teacher_epochs, seed=seed)
     log.info("%s: student (distilled)", task.name)
     keras.utils.set_random_seed(seed + 1)
     student = build_model(spec, seed=seed)
-    distill(student, teacher, as_inputs(spec, parts.x_fit), parts.y_fit,
+    distill(student, teacher, as_inputs(spec, x_train), y_train,
             temperature=recipe.temperature, alpha=recipe.distill_alpha,
             epochs=recipe.student_epochs, batch_size=recipe.batch_size,
             learning_rate=recipe.learning_rate)
     return spec, teacher_spec, teacher, student
 
 
-def _single_branches(task: TaskData, recipe: Recipe, parts: Parts, tflite: bytes, *,
+def _single_branches(task: TaskData, recipe: Recipe, data: FinalData, tflite: bytes, *,
                      seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Test predictions of single-branch students trained alone, and of the fused int8
     model with the other modalities zeroed (empty for one-modality tasks)."""
@@ -184,37 +226,69 @@ def _single_branches(task: TaskData, recipe: Recipe, parts: Parts, tflite: bytes
         return alone, zeroed
     for name in task.modality_names:
         spec = student_spec(task, recipe, names=(name,))
-        model = _train_plain(spec, parts.x_fit, parts.y_fit, recipe,
+        model = _train_plain(spec, data.x_train, data.y_train, recipe,
                              epochs=recipe.student_epochs, seed=seed)
-        alone[name] = _predict(model, as_inputs(spec, parts.x_test))
-        only = {n: (x if n == name else np.zeros_like(x)) for n, x in parts.x_test.items()}
+        alone[name] = _predict(model, as_inputs(spec, data.x_test))
+        only = {n: (x if n == name else np.zeros_like(x)) for n, x in data.x_test.items()}
         zeroed[name] = predict_int8(tflite, only).argmax(1)
     return alone, zeroed
 
 
-def measure(task: TaskData, recipe: Recipe, *, seed: int = 0) -> Measured:
-    """Train teacher and student on the fit rows, quantize (QAT decided on validation),
-    predict the test rows with every model."""
-    parts = split_parts(task, recipe, seed=seed)
-    spec, teacher_spec, teacher, student = _teacher_and_student(task, recipe, parts, seed=seed)
-    test_in = as_inputs(spec, parts.x_test)
-    student_pred = _predict(student, test_in)
-    log.info("%s: int8", task.name)
+def decide_quantization(task: TaskData, recipe: Recipe, parts: Parts, *,
+                        seed: int) -> QuantizationResult:
+    """Validation stage: teacher and student trained on the fit rows; int8 PTQ vs float on
+    the validation rows decides whether the final student gets QAT."""
+    spec, _, _, student = _teacher_and_student(task, recipe, parts.x_fit, parts.y_fit,
+                                               seed=seed)
+    log.info("%s: int8 decision on validation", task.name)
     compression = CompressionSpec(quantization="int8-qat", qat_threshold=recipe.qat_threshold,
                                   representative_samples=recipe.representative_samples)
-    quant = quantize_model(student, compression,
-                           train=(as_inputs(spec, parts.x_fit), parts.y_fit),
-                           val=(as_inputs(spec, parts.x_val), parts.y_val),
-                           epochs=recipe.qat_epochs)
-    alone, zeroed = _single_branches(task, recipe, parts, quant.tflite, seed=seed)
+    return quantize_model(student, compression,
+                          train=(as_inputs(spec, parts.x_fit), parts.y_fit),
+                          val=(as_inputs(spec, parts.x_val), parts.y_val),
+                          epochs=recipe.qat_epochs)
+
+
+def final_int8(student: keras.Model, spec: FusionSpec, data: FinalData, recipe: Recipe, *,
+               qat: bool) -> tuple[bytes, bool, float]:
+    """The final student to int8: ``(tflite, qat_applied, ptq_disagreement)``.
+
+    PTQ first; QAT fine-tuning on every training row (same epochs as ``quantize_model``)
+    follows when it was decided on validation, or when PTQ changes the class of more than
+    ``recipe.qat_threshold`` of the training rows (label-free, so no test row is needed).
+    """
+    inputs = as_inputs(spec, data.x_train)
+    tflite = convert_int8(student, inputs, n_samples=recipe.representative_samples)
+    changed = int8_disagreement(tflite, student, inputs)
+    if not (qat or changed > recipe.qat_threshold):
+        return tflite, False, changed
+    fake_quant_finetune(student, inputs, data.y_train, bits=8, epochs=recipe.qat_epochs)
+    return convert_int8(student, inputs, n_samples=recipe.representative_samples), True, changed
+
+
+def measure(task: TaskData, recipe: Recipe, *, seed: int = 0) -> Measured:
+    """Decide on QAT on validation, refit teacher and student on train + validation with the
+    same recipe and seed, quantize as decided, predict the test rows with every model."""
+    parts = split_parts(task, recipe, seed=seed)
+    decision = decide_quantization(task, recipe, parts, seed=seed)
+    data = final_data(task)
+    log.info("%s: final fit on train+validation, QAT %s", task.name, decision.qat_applied)
+    spec, teacher_spec, teacher, student = _teacher_and_student(
+        task, recipe, data.x_train, data.y_train, seed=seed)
+    test_in = as_inputs(spec, data.x_test)
+    student_pred = _predict(student, test_in)
+    tflite, qat_final, changed = final_int8(student, spec, data, recipe,
+                                            qat=decision.qat_applied)
+    alone, zeroed = _single_branches(task, recipe, data, tflite, seed=seed)
     return Measured(
         spec=spec, teacher_spec=teacher_spec, teacher_params=int(teacher.count_params()),
-        student_params=int(student.count_params()), parts=parts, quant=quant,
+        student_params=int(student.count_params()), parts=parts, decision=decision,
+        n_final_train=int(len(data.y_train)), tflite=tflite,
         teacher_pred=_predict(teacher, test_in), student_pred=student_pred,
-        student_after_qat_pred=_predict(student, test_in) if quant.qat_applied
-        else student_pred,
-        int8_pred=predict_int8(quant.tflite, parts.x_test).argmax(1),
-        logistic_pred=baselines.logistic_regression(parts.raw_fit, parts.y_fit, task.x_test,
+        qat_final=qat_final, final_ptq_disagreement=changed,
+        student_after_qat_pred=_predict(student, test_in) if qat_final else student_pred,
+        int8_pred=predict_int8(tflite, data.x_test).argmax(1),
+        logistic_pred=baselines.logistic_regression(task.x_train, task.y_train, task.x_test,
                                                     names=task.modality_names, seed=seed),
         single_branch_pred=alone, zeroed_int8_pred=zeroed)
 
@@ -274,11 +348,12 @@ def footprint_block(tflite: bytes) -> dict[str, Any]:
 
 
 def validation_block(run: Measured) -> dict[str, Any]:
-    """How validation was carved and what it decided."""
-    quant = run.quant
-    return {**run.parts.validation, "float": quant.float_accuracy,
-            "int8_ptq": quant.ptq_accuracy, "int8_final": quant.final_accuracy,
-            "qat_applied": quant.qat_applied}
+    """How validation was carved and what it decided (validation-stage models: teacher and
+    student trained on the fit rows only; accuracies on the validation rows)."""
+    decision = run.decision
+    return {**run.parts.validation, "float": decision.float_accuracy,
+            "int8_ptq": decision.ptq_accuracy, "int8_final": decision.final_accuracy,
+            "ptq_disagreement": decision.ptq_disagreement, "qat_decided": decision.qat_applied}
 
 
 def _tag_accuracy(task: TaskData, predicted: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -296,8 +371,13 @@ def _tag_accuracy(task: TaskData, predicted: np.ndarray) -> dict[str, dict[str, 
     return out
 
 
-QAT_DECISION = ("PTQ vs float measured on the VALIDATION split (held out from training; "
-                "see result.validation)")
+QAT_DECISION = ("QAT when PTQ loses more than qat_threshold accuracy on the VALIDATION split "
+                "or changes the class of more than that fraction of its rows (see "
+                "result.validation), or when PTQ of the final student changes the class of "
+                "more than that fraction of the training rows (label-free); never on test")
+FINAL_FIT = ("train+validation after decisions on validation: teacher and student refitted "
+             "on every training row with the same recipe and seed, QAT as in qat_decision; "
+             "test accuracies are the final models'")
 
 
 def run_classification(task: TaskData, recipe: Recipe, *, seed: int = 0,
@@ -307,25 +387,27 @@ def run_classification(task: TaskData, recipe: Recipe, *, seed: int = 0,
     ``model_path``: where to write the final int8 student ``.tflite`` (not written if None).
     """
     run = measure(task, recipe, seed=seed)
-    save_model(run.quant.tflite, model_path)
+    save_model(run.tflite, model_path)
     acc = accuracy_block(task.y_test, teacher=run.teacher_pred, student=run.student_pred,
                          after_qat=run.student_after_qat_pred, int8=run.int8_pred)
     result: dict[str, Any] = {
-        "n_train": run.parts.validation["n_fit"], "n_val": run.parts.validation["n_val"],
+        "n_train": run.n_final_train, "n_val": run.parts.validation["n_val"],
+        "final_fit": FINAL_FIT,
         "n_test": int(len(task.y_test)), "classes": list(task.classes),
         "test_class_counts": np.bincount(task.y_test, minlength=len(task.classes)).tolist(),
         "student_spec": run.spec.to_dict(), "teacher_spec": run.teacher_spec.to_dict(),
         "recipe": {k: getattr(recipe, k) for k in Recipe.__slots__},
         "teacher_params": run.teacher_params, "student_params": run.student_params,
-        "accuracy": {**acc, "qat_applied": run.quant.qat_applied,
+        "accuracy": {**acc, "qat_applied": run.qat_final,
+                     "final_ptq_disagreement": run.final_ptq_disagreement,
                      "qat_decision": QAT_DECISION},
         "validation": validation_block(run),
         "int8_by_tag": _tag_accuracy(task, run.int8_pred),
         "int8_confusion": confusion_matrix(task.y_test, run.int8_pred,
                                            n_classes=len(task.classes)).tolist(),
-        "footprint": footprint_block(run.quant.tflite),
+        "footprint": footprint_block(run.tflite),
         "baselines": {
-            "majority": baselines.majority(run.parts.y_fit, task.y_test),
+            "majority": baselines.majority(task.y_train, task.y_test),
             "logistic_regression": {
                 "accuracy": hit_rate(run.logistic_pred, task.y_test),
                 "by_tag": _tag_accuracy(task, run.logistic_pred),

@@ -1,11 +1,13 @@
 """The benchmark's evaluation plumbing on a small synthetic two-modality task (no data
-needed): validation held out from training, grouped k-fold pooling, the written model."""
+needed): validation held out from training, the final refit on train + validation, grouped
+k-fold pooling, the written model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from bench.tasks import evaluate
 from bench.tasks.common import Pool, TaskData, fold_task, pooled_task
 from bench.tasks.crossval import run_crossval
 from bench.tasks.evaluate import Recipe, split_parts
@@ -65,6 +67,10 @@ def test_crossval_tests_every_group_once_and_writes_fold_zero(tmp_path):
     path = tmp_path / "toy.tflite"
     result = run_crossval(_task(pool), TINY, seed=0, model_path=path)
     assert result["n_test"] == int(pool.testable.sum()) == 72
+    assert result["final_fit"].startswith("train+validation")
+    for fold in result["folds"]:  # final fit on every pooled row of the other groups
+        assert fold["n_train"] == 2 * (72 - fold["n_test"])
+        assert fold["n_train"] > fold["validation"]["n_fit"] > 0
     tested = [g for fold in result["folds"] for g in fold["test_groups"]]
     assert sorted(tested) == sorted(set(pool.groups)) and len(tested) == len(set(tested))
     assert sum(fold["n_test"] for fold in result["folds"]) == 72
@@ -74,3 +80,52 @@ def test_crossval_tests_every_group_once_and_writes_fold_zero(tmp_path):
     assert set(result["per_modality"]["single_branch_float_accuracy"]) == {"left", "right"}
     assert result["footprint"]["runs_in_tflite_micro"] is True
     assert {t.name for t in inspect_tflite(path.read_bytes()).inputs} == {"left", "right"}
+
+
+def _id_task() -> TaskData:
+    """The toy task with each original row's index in the last feature of both modalities
+    (the crops of a row share it)."""
+    pool = _pool()
+    ids = np.tile(np.arange(len(pool.y) // 2, dtype=np.float32), 2)
+    for name in ("left", "right"):
+        pool.x[name][:, -1] = ids
+    return _task(pool)
+
+
+def _ids(inputs) -> set[int]:
+    return set(np.asarray(inputs[0])[:, -1].astype(int).tolist())
+
+
+def test_final_fit_sees_validation_rows_and_never_test_rows(monkeypatch):
+    seen: list[tuple[str, set[int]]] = []
+
+    def recording(name, real):
+        def wrapper(*args, **kwargs):
+            seen.append((name, _ids(args[2] if name == "distill" else args[1])))
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(evaluate, "standardize", lambda x, stats: x)  # keep the row ids
+    monkeypatch.setattr(evaluate, "train_classifier",
+                        recording("train", evaluate.train_classifier))
+    monkeypatch.setattr(evaluate, "distill", recording("distill", evaluate.distill))
+    task = _id_task()
+    train_ids, test_ids = _ids([task.x_train["right"]]), _ids([task.x_test["right"]])
+    val_ids = _ids([split_parts(task, TINY, seed=0).x_val["right"]])
+    assert val_ids and val_ids < train_ids and not train_ids & test_ids
+    run = evaluate.measure(task, TINY, seed=0)
+    # validation stage: teacher and student on the fit rows only
+    assert seen[:2] == [("train", train_ids - val_ids), ("distill", train_ids - val_ids)]
+    # final teacher, final student, the two single-branch students: every training row
+    assert seen[2:] == [("train", train_ids), ("distill", train_ids),
+                        ("train", train_ids), ("train", train_ids)]
+    assert run.n_final_train == len(task.y_train)
+    assert run.parts.validation["n_val"] > 0
+    assert len(run.int8_pred) == len(task.y_test) == len(run.student_after_qat_pred)
+
+
+def test_final_data_standardises_with_every_training_row():
+    task = _id_task()
+    data = evaluate.final_data(task)
+    assert len(data.y_train) == len(task.y_train) and len(data.x_test["left"]) == 18
+    np.testing.assert_allclose(data.x_train["left"].mean(axis=0), 0.0, atol=1e-5)

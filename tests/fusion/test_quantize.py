@@ -78,3 +78,19 @@ def test_fake_quant_finetune_reduces_loss_and_keeps_float_shadow(task, trained):
     assert losses[-1] <= losses[0]
     kernel = model.get_layer("head").get_weights()[0]
     assert not np.allclose(snap(kernel, bits=4), kernel)  # float shadow left the 4-bit grid
+
+
+def test_int8_disagreement_counts_changed_classes(task, trained):
+    from fusion.export import convert_int8, predict_int8
+    from fusion.quantize import int8_disagreement
+
+    inputs = task.inputs("test")
+    tflite = convert_int8(trained, task.inputs("train"), n_samples=64)
+    names = [t.name for t in trained.inputs]
+    int8 = predict_int8(tflite, dict(zip(names, inputs, strict=True))).argmax(1)
+    floats = trained.predict(list(inputs), verbose=0).argmax(1)
+    assert int8_disagreement(tflite, trained, inputs) == np.mean(int8 != floats)
+    # a model whose int8 copy came from different weights disagrees on many rows
+    other = _copy(trained)
+    other.set_weights([-w for w in trained.get_weights()])
+    assert int8_disagreement(tflite, other, inputs) > 0.3
