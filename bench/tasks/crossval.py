@@ -1,11 +1,12 @@
 """Grouped k-fold cross-validation for tasks too small for one split (Coswara).
 
-Every group (participant) is tested exactly once: the pooled rows are dealt into ``k`` folds
-of whole groups (``fusion.split.grouped_folds``, balanced by label); each fold trains on the
-other folds (validation carved from them for the QAT decision, then refitted on all of
-them, as in ``evaluate.measure``) and predicts its own groups. Accuracies are computed on
-the predictions pooled over all folds, so float and int8 are compared on every
-participant; per-fold numbers are kept in the result.
+Every group (participant) is tested once per repeat: the pooled rows are dealt into ``k``
+folds of whole groups (``fusion.split.grouped_folds``, balanced by label, a new assignment
+each repeat); each fold trains on the other folds (validation carved from them for the QAT
+decision, then refitted on all of them, as in ``evaluate.measure``) and predicts its own
+groups. Accuracies are computed on the predictions pooled over all folds and repeats, so
+float and int8 are compared on every participant, several times over independently trained
+models; per-fold numbers are kept in the result.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ from fusion.split import grouped_folds
 
 log = logging.getLogger(__name__)
 
+FOLD_SEED_STEP = 1000  # repeat r assigns folds (and seeds its models) from seed + 1000 r
 
-def _fold_row(index: int, fold: TaskData, run: Measured) -> dict[str, Any]:
+
+def _fold_row(repeat: int, index: int, fold: TaskData, run: Measured) -> dict[str, Any]:
     acc = accuracy_block(fold.y_test, teacher=run.teacher_pred, student=run.student_pred,
                          after_qat=run.student_after_qat_pred, int8=run.int8_pred)
-    row: dict[str, Any] = {"fold": index, "n_train": run.n_final_train,
+    row: dict[str, Any] = {"repeat": repeat, "fold": index, "n_train": run.n_final_train,
                            "n_test": int(len(fold.y_test)),
                            "test_groups": sorted(set(fold.test_groups.tolist())),
                            **acc, "logistic_regression": hit_rate(run.logistic_pred,
@@ -64,20 +67,23 @@ def _pooled_branches(runs: list[Measured], attribute: str) -> dict[str, np.ndarr
 
 def run_crossval(task: TaskData, recipe: Recipe, *, seed: int = 0,
                  model_path: Path | None = None) -> dict[str, Any]:
-    """``recipe.cv_folds``-fold grouped cross-validation of ``task`` (it needs a pool);
-    JSON-ready dict with the keys of ``run_classification`` plus ``folds``. The model
-    written to ``model_path`` is fold 0's int8 student (every fold has the same shape)."""
+    """``recipe.cv_folds``-fold grouped cross-validation of ``task`` (it needs a pool),
+    repeated ``recipe.cv_repeats`` times; JSON-ready dict with the keys of
+    ``run_classification`` plus ``folds``. The model written to ``model_path`` is the first
+    fold's int8 student (every fold has the same shape)."""
     pool = task.pool
-    folds = grouped_folds(pool.groups, pool.y, k=recipe.cv_folds, seed=seed)
     runs, parts, rows = [], [], []
-    for index, rows_of_fold in enumerate(folds):
-        fold = fold_task(task, sorted(set(pool.groups[rows_of_fold].tolist())))
-        log.info("%s: fold %d/%d (%d test rows)", task.name, index + 1, len(folds),
-                 len(fold.y_test))
-        run = measure(fold, recipe, seed=seed + index)
-        runs.append(run)
-        parts.append(fold)
-        rows.append(_fold_row(index, fold, run))
+    for repeat in range(recipe.cv_repeats):
+        folds = grouped_folds(pool.groups, pool.y, k=recipe.cv_folds,
+                              seed=seed + FOLD_SEED_STEP * repeat)
+        for index, rows_of_fold in enumerate(folds):
+            fold = fold_task(task, sorted(set(pool.groups[rows_of_fold].tolist())))
+            log.info("%s: repeat %d/%d fold %d/%d (%d test rows)", task.name, repeat + 1,
+                     recipe.cv_repeats, index + 1, len(folds), len(fold.y_test))
+            run = measure(fold, recipe, seed=seed + FOLD_SEED_STEP * repeat + index)
+            runs.append(run)
+            parts.append(fold)
+            rows.append(_fold_row(repeat, index, fold, run))
     save_model(runs[0].tflite, model_path)
     return _pooled_result(task, recipe, runs, parts, rows)
 
@@ -90,9 +96,11 @@ def _pooled_result(task: TaskData, recipe: Recipe, runs: list[Measured],
                          student=_pooled(runs, "student_pred"),
                          after_qat=_pooled(runs, "student_after_qat_pred"), int8=int8)
     logistic = _pooled(runs, "logistic_pred")
+    repeats = recipe.cv_repeats
     result: dict[str, Any] = {
-        "evaluation": f"grouped {len(folds)}-fold cross-validation: every participant tested "
-                      "once; accuracies pool the predictions of all folds",
+        "evaluation": f"grouped {recipe.cv_folds}-fold cross-validation repeated {repeats} "
+                      f"time(s) with a new fold assignment each: every participant tested "
+                      f"{repeats} time(s); accuracies pool the predictions of all folds",
         "n_test": int(len(y_test)), "n_groups": int(len(set(task.pool.groups.tolist()))),
         "classes": list(task.classes),
         "test_class_counts": np.bincount(y_test, minlength=len(task.classes)).tolist(),

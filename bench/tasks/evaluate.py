@@ -59,7 +59,8 @@ class Recipe:
     ``branches`` maps modality name -> (block, width, depth); the teacher is the student
     with every width and the head multiplied by ``teacher_multiplier``.
     ``validation_fraction`` of the training rows (whole groups where possible) are held out
-    to decide on QAT. ``cv_folds`` > 1: evaluate by grouped k-fold cross-validation.
+    to decide on QAT. ``cv_folds`` > 1: evaluate by grouped k-fold cross-validation,
+    ``cv_repeats`` times with a different fold assignment each time.
     """
 
     branches: tuple[tuple[str, str, int, int], ...]
@@ -77,6 +78,7 @@ class Recipe:
     representative_samples: int = 500
     validation_fraction: float = 0.2
     cv_folds: int = 0
+    cv_repeats: int = 1
 
 
 def student_spec(task: TaskData, recipe: Recipe, *, names: tuple[str, ...] | None = None
@@ -299,13 +301,15 @@ def hit_rate(predicted: np.ndarray, labels: np.ndarray) -> float:
 
 def accuracy_block(y_test: np.ndarray, *, teacher: np.ndarray, student: np.ndarray,
                    after_qat: np.ndarray, int8: np.ndarray) -> dict[str, float]:
-    """Test accuracies and the int8 - float difference (float = after any QAT)."""
+    """Test accuracies, the int8 - float difference (float = after any QAT) and how often
+    the int8 student answers the same class as the float one."""
     block = {"teacher_float": hit_rate(teacher, y_test),
              "student_float": hit_rate(student, y_test),
              "student_float_after_qat": hit_rate(after_qat, y_test),
              "student_int8": hit_rate(int8, y_test)}
     block["int8_minus_float_points"] = 100 * (block["student_int8"]
                                               - block["student_float_after_qat"])
+    block["int8_agrees_with_float"] = hit_rate(int8, after_qat)
     return block
 
 

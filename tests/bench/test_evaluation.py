@@ -4,6 +4,8 @@ k-fold pooling, the written model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -62,21 +64,27 @@ def test_validation_rows_never_train():
 
 
 @pytest.mark.slow
-def test_crossval_tests_every_group_once_and_writes_fold_zero(tmp_path):
+def test_repeated_crossval_tests_every_group_once_per_repeat(tmp_path):
     pool = _pool()
     path = tmp_path / "toy.tflite"
-    result = run_crossval(_task(pool), TINY, seed=0, model_path=path)
-    assert result["n_test"] == int(pool.testable.sum()) == 72
+    result = run_crossval(_task(pool), replace(TINY, cv_repeats=2), seed=0, model_path=path)
+    assert result["n_test"] == 2 * int(pool.testable.sum()) == 144
     assert result["final_fit"].startswith("train+validation")
     for fold in result["folds"]:  # final fit on every pooled row of the other groups
         assert fold["n_train"] == 2 * (72 - fold["n_test"])
         assert fold["n_train"] > fold["validation"]["n_fit"] > 0
-    tested = [g for fold in result["folds"] for g in fold["test_groups"]]
-    assert sorted(tested) == sorted(set(pool.groups)) and len(tested) == len(set(tested))
-    assert sum(fold["n_test"] for fold in result["folds"]) == 72
+    assignments = []
+    for repeat in (0, 1):
+        folds = [f for f in result["folds"] if f["repeat"] == repeat]
+        tested = [g for fold in folds for g in fold["test_groups"]]
+        assert sorted(tested) == sorted(set(pool.groups)) and len(tested) == len(set(tested))
+        assert sum(fold["n_test"] for fold in folds) == 72
+        assignments.append({frozenset(fold["test_groups"]) for fold in folds})
+    assert assignments[0] != assignments[1]  # a new fold assignment each repeat
     acc = result["accuracy"]
     assert acc["int8_minus_float_points"] == pytest.approx(
         100 * (acc["student_int8"] - acc["student_float_after_qat"]))
+    assert 0.0 <= acc["int8_agrees_with_float"] <= 1.0
     assert set(result["per_modality"]["single_branch_float_accuracy"]) == {"left", "right"}
     assert result["footprint"]["runs_in_tflite_micro"] is True
     assert {t.name for t in inspect_tflite(path.read_bytes()).inputs} == {"left", "right"}

@@ -175,9 +175,12 @@ def test_fixed_normalisation_stays_in_unit_range(frame, low, span):
 
 
 @FAST
-@given(frame=hnp.arrays(np.float64, (12, 16), elements=st.floats(0.0, 100.0)),
+@given(tenths=hnp.arrays(np.int64, (12, 16), elements=st.integers(0, 1000)),
        gain=st.floats(0.1, 10.0), offset=st.floats(-50.0, 50.0))
-def test_minmax_ignores_gain_and_offset(frame, gain, offset):
+def test_minmax_ignores_gain_and_offset(tenths, gain, offset):
+    # readings on a 0.1-degree grid (as the D6T reports them): a range far below float
+    # resolution, such as 1e-218, would vanish in ``+ offset`` and is not a sensor frame
+    frame = tenths / 10.0
     np.testing.assert_allclose(image.normalize_minmax(gain * frame + offset),
                                image.normalize_minmax(frame), atol=1e-9)
 
