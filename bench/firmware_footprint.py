@@ -42,8 +42,8 @@ CACHE_DIR = REPO / "build" / "bench_models"
 RESULTS = REPO / "bench" / "results" / "firmware_footprint.json"
 RAM_TARGET_RATIO = 0.75
 KERNELS = ("portable", "dsp")
-BENCHMARK_TASKS = ("posture_thermal", "posture_fusion", "cwru", "ceiling_fan", "coswara_sound",
-                   "coswara_participant", "covid_cough")
+BENCHMARK_TASKS = ("posture_thermal", "posture_fusion", "cwru", "cwru_de", "ceiling_fan",
+                   "coswara_sound", "coswara_participant", "covid_cough")
 DEMO_APPS = ("cough", "posture", "factory")
 FUZZ_FIRST_SEED = 100
 
