@@ -11,7 +11,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
     [[modalities]]    # name, kind and the front-end fields (sensors.spec)
     name = "vibration"
     kind = "vibration"
-    [model]           # FusionSpec fields + width/depth for every branch
+    [model]           # FusionSpec fields + width/depth/activation for every branch
     classes = ["normal", "imbalance"]
     [compression]     # CompressionSpec fields
     [budget]          # board = "<preset>" or name/flash_bytes/ram_bytes
@@ -115,9 +115,10 @@ def _fusion(table: dict[str, Any], modalities: tuple[ModalitySpec, ...]) -> Fusi
     if "classes" not in table:
         raise SpecError("[model]: 'classes' is required")
     width, depth = table.pop("width", 8), table.pop("depth", 2)
-    blocks = table.pop("blocks", {})
+    blocks, activation = table.pop("blocks", {}), table.pop("activation", "relu")
     branches = tuple(BranchSpec(modality=m.name, block=blocks.get(m.name, default_block(m)),
-                                width=width, depth=depth) for m in modalities)
+                                width=width, depth=depth, activation=activation)
+                     for m in modalities)
     table["classes"] = tuple(table["classes"])
     return _build(FusionSpec, table, "model", modalities=modalities, branches=branches)
 

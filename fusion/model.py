@@ -3,8 +3,8 @@
 Every layer has a fixed name derived from the spec (``{modality}_conv0``, ``{modality}_dw1``,
 ``{modality}_pw1``, ``{modality}_dense0``, ``{modality}_gate``, ``head``, ``logits``,
 ``probs``) so that pruning and reports can find them. Only int8-friendly layers are used:
-Conv2D, DepthwiseConv2D, Dense, ReLU, AveragePooling2D, Reshape/Flatten, Concatenate,
-sigmoid gates with Multiply, Softmax. Keras input names are the modality names.
+Conv2D, DepthwiseConv2D, Dense, ReLU or ReLU6 (fused), AveragePooling2D, Reshape/Flatten,
+Concatenate, sigmoid gates with Multiply, Softmax. Keras input names are the modality names.
 """
 
 from __future__ import annotations
@@ -72,16 +72,17 @@ def _conv_branch(x, branch: BranchSpec, shape: tuple[int, ...]):
     height, width = shape
     x = layers.Reshape((height, width, 1), name=f"{name}_reshape")(x)
     stride = 2 if min(height, width) >= 8 else 1
-    x = layers.Conv2D(branch.width, 3, strides=stride, padding="same", activation="relu",
+    act = branch.activation
+    x = layers.Conv2D(branch.width, 3, strides=stride, padding="same", activation=act,
                       name=f"{name}_conv0")(x)
     for i in range(1, branch.depth):
         if branch.block == "conv":
-            x = layers.Conv2D(branch.width, 3, padding="same", activation="relu",
+            x = layers.Conv2D(branch.width, 3, padding="same", activation=act,
                               name=f"{name}_conv{i}")(x)
         else:
-            x = layers.DepthwiseConv2D(3, padding="same", activation="relu",
+            x = layers.DepthwiseConv2D(3, padding="same", activation=act,
                                        name=f"{name}_dw{i}")(x)
-            x = layers.Conv2D(branch.width, 1, activation="relu", name=f"{name}_pw{i}")(x)
+            x = layers.Conv2D(branch.width, 1, activation=act, name=f"{name}_pw{i}")(x)
     pool = (int(x.shape[1]), int(x.shape[2]))
     x = layers.AveragePooling2D(pool_size=pool, name=f"{name}_pool")(x)
     return layers.Flatten(name=f"{name}_features")(x)
@@ -92,7 +93,8 @@ def _dense_branch(x, branch: BranchSpec, shape: tuple[int, ...]):
     if len(shape) > 1:
         x = layers.Flatten(name=f"{name}_flatten")(x)
     for i in range(branch.depth):
-        x = layers.Dense(branch.width, activation="relu", name=f"{name}_dense{i}")(x)
+        x = layers.Dense(branch.width, activation=branch.activation,
+                         name=f"{name}_dense{i}")(x)
     return x
 
 

@@ -16,6 +16,7 @@ from sensors.spec import ModalitySpec, canonical_json
 from sensors.spec import spec_hash as _hash
 
 BLOCK_TYPES = ("conv", "dsconv", "dense")
+ACTIVATIONS = ("relu", "relu6")
 FUSION_TYPES = ("concat", "gated")
 QUANTIZATION_MODES = ("int8", "int8-qat", "int4-weights")
 
@@ -39,12 +40,17 @@ def default_block(modality: ModalitySpec) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BranchSpec:
-    """One modality branch: ``depth`` blocks of ``width`` channels (units for dense)."""
+    """One modality branch: ``depth`` blocks of ``width`` channels (units for dense).
+
+    ``activation`` is that of every block. ``relu6`` bounds the activations, so an unseen
+    input that drives a layer past its calibrated range saturates int8 less.
+    """
 
     modality: str
     block: str = "dsconv"
     width: int = 8
     depth: int = 2
+    activation: str = "relu"
 
     def __post_init__(self) -> None:
         _check(self.block in BLOCK_TYPES, f"branch {self.modality}.block",
@@ -53,6 +59,8 @@ class BranchSpec:
                f"branch {self.modality}.width", "must be an int in [1, 512]")
         _check(isinstance(self.depth, int) and 1 <= self.depth <= 8,
                f"branch {self.modality}.depth", "must be an int in [1, 8]")
+        _check(self.activation in ACTIVATIONS, f"branch {self.modality}.activation",
+               f"{self.activation!r} is not one of {ACTIVATIONS}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -60,7 +60,8 @@ class Recipe:
     with every width and the head multiplied by ``teacher_multiplier``.
     ``validation_fraction`` of the training rows (whole groups where possible) are held out
     to decide on QAT. ``cv_folds`` > 1: evaluate by grouped k-fold cross-validation,
-    ``cv_repeats`` times with a different fold assignment each time.
+    ``cv_repeats`` times with a different fold assignment each time. ``activation`` is that
+    of every branch block (``relu`` or the bounded ``relu6``).
     """
 
     branches: tuple[tuple[str, str, int, int], ...]
@@ -79,14 +80,15 @@ class Recipe:
     validation_fraction: float = 0.2
     cv_folds: int = 0
     cv_repeats: int = 1
+    activation: str = "relu"
 
 
 def student_spec(task: TaskData, recipe: Recipe, *, names: tuple[str, ...] | None = None
                  ) -> FusionSpec:
     """The student ``FusionSpec`` (all modalities, or only ``names``)."""
     names = names or task.modality_names
-    chosen = {b[0]: BranchSpec(modality=b[0], block=b[1], width=b[2], depth=b[3])
-              for b in recipe.branches}
+    chosen = {b[0]: BranchSpec(modality=b[0], block=b[1], width=b[2], depth=b[3],
+                               activation=recipe.activation) for b in recipe.branches}
     modalities = tuple(m for m in task.modalities if m.name in names)
     return FusionSpec(modalities=modalities, classes=task.classes,
                       branches=tuple(chosen[m.name] for m in modalities),

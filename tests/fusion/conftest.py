@@ -43,13 +43,16 @@ def make_features(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]
     return {"thermal": thermal, "vec": vector}, labels.astype(np.int64)
 
 
-def make_spec(*, fusion: str = "concat", width: int = 4) -> FusionSpec:
+def make_spec(*, fusion: str = "concat", width: int = 4,
+              activation: str = "relu") -> FusionSpec:
     return FusionSpec(
         modalities=(ModalitySpec(name="thermal", frontend=ImageSpec()),
                     ModalitySpec(name="vec", frontend=VectorSpec(size=8))),
         classes=CLASSES,
-        branches=(BranchSpec(modality="thermal", block="dsconv", width=width, depth=2),
-                  BranchSpec(modality="vec", block="dense", width=width, depth=1)),
+        branches=(BranchSpec(modality="thermal", block="dsconv", width=width, depth=2,
+                             activation=activation),
+                  BranchSpec(modality="vec", block="dense", width=width, depth=1,
+                             activation=activation)),
         fusion=fusion, head_units=8, dropout=0.0, modality_dropout=0.1,
     )
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from firmware.compiler.reader import read_model
 from fusion.export import (
     c_sources,
     calibration_rows,
@@ -81,6 +82,37 @@ def test_int8_matches_float_on_trained_model(task, trained):
     int8_acc = float(np.mean(probs.argmax(axis=1) == task.y_test))
     assert float_acc > 0.9
     assert int8_acc >= float_acc - 0.01  # PTQ within one point
+
+
+def _branch_output_maxima(tflite: bytes) -> dict[str, float]:
+    """Largest real value each branch conv/dense op's int8 output can hold, by activation."""
+    graph = read_model(tflite)
+    maxima: dict[str, float] = {}
+    for op in graph.operators:
+        if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D") or "vec_dense" in _out(graph, op).name:
+            quant = _out(graph, op).quant
+            top = float(quant.scale[0]) * (127 - int(quant.zero_point[0]))
+            kind = op.options["activation"]
+            maxima[kind] = max(maxima.get(kind, 0.0), top)
+    return maxima
+
+
+def _out(graph, op):
+    return graph.tensors[op.outputs[0]]
+
+
+def test_relu6_branches_bound_the_int8_ranges(task):
+    """Calibrated on inputs 40x larger than usual, a ReLU branch's int8 ranges grow with
+    them; ReLU6 branches are fused RELU6 ops whose ranges stay within [0, 6]."""
+    loud = [40.0 * x for x in task.inputs("train")]
+    ranges = {}
+    for activation in ("relu", "relu6"):
+        keras.utils.set_random_seed(3)
+        model = build_model(make_spec(activation=activation))
+        ranges[activation] = _branch_output_maxima(convert_int8(model, loud, n_samples=64))
+    assert set(ranges["relu"]) == {"RELU"} and ranges["relu"]["RELU"] > 6.5
+    assert set(ranges["relu6"]) == {"RELU6"}
+    assert ranges["relu6"]["RELU6"] <= 6.0 + 0.05
 
 
 def test_c_sources_list_ops_and_bytes(task):

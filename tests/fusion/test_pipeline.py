@@ -95,6 +95,15 @@ def test_config_errors_name_the_key(tmp_path):
                       "model": {"classes": ["x", "y"]}})
 
 
+def test_model_activation_applies_to_every_branch(tmp_path):
+    path = tmp_path / "app.toml"
+    path.write_text(TINY.replace("head_units = 8", 'head_units = 8\nactivation = "relu6"'))
+    assert {b.activation for b in load_config(path).fusion.branches} == {"relu6"}
+    path.write_text(TINY.replace("head_units = 8", 'head_units = 8\nactivation = "gelu"'))
+    with pytest.raises(SpecError, match=r"app.toml: branch vibration.activation: 'gelu'"):
+        load_config(path)
+
+
 def test_bundled_app_configs_parse():
     from apps.cli.demo import APPS, app_config_path
 

@@ -23,6 +23,10 @@ def test_fusion_spec_round_trips_and_hash_is_stable():
     assert again.spec_hash() == spec.spec_hash()
     assert len(spec.spec_hash()) == 16
     assert make_spec(width=5).spec_hash() != spec.spec_hash()
+    relu6 = make_spec(activation="relu6")
+    assert FusionSpec.from_json(relu6.to_json()) == relu6
+    assert relu6.spec_hash() != make_spec().spec_hash()
+    assert relu6.scaled(width_multiplier=2.0).branches[0].activation == "relu6"
 
 
 def test_default_branches_follow_the_modality_kind():
@@ -59,6 +63,8 @@ def test_unknown_json_fields_are_named():
         CompressionSpec(quantization="int2")
     with pytest.raises(SpecError, match="block"):
         BranchSpec(modality="x", block="lstm")
+    with pytest.raises(SpecError, match="x.activation"):
+        BranchSpec(modality="x", activation="gelu")
 
 
 @settings(max_examples=30, deadline=None)
