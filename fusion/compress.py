@@ -31,7 +31,6 @@ from fusion.quantize import (
     int8_accuracy,
     int8_disagreement,
     packed_weight_bytes,
-    qat_finetune,
     quantize_model,
     snap,
     snap_model,
@@ -53,8 +52,7 @@ __all__ = [
     "CandidateResult", "Footprint", "QuantizationResult", "candidate_grid", "check_fit",
     "fake_quant_finetune", "footprint", "int8_accuracy", "int8_disagreement", "kept_count",
     "l1_ranking", "measure",
-    "packed_weight_bytes", "prune_and_finetune", "prune_model", "qat_finetune",
-    "quantize_model", "search",
+    "packed_weight_bytes", "prune_and_finetune", "prune_model", "quantize_model", "search",
     "snap", "snap_model",
 ]
 

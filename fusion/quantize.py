@@ -5,7 +5,7 @@
   model, or changes the class of more than that fraction of validation rows, fine-tune with
   fake-quantized weights (straight-through estimator: the forward pass uses weights snapped to
   the int8 per-channel grid, the gradient updates the float shadow weights as if the snapping
-  were the identity) towards the float model's own outputs, then convert again.
+  were the identity), then convert again.
 * ``int4-weights``: kernels fine-tuned with 4-bit fake quantization and finally snapped to 16
   levels per output channel (symmetric, ``scale = max|w| / 7``, codes in [-8, 7]) before int8
   conversion; the report gives the accuracy cost and the packed 4-bit weight size.
@@ -74,20 +74,14 @@ def packed_weight_bytes(model: keras.Model, *, bits: int) -> int:
 
 def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndarray,
                         *, bits: int = 8, epochs: int = 3, batch_size: int = 32,
-                        learning_rate: float = 1e-3, seed: int = 0,
-                        targets: np.ndarray | None = None) -> list[float]:
+                        learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
     """Fine-tune with straight-through fake-quantized kernels; returns per-epoch mean loss.
 
     Each step: remember the float kernels, assign their snapped copies, compute loss and
     gradients with the snapped kernels, restore the float kernels, apply the gradients.
-    The loss is the cross-entropy against ``targets`` (``(n, classes)`` probabilities) when
-    given, else against the integer ``labels``.
     """
     optimizer = keras.optimizers.Adam(learning_rate)
-    if targets is None:
-        loss_fn, goal = keras.losses.SparseCategoricalCrossentropy(), np.asarray(labels)
-    else:
-        loss_fn, goal = keras.losses.CategoricalCrossentropy(), np.asarray(targets, np.float32)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
     kernels = list(_kernels(model))
     order_rng = np.random.default_rng(seed)
     losses = []
@@ -102,7 +96,7 @@ def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels
             try:
                 with tf.GradientTape() as tape:
                     probs = model([x[rows] for x in inputs], training=True)
-                    loss = loss_fn(goal[rows], probs)
+                    loss = loss_fn(labels[rows], probs)
                 grads = tape.gradient(loss, model.trainable_variables)
             finally:
                 for (_, kernel), value in zip(kernels, floats, strict=True):
@@ -111,19 +105,6 @@ def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels
             epoch_losses.append(float(loss))
         losses.append(float(np.mean(epoch_losses)))
     return losses
-
-
-def qat_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndarray, *,
-                 bits: int, epochs: int) -> list[float]:
-    """Quantization-aware fine-tuning towards the float model's own outputs.
-
-    The targets are ``model``'s probabilities before fine-tuning, so QAT learns to survive
-    the weight grid rather than relearning the task from the (small, noisy) labels; hard-label
-    fine-tuning moved coswara_participant's float student by 3 points.
-    """
-    targets = model.predict(list(inputs), verbose=0)
-    return fake_quant_finetune(model, inputs, labels, bits=bits, epochs=epochs,
-                               targets=targets)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,10 +161,10 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
     mode, qat, packed = compression.quantization, False, None
     damaged = max(float_acc - ptq_acc, changed) > compression.qat_threshold
     if mode == "int8-qat" and damaged:
-        qat_finetune(model, x_train, y_train, bits=8, epochs=epochs)
+        fake_quant_finetune(model, x_train, y_train, bits=8, epochs=epochs)
         tflite, qat = convert_int8(model, x_train, n_samples=n_rep), True
     elif mode == "int4-weights":
-        qat_finetune(model, x_train, y_train, bits=4, epochs=epochs)
+        fake_quant_finetune(model, x_train, y_train, bits=4, epochs=epochs)
         snap_model(model, bits=4)
         tflite, qat = convert_int8(model, x_train, n_samples=n_rep), True
         packed = packed_weight_bytes(model, bits=4)

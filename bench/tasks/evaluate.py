@@ -30,9 +30,9 @@ from bench import baselines
 from bench.tasks.common import TaskData
 from fusion.compress import (
     QuantizationResult,
+    fake_quant_finetune,
     footprint,
     int8_disagreement,
-    qat_finetune,
     quantize_model,
 )
 from fusion.export import (
@@ -266,7 +266,7 @@ def final_int8(student: keras.Model, spec: FusionSpec, data: FinalData, recipe: 
     changed = int8_disagreement(tflite, student, inputs)
     if not (qat or changed > recipe.qat_threshold):
         return tflite, False, changed
-    qat_finetune(student, inputs, data.y_train, bits=8, epochs=recipe.qat_epochs)
+    fake_quant_finetune(student, inputs, data.y_train, bits=8, epochs=recipe.qat_epochs)
     return convert_int8(student, inputs, n_samples=recipe.representative_samples), True, changed
 
 
