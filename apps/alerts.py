@@ -1,7 +1,7 @@
 """Alert sinks: MQTT (paho-mqtt 2.x) behind a persistent outbox, a local file, a fallback chain.
 
 Topic layout: ``tinyfuse/<app>/<device>/alert`` (``device`` is a device id or a modality name).
-The payload is :meth:`apps.confirm.Alert.to_payload` as JSON (spec_hash, scores, decision,
+The payload is :meth:`apps.confirm.Alert.to_payload` as JSON (bundle_hash, scores, decision,
 confirmation state, timestamps); every lifecycle update of an alert is one message.
 
 Delivery guarantee of :class:`MqttSink`: every alert is first committed to the on-disk outbox
@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from apps.confirm import Alert
-from apps.outbox import Message, Outbox
-from sensors.errors import DataError, DeployError
+from tinyfuse.apps.confirm import Alert
+from tinyfuse.apps.outbox import Message, Outbox
+from tinyfuse.core.errors import DataError, DeployError
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from apps.policy import Decision
-from sensors.errors import DataError
+from tinyfuse.apps.policy import Decision
+from tinyfuse.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Alert:
     alert_id: str
     app: str
     device: str
-    spec_hash: str
+    bundle_hash: str
     decision: Decision
     state: str
     raised_s: float
@@ -64,7 +64,7 @@ class Alert:
         d = self.decision
         return {
             "alert_id": self.alert_id, "revision": self.revision, "app": self.app,
-            "device": self.device, "spec_hash": self.spec_hash,
+            "device": self.device, "bundle_hash": self.bundle_hash,
             "decision": {"label": d.label, "score": d.score, "time_s": d.time_s,
                          "hits": d.hits, "reason": d.reason, "missing": list(d.missing),
                          "needs_confirmation": d.needs_confirmation},
@@ -85,10 +85,10 @@ def _move(alert: Alert, state: str, now_s: float, **changes: Any) -> Alert:
 
 
 def raise_alert(decision: Decision, *, alert_id: str, app: str, device: str,
-                spec_hash: str) -> Alert:
+                bundle_hash: str) -> Alert:
     """A new alert in state ``raised`` at the decision's time."""
     now_s = decision.time_s
-    return Alert(alert_id=alert_id, app=app, device=device, spec_hash=spec_hash,
+    return Alert(alert_id=alert_id, app=app, device=device, bundle_hash=bundle_hash,
                  decision=decision, state="raised", raised_s=now_s, updated_s=now_s,
                  history=(("raised", now_s),))
 

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
 
 log = logging.getLogger(__name__)
 

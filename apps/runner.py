@@ -1,7 +1,7 @@
-"""Wiring only: source -> extract -> score -> decide -> confirm -> publish.
+"""Wiring only: source -> Preprocessor -> score -> decide -> confirm -> publish.
 
 ``run_stream`` walks ``(time_s, Sample)`` pairs; every step is the four calls of the design:
-``extract(spec, raw)`` -> ``scorer.score(features)`` -> ``policy.step(...)`` ->
+``Preprocessor.int8_inputs(features)`` -> ``scorer.score(inputs)`` -> ``policy.step(...)`` ->
 ``sink.publish(alert)``, with ``Confirmations.submit`` in between when a decision needs a
 person. Every lifecycle update of an alert is published. A sample that lacks a modality is
 scored with zeros for it and the decision names it (``Decision.missing``).
@@ -9,7 +9,6 @@ scored with zeros for it and the decision names it (``Decision.missing``).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections import Counter
@@ -20,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from apps.alerts import AlertSink
-from apps.confirm import Alert, Confirmations, raise_alert
-from apps.policy import Decision, Policy, initial_state, step
-from apps.scoring import Bundle, Scorer
-from sensors.errors import DataError
+from tinyfuse.apps.alerts import AlertSink
+from tinyfuse.apps.confirm import Alert, Confirmations, raise_alert
+from tinyfuse.apps.policy import Decision, Policy, default_policy, initial_state, step
+from tinyfuse.apps.scoring import Scorer
+from tinyfuse.core.bundle import Bundle
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class RunResult:
     """What a run saw and did; ``alerts`` holds each alert's latest state, by id."""
 
     app: str
-    spec_hash: str
+    bundle_hash: str
     classes: tuple[str, ...]
     steps: list[StepRecord] = field(default_factory=list)
     alerts: dict[str, Alert] = field(default_factory=dict)
@@ -58,7 +59,7 @@ class RunResult:
         finals = list(self.alerts.values())
         true_alerts = sum(a.decision.label == self._truth_at(a.decision.time_s) for a in finals)
         return {
-            "app": self.app, "spec_hash": self.spec_hash, "n_steps": len(self.steps),
+            "app": self.app, "bundle_hash": self.bundle_hash, "n_steps": len(self.steps),
             "n_alerts": len(finals),
             "alerts_by_state": dict(Counter(a.state for a in finals)),
             "alerts_by_label": dict(Counter(a.decision.label for a in finals)),
@@ -74,23 +75,6 @@ class RunResult:
 
     def _truth_at(self, time_s: float) -> str:
         return next((s.truth for s in self.steps if s.time_s == time_s), "")
-
-
-def extract_features(bundle: Bundle, sample) -> dict[str, np.ndarray | None]:
-    """Front-end features per bundle modality (``None`` where the sample lacks it)."""
-    from sensors import extract
-
-    features: dict[str, np.ndarray | None] = {}
-    for item in bundle.inputs:
-        raw = sample.data.get(item.modality.name)
-        if raw is None:
-            features[item.modality.name] = None
-            continue
-        rate = sample.meta_value("sample_rate_hz")
-        is_audio = item.modality.frontend.kind == "audio" and isinstance(rate, int | float)
-        features[item.modality.name] = extract(item.modality, raw,
-                                               sample_rate_hz=rate if is_audio else None)
-    return features
 
 
 def replay(samples: Iterable, *, period_s: float = 1.0, start_s: float = 0.0,
@@ -121,27 +105,10 @@ def episodes(samples: Sequence, *, seed: int = 0, min_length: int = 3,
     return ordered
 
 
-def default_policy(bundle: Bundle) -> Policy:
-    """The calibrated policy stored in the bundle (``params.json["policy"]``, written by
-    ``tinyfuse build``), else :func:`app_policy`."""
-    if bundle.policy is not None:
-        return bundle.policy
-    return app_policy(bundle)
-
-
-def app_policy(bundle: Bundle) -> Policy:
-    """The app's own policy (``apps/<app>/app.py``: ``policy(classes, threshold=...)``), or one
-    that alerts on every class, both at the bundle's uncalibrated decision threshold."""
-    try:
-        module = importlib.import_module(f"apps.{bundle.app}.app")
-    except ModuleNotFoundError:
-        module = None
-    threshold = bundle.decision_threshold
-    if module is not None and hasattr(module, "policy"):
-        return module.policy(bundle.classes, threshold=threshold)
-    log.info("no apps/%s/app.py policy: every class alerts at %.2f", bundle.app, threshold)
-    return Policy(classes=bundle.classes, alert_classes=bundle.classes,
-                  on_levels=(threshold,) * len(bundle.classes))
+def bundle_policy(bundle: Bundle) -> Policy:
+    """The calibrated policy stored in the bundle by ``tinyfuse build``, else the ``[policy]``
+    defaults (every class alerts at 0.5)."""
+    return bundle.policy if bundle.policy is not None else default_policy(bundle.classes)
 
 
 def onsets(samples: Sequence, *, baseline: str, events: Sequence[str]) -> list:
@@ -188,21 +155,23 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
     bundle = scorer.bundle
     if tuple(policy.classes) != bundle.classes:
         raise DataError(f"policy classes {list(policy.classes)} differ from the bundle's "
-                        f"{list(bundle.classes)} ({bundle.folder / 'params.json'})")
+                        f"{list(bundle.classes)} (app {bundle.app})")
+    preprocessor = Preprocessor.from_bundle(bundle)
     run_id = run_id or uuid.uuid4().hex[:8]
-    loop = _Loop(result=RunResult(app=bundle.app, spec_hash=bundle.spec_hash,
+    loop = _Loop(result=RunResult(app=bundle.app, bundle_hash=bundle.bundle_hash,
                                   classes=bundle.classes), sink=sink,
                  confirmations=confirmations)
     state, now_s = initial_state(policy), 0.0
     for now_s, sample in stream:
         try:
-            features = extract_features(bundle, sample)
+            features = preprocessor.features(sample)
+            inputs = preprocessor.int8_inputs(features)
         except DataError as exc:
             loop.result.skipped.append(f"{sample.source}: {exc}")
             log.warning("skipped %s: %s", sample.source, exc)
             continue
-        missing = tuple(name for name, value in features.items() if value is None)
-        scores = scorer.score(features)
+        missing = preprocessor.missing(features)
+        scores = scorer.score(inputs)
         state, decision = step(policy, state, scores, now_s=now_s, missing=missing)
         loop.publish(confirmations.poll(now_s=now_s))
         if decision is not None:
@@ -221,7 +190,7 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
 def _raise(loop: _Loop, decision: Decision, bundle: Bundle, *, device: str,
            alert_id: str) -> None:
     alert = raise_alert(decision, alert_id=alert_id, app=bundle.app, device=device,
-                        spec_hash=bundle.spec_hash)
+                        bundle_hash=bundle.bundle_hash)
     loop.publish([alert])
     loop.publish(loop.confirmations.submit(alert, now_s=decision.time_s))
 
@@ -258,7 +227,7 @@ def plot_stream(result: RunResult, path: str | Path, *, policy: Policy | None = 
     top.set_ylabel("score")
     top.legend(loc="upper right", fontsize=7, ncol=len(result.classes))
     top.set_title(f"{result.app}: {len(result.steps)} samples, {len(result.alerts)} alerts "
-                  f"(spec {result.spec_hash})", fontsize=9)
+                  f"(bundle {result.bundle_hash[:12]})", fontsize=9)
     truth_index = [result.classes.index(s.truth) if s.truth in result.classes else -1
                    for s in result.steps]
     bottom.step(times, truth_index, where="mid", color="k", lw=1)

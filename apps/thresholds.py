@@ -1,41 +1,31 @@
-"""Decision thresholds for a built bundle: calibrate each alert class on the build's validation
-split, store the policy in the bundle and describe it in the model card.
+"""Decision thresholds for a build: calibrate each alert class on the build's validation split.
 
-``tinyfuse build`` and ``tinyfuse demo`` call :func:`calibrate_bundle` after
-``fusion.pipeline.run_build``. The policy's shape (which classes alert, hysteresis, k-of-n,
-cooldown, confident level) comes from the app (:func:`apps.runner.app_policy`); calibration
-replaces its on-levels, each moved to the centre of the gap in which it lies
-(:func:`centre_of_gap`: same validation result, furthest from the scores on either side). The
-target is read from the optional ``[policy]`` table of the
-app.toml (:func:`read_target`); without one each alert class keeps 90 % of its validation
-examples (``target_recall = 0.9``).
-
-What is written (``spec_hash`` and every other field stay as they were):
-
-* ``params.json["policy"]``: :meth:`apps.policy.Policy.to_dict`, the one artifact the host and
-  the board share;
-* ``policy.json``: the policy plus how it was calibrated (:meth:`CalibratedPolicy.to_dict`);
-* ``model_card.md``: a "Decision thresholds" section (:func:`model_card_section`).
+The build's ``calibrate`` pass (``tinyfuse.apps.build``) runs after ``quantize``: the policy's
+shape (which classes alert, hysteresis, k-of-n, cooldown, confident level) comes from the
+``[policy]`` table of the app.toml (``PolicySettings``,
+:func:`tinyfuse.apps.policy.template_policy`);
+calibration replaces its on-levels, each moved to the centre of the gap in which it lies
+(:func:`centre_of_gap`: same validation result, furthest from the scores on either side), for
+the table's target (``target_recall = 0.9`` unless it names another). The calibrated policy
+goes into the bundle before it is written; :meth:`CalibratedPolicy.to_dict` becomes
+``policy.json`` and :func:`model_card_section` the card's "Decision thresholds" section.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import tomllib
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from apps.policy import Calibration, Policy, calibrate
-from sensors.errors import DataError, SpecError
+from tinyfuse.apps.policy import Calibration, Policy, calibrate
+from tinyfuse.core.errors import SpecError
+from tinyfuse.fusion.config import TARGET_KEYS, PolicySettings
 
 log = logging.getLogger(__name__)
 
-TARGET_KEYS = ("target_recall", "target_precision", "max_false_alarms_per_hour")
 SMALL_CLASS_COUNT = 30  # fewer validation examples of an alert class: the card warns
 NEAR_TOP = 0.99  # a calibrated threshold this high: the validation scores were saturated
 CARD_HEADING = "## Decision thresholds"
@@ -72,34 +62,21 @@ class CalibrationTarget:
     def goal(self) -> float:
         return float(getattr(self, self.name))
 
+    @classmethod
+    def of(cls, settings: PolicySettings) -> CalibrationTarget:
+        """The target of an app's ``[policy]`` settings."""
+        name, goal = settings.target
+        goals: dict[str, float | None] = {key: None for key in TARGET_KEYS}
+        goals[name] = goal
+        return cls(target_recall=goals["target_recall"],
+                   target_precision=goals["target_precision"],
+                   max_false_alarms_per_hour=goals["max_false_alarms_per_hour"],
+                   period_s=settings.period_s)
+
     def describe(self) -> str:
         text = {"target_recall": "recall >= {:g}", "target_precision": "precision >= {:g}",
                 "max_false_alarms_per_hour": "at most {:g} false alarms per hour"}[self.name]
         return text.format(self.goal)
-
-
-def read_target(config_path: str | Path) -> CalibrationTarget:
-    """The ``[policy]`` table of an app.toml (keys: one of ``target_recall``,
-    ``target_precision``, ``max_false_alarms_per_hour``; optional ``period_s`` and
-    ``alert_classes``), or ``target_recall = 0.9`` when the table is absent."""
-    path = Path(config_path)
-    try:
-        table = tomllib.loads(path.read_text()).get("policy")
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SpecError(f"{path}: cannot read the [policy] table ({exc})") from None
-    if table is None:
-        return CalibrationTarget(target_recall=0.9)
-    if not isinstance(table, dict):
-        raise SpecError(f"{path}: [policy] must be a table")
-    known = {*TARGET_KEYS, "period_s", "alert_classes"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise SpecError(f"{path}: [policy]: unknown keys {unknown} (known: {sorted(known)})")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    try:
-        return CalibrationTarget(**values)
-    except (SpecError, TypeError) as exc:
-        raise SpecError(f"{path}: [policy] {exc}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,7 +232,8 @@ def model_card_section(result: CalibratedPolicy) -> str:
         f"threshold sits in the middle of the score gap that gives that result. A class "
         f"alerts when {rule.k} of its last {rule.n} scores reach its threshold; it stays "
         f"active down to the off-level; a score below the confident level asks a person; "
-        f"cooldown {rule.cooldown_s:g} s. Stored in `params.json` (`policy`) and `policy.json`.",
+        f"cooldown {rule.cooldown_s:g} s. Stored in the bundle (`bundle.json`, `policy`) "
+        f"and `policy.json`.",
         "", "| class | threshold | off | confident | source | validation examples | "
         "precision | recall (95% CI) |", "|---|---|---|---|---|---|---|---|"]
     for row, off, confident in zip(result.classes, rule.off, rule.confident, strict=True):
@@ -275,43 +253,3 @@ def model_card_section(result: CalibratedPolicy) -> str:
                   "window the model is less sure about will not alert. Lower the target or "
                   "calibrate on harder, site-specific data."]
     return "\n".join(lines) + "\n"
-
-
-def _with_section(card: str, section: str) -> str:
-    """``card`` with its "Decision thresholds" section (if any, to the end) replaced."""
-    start = card.find(f"\n{CARD_HEADING}\n")
-    body = card if start < 0 else card[: start + 1]
-    return body.rstrip("\n") + "\n\n" + section
-
-
-def store(out_dir: str | Path, result: CalibratedPolicy) -> None:
-    """Write the policy into ``params.json``, ``policy.json`` and ``model_card.md``."""
-    root = Path(out_dir)
-    params_path = root / "params.json"
-    try:
-        params = json.loads(params_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{params_path}: cannot read the bundle parameters: {exc}") from None
-    params["policy"] = result.policy.to_dict()
-    params_path.write_text(json.dumps(params, indent=2) + "\n")
-    (root / "policy.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    card_path = root / "model_card.md"
-    card = card_path.read_text() if card_path.is_file() else ""
-    card_path.write_text(_with_section(card, model_card_section(result)))
-
-
-def calibrate_bundle(out_dir: str | Path, scores: np.ndarray, labels: np.ndarray, *,
-                     target: CalibrationTarget) -> CalibratedPolicy:
-    """Calibrate the app policy of the bundle in ``out_dir`` on its validation ``scores`` and
-    ``labels`` and store it (:func:`store`)."""
-    from apps.runner import app_policy
-    from apps.scoring import load_bundle
-
-    bundle = load_bundle(out_dir)
-    result = calibrate_policy(app_policy(bundle), scores, labels, target=target)
-    store(out_dir, result)
-    for row in result.classes:
-        log.info("threshold %s = %.3f (%s; validation precision %s, recall %s, %d examples)",
-                 row.label, row.threshold, row.source, _number(row.precision),
-                 _number(row.recall), row.positives)
-    return result

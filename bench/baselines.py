@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
 
 
 def flatten(features: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:

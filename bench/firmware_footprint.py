@@ -49,8 +49,8 @@ FUZZ_FIRST_SEED = 100
 
 
 def _specs():
-    from fusion.spec import BranchSpec, FusionSpec
-    from sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VibrationSpec
+    from tinyfuse.fusion.spec import BranchSpec, FusionSpec
+    from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VibrationSpec
 
     audio = ModalitySpec(name="audio", frontend=AudioSpec(duration_s=1.0, n_mfcc=13))
     thermal = ModalitySpec(name="thermal", frontend=ImageSpec(sensor="thermal"))
@@ -75,8 +75,8 @@ def _specs():
 
 
 def _build_tflite(spec, *, seed: int) -> bytes:
-    from fusion.export import convert_int8
-    from fusion.model import build_model
+    from tinyfuse.fusion.export import convert_int8
+    from tinyfuse.fusion.model import build_model
 
     model = build_model(spec, seed=seed)
     rng = np.random.default_rng(seed)
@@ -117,8 +117,8 @@ def benchmark_models() -> dict[str, bytes]:
 
 def qemu_row(compiled, inputs, reference, *, kernels: str, work_dir: Path) -> dict:
     """One model on one kernel path in QEMU: parity, sizes, RAM peak, instructions."""
-    from firmware.deploy import build_for_qemu, run_on_qemu, size_report
-    from firmware.parity import board_inputs, compare_outputs, host_outputs
+    from tinyfuse.firmware.deploy import build_for_qemu, run_on_qemu, size_report
+    from tinyfuse.firmware.parity import board_inputs, compare_outputs, host_outputs
 
     compiled.write(work_dir / "model")
     elf = build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir)
@@ -142,8 +142,8 @@ def _parity(result) -> dict:
 
 
 def _host_parity(compiled, inputs, reference):
-    from firmware.host import HostModel, build_library
-    from firmware.parity import compare_outputs
+    from tinyfuse.firmware.host import HostModel, build_library
+    from tinyfuse.firmware.parity import compare_outputs
 
     model = HostModel(compiled, build_library(compiled))
     return compare_outputs("host", compiled, reference, [model.run(v) for v in inputs])
@@ -152,9 +152,9 @@ def _host_parity(compiled, inputs, reference):
 def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
                   work_dir: Path) -> list[dict]:
     """Both kernel paths of one model: one row each, sharing the model-level facts."""
-    from firmware.compiler import compile_model, estimate
-    from firmware.parity import random_inputs
-    from fusion.export import reference_invoke, tflm_arena_bytes
+    from tinyfuse.core.tflm import reference_invoke, tflm_arena_bytes
+    from tinyfuse.firmware.compiler import compile_model, estimate
+    from tinyfuse.firmware.parity import random_inputs
 
     compiled = compile_model(tflite)
     inputs = random_inputs(compiled.inputs, count=vectors, seed=0)
@@ -184,10 +184,10 @@ def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
 
 
 def fuzz(graphs: int, *, vectors: int) -> dict:
-    """Differential fuzz graphs (tests/firmware/models.py) on the host and both QEMU paths."""
+    """Differential fuzz graphs (bench/models.py) on the host and both QEMU paths."""
     sys.path.insert(0, str(REPO))
-    from firmware.parity import check_parity
-    from tests.firmware.models import random_graph, to_int8_tflite
+    from bench.models import random_graph, to_int8_tflite
+    from tinyfuse.firmware.parity import check_parity
 
     totals = {"host": [0, 0], **{f"qemu_{k}": [0, 0] for k in KERNELS}}
     failing = []
@@ -240,7 +240,7 @@ def collect_models(sources: list[str]) -> list[tuple[str, str, bytes]]:
 
 def measure_all(models, *, vectors: int, scratch: Path) -> tuple[list[dict], list[dict]]:
     """Rows of every model that compiles and runs; the others as failures (name, error)."""
-    from sensors.errors import TinyfuseError
+    from tinyfuse.core.errors import TinyfuseError
 
     rows, failures = [], []
     for source, name, data in models:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from sensors.errors import DeployError
+from tinyfuse.core.errors import DeployError
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ QEMU_ARGS = (
     "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
 )
 INSTRUCTIONS_PER_TICK = 40  # 1 instruction per virtual ns / 25 MHz timer clock
+_HASH_DEFINE = re.compile(r'#define [A-Z0-9_]+_BUNDLE_HASH "([0-9a-f]*)"')
 HEADER_MAGIC = 0x48554654
 HEADER_WORDS = 8
 HARNESS_STATUS = {
@@ -80,6 +82,7 @@ class QemuRun:
     """
 
     outputs: list[list[np.ndarray]]
+    bundle_hash: str
     instructions_per_inference: int
     instructions_per_vector: tuple[int, ...]
     stack_bytes: int
@@ -98,12 +101,9 @@ def _tool(name: str) -> str:
 
 
 def _runtime_parts() -> tuple[list[str], list[Path]]:
-    """Include flags and C sources of the compiler's runtime kernels (empty before it exists)."""
-    try:
-        from firmware.compiler import runtime_dir, runtime_sources
-    except ImportError:
-        logger.debug("firmware.compiler has no runtime yet; building the model alone")
-        return [], []
+    """Include flags and C sources of the compiler's runtime kernels."""
+    from tinyfuse.firmware.compiler import runtime_dir, runtime_sources
+
     return [f"-I{runtime_dir()}"], list(runtime_sources())
 
 
@@ -282,10 +282,14 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
     outputs = [np.split(row, splits) for row in flat]
     if shapes is not None:
         outputs = [[o.reshape(s) for o, s in zip(row, shapes, strict=True)] for row in outputs]
+    hash_file = run_dir / "bundle_hash.txt"
+    board_hash = hash_file.read_bytes()[:64].decode("ascii", "replace") \
+        if hash_file.is_file() else ""
     ticks = np.fromfile(run_dir / "ticks.bin", dtype="<u4").astype(np.int64)
     per_vector = tuple(int(t) * INSTRUCTIONS_PER_TICK for t in ticks)
     return QemuRun(
-        outputs=outputs, instructions_per_inference=round(float(np.mean(per_vector))),
+        outputs=outputs, bundle_hash=board_hash,
+        instructions_per_inference=round(float(np.mean(per_vector))),
         instructions_per_vector=per_vector, stack_bytes=int(words[5]),
         arena_bytes=int(words[6]), elf=elf,
     )
@@ -300,6 +304,7 @@ class DeviceReport:
 
     board: str
     kernels: str
+    bundle_hash: str
     parity: bool
     mismatches: int
     vectors: int
@@ -317,70 +322,82 @@ class DeviceReport:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def random_vectors(input_shapes: list[tuple[int, ...]], *, count: int,
-                   seed: int = 0) -> list[list[np.ndarray]]:
-    """``count`` vectors of uniform int8 inputs (full range), one array per input shape."""
-    rng = np.random.default_rng(seed)
-    return [
-        [rng.integers(-128, 128, size=shape, dtype=np.int8) for shape in input_shapes]
-        for _ in range(count)
-    ]
-
-
-def count_mismatches(board: list[list[np.ndarray]], reference: list[list[np.ndarray]]) -> int:
-    """Output elements that differ between two runs of the same vectors (flattened)."""
-    total = 0
-    for board_row, reference_row in zip(board, reference, strict=True):
-        for got, want in zip(board_row, reference_row, strict=True):
-            total += int(np.count_nonzero(np.ravel(got) != np.ravel(want)))
-    return total
+def compiled_hash(model_h: Path) -> str:
+    """The ``*_BUNDLE_HASH`` a generated ``model.h`` carries ("" when it has none)."""
+    try:
+        text = model_h.read_text(errors="replace")
+    except OSError as exc:
+        raise DeployError(f"{model_h}: cannot read: {exc}") from None
+    match = _HASH_DEFINE.search(text)
+    return match.group(1) if match else ""
 
 
 def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
            kernels: Kernels = "portable", seed: int = 0) -> DeviceReport:
-    """Compile a build folder's ``model.tflite``, run it on the board, check parity, report.
+    """Compile a build folder's bundle, run it on the board, check parity, report.
 
-    Uses ``model.c``/``model.h`` already in ``build_dir`` when both are there, else compiles
-    ``model.tflite`` into ``build_dir/qemu-m4/model``. Runs ``vectors`` seeded random int8
-    vectors in one emulator run, compares every output with ``reference_invoke`` and writes
-    ``build_dir/device.json``.
+    Uses ``model.c``/``model.h`` already in ``build_dir`` when both are there (refused unless
+    ``model.h`` carries the bundle's hash), else compiles the bundle into
+    ``build_dir/qemu-m4/model``. The board reports the hash of the model it runs; a board
+    whose hash is not the bundle's is refused. Runs ``vectors`` input sets (all -128, all
+    127, then seeded random: ``tinyfuse.firmware.parity.random_inputs``, the same as
+    ``tinyfuse verify``) in one emulator run, compares every output with TFLite Micro and
+    writes ``build_dir/device.json``.
     """
     if board != "qemu-m4":
         raise DeployError(f"board {board!r} is not supported; available boards: qemu-m4")
     if vectors < 1:
         raise DeployError(f"vectors must be >= 1, got {vectors}")
-    build_dir = Path(build_dir)
-    tflite_path = build_dir / "model.tflite"
-    if not tflite_path.is_file():
-        raise DeployError(f"{build_dir}: no model.tflite to deploy")
-    from firmware.compiler import compile_model
-    from fusion.export import reference_invoke, tflm_arena_bytes
+    from tinyfuse.core.bundle import Bundle
+    from tinyfuse.core.tflm import tflm_arena_bytes
+    from tinyfuse.firmware.compiler import compile_bundle
+    from tinyfuse.firmware.parity import (
+        board_inputs,
+        compare_outputs,
+        host_outputs,
+        random_inputs,
+        reference_outputs,
+    )
 
-    tflite = tflite_path.read_bytes()
-    compiled = compile_model(tflite)
+    build_dir = Path(build_dir)
+    bundle = Bundle.read(build_dir)
+    compiled = compile_bundle(bundle)
+    if any(t.float_io for t in (*compiled.inputs, *compiled.outputs)):
+        raise DeployError(f"{build_dir}: float32 inputs/outputs; deploy checks int8-I/O models")
     work_dir = build_dir / board
     model_dir = build_dir
-    if not ((build_dir / "model.c").is_file() and (build_dir / "model.h").is_file()):
+    if (build_dir / "model.c").is_file() and (build_dir / "model.h").is_file():
+        found = compiled_hash(build_dir / "model.h")
+        if found != bundle.bundle_hash:
+            raise DeployError(f"{build_dir / 'model.h'}: compiled for bundle "
+                              f"{found[:12] or '(none)'}, not this bundle "
+                              f"{bundle.bundle_hash[:12]}: recompile it (tinyfuse compile "
+                              f"{build_dir} --out {build_dir}) or remove model.c/model.h")
+    else:
         model_dir = work_dir / "model"
         compiled.write(model_dir)
-    if any(getattr(t, "float_io", False) for t in (*compiled.inputs, *compiled.outputs)):
-        raise DeployError(f"{tflite_path}: float32 inputs/outputs; deploy checks int8-I/O models")
-    shapes = [tuple(int(d) for d in t.shape) for t in compiled.inputs]
-    inputs = random_vectors(shapes, count=vectors, seed=seed)
+    inputs = random_inputs(compiled.inputs, count=vectors, seed=seed)
     elf = build_for_qemu(model_dir, kernels=kernels, out_dir=work_dir)
-    run = run_on_qemu(elf, inputs, work_dir=work_dir)
-    expected = [reference_invoke(tflite, vector) for vector in inputs]
-    mismatches = count_mismatches(run.outputs, expected)
+    run = run_on_qemu(elf, board_inputs(compiled, inputs), work_dir=work_dir)
+    if run.bundle_hash != bundle.bundle_hash:
+        raise DeployError(f"{elf}: the board runs bundle {run.bundle_hash[:12] or '(none)'}, "
+                          f"not {bundle.bundle_hash[:12]}")
+    parity = compare_outputs(f"{board} ({kernels})", compiled,
+                             reference_outputs(bundle.tflite, inputs),
+                             host_outputs(compiled, run.outputs))
     sizes = size_report(elf)
     report = DeviceReport(
-        board=board, kernels=kernels, parity=mismatches == 0, mismatches=mismatches,
-        vectors=vectors, instructions_per_inference=run.instructions_per_inference,
+        board=board, kernels=kernels, bundle_hash=bundle.bundle_hash, parity=parity.ok,
+        mismatches=parity.mismatches, vectors=vectors,
+        instructions_per_inference=run.instructions_per_inference,
         text_bytes=sizes.text_bytes, rodata_bytes=sizes.rodata_bytes,
         data_bytes=sizes.data_bytes, bss_bytes=sizes.bss_bytes, arena_bytes=run.arena_bytes,
         stack_bytes=run.stack_bytes,
         ram_peak_bytes=sizes.bss_bytes + sizes.data_bytes + run.stack_bytes,
-        tflm_arena_bytes=tflm_arena_bytes(tflite),
+        tflm_arena_bytes=tflm_arena_bytes(bundle.tflite),
     )
     (build_dir / "device.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     logger.info("deployed %s on %s: parity=%s", build_dir, board, report.parity)
+    if not parity.ok:
+        logger.warning("%s", parity)
     return report

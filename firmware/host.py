@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.compiler import compile_model, runtime_dir, runtime_sources
-from firmware.compiler.codegen import CompiledModel, TensorInfo
-from sensors.errors import DeployError, ExportError
+from tinyfuse.core.bundle import Bundle
+from tinyfuse.core.errors import DeployError, ExportError
+from tinyfuse.core.quant import dequantize, quantize
+from tinyfuse.firmware.compiler import compile_model, runtime_dir, runtime_sources
+from tinyfuse.firmware.compiler.codegen import CompiledModel, TensorInfo
 
 log = logging.getLogger(__name__)
 CFLAGS = ("-O2", "-std=c99", "-Wall", "-Werror", "-fPIC", "-shared")
@@ -35,17 +37,13 @@ def cache_dir() -> Path:
 
 
 def quantize_input(values: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """float32 -> int8 as TFLite's AffineQuantize: round(v / scale) in float32, + zero point."""
-    ratio = np.asarray(values, np.float32) / np.float32(info.scale)
-    wide = ratio.astype(np.float64)
-    rounded = np.sign(wide) * np.floor(np.abs(wide) + 0.5)
-    return np.clip(rounded + info.zero_point, -128, 127).astype(np.int8)
+    """float32 -> int8 as TFLite Micro's QUANTIZE (``tinyfuse.core.quant.quantize``)."""
+    return quantize(values, scale=info.scale, zero_point=info.zero_point)
 
 
 def dequantize_output(values: np.ndarray, info: TensorInfo) -> np.ndarray:
-    """int8 -> float32 as TFLite's Dequantize: float(double(scale) * (q - zero_point))."""
-    return (np.float64(info.scale) * (values.astype(np.int64) - info.zero_point)).astype(
-        np.float32)
+    """int8 -> float32 as TFLite Micro's DEQUANTIZE (``tinyfuse.core.quant.dequantize``)."""
+    return dequantize(values, scale=info.scale, zero_point=info.zero_point)
 
 
 class HostModel:
@@ -57,11 +55,16 @@ class HostModel:
         self._lib = ctypes.CDLL(str(library))
         self._invoke = getattr(self._lib, f"{compiled.prefix}_invoke")
         self._invoke.restype = ctypes.c_int
+        hash_symbol = ctypes.c_char * 65
+        self.bundle_hash = hash_symbol.in_dll(self._lib, f"{compiled.prefix}_bundle_hash"
+                                              ).value.decode("ascii")
 
     @classmethod
-    def build(cls, tflite_bytes: bytes, *, prefix: str = "tinyfuse_model") -> HostModel:
-        """Compile the model to C, then to a shared library (cached), and load it."""
-        compiled = compile_model(tflite_bytes, prefix=prefix)
+    def build(cls, tflite_bytes: bytes, *, prefix: str = "tinyfuse_model",
+              bundle: Bundle | None = None) -> HostModel:
+        """Compile the model (with ``bundle``'s hash and names, when given) to C, then to a
+        shared library (cached), and load it."""
+        compiled = compile_model(tflite_bytes, prefix=prefix, bundle=bundle)
         return cls(compiled, build_library(compiled))
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

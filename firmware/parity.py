@@ -7,14 +7,13 @@ are the steps, for callers that run the board themselves (and keep its instructi
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,21 +106,28 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
     kernels : {"portable", "dsp"}
         Kernel path of the emulator build (the host build is always portable).
     """
-    from firmware.compiler import compile_model
-    from fusion.export import reference_invoke  # tests/CLI layer: the oracle
+    from tinyfuse.firmware.compiler import compile_model
 
     compiled = compile_model(tflite_bytes)
     inputs = (random_inputs(compiled.inputs, count=vectors, seed=seed)
               if isinstance(vectors, int) else [list(v) for v in vectors])
-    reference = [reference_invoke(tflite_bytes, v) for v in inputs]
+    reference = reference_outputs(tflite_bytes, inputs)
     got = _run_target(compiled, inputs, target, kernels)
     name = target if target == "host" else f"{target} ({kernels})"
     return compare_outputs(name, compiled, reference, got)
 
 
+def reference_outputs(tflite_bytes: bytes, inputs) -> list[list[np.ndarray]]:
+    """TFLite Micro's outputs for every input set (one interpreter for all of them)."""
+    from tinyfuse.core.tflm import ReferenceModel
+
+    model = ReferenceModel(tflite_bytes)
+    return [model.run(list(v)) for v in inputs]
+
+
 def board_inputs(compiled, inputs) -> list[list[np.ndarray]]:
     """Input sets as the board takes them: float inputs of float-I/O models quantized."""
-    from firmware.host import quantize_input
+    from tinyfuse.firmware.host import quantize_input
 
     return [[quantize_input(x, info) if info.float_io else np.asarray(x, np.int8)
              for x, info in zip(v, compiled.inputs, strict=True)] for v in inputs]
@@ -130,7 +136,7 @@ def board_inputs(compiled, inputs) -> list[list[np.ndarray]]:
 def host_outputs(compiled, board_outputs) -> list[list[np.ndarray]]:
     """Board outputs (int8, flat) as the host API returns them: shaped, and dequantized for
     float-I/O models."""
-    from firmware.host import dequantize_output
+    from tinyfuse.firmware.host import dequantize_output
 
     return [[dequantize_output(np.asarray(o).reshape(info.shape), info) if info.float_io
              else np.asarray(o).reshape(info.shape)
@@ -140,17 +146,17 @@ def host_outputs(compiled, board_outputs) -> list[list[np.ndarray]]:
 
 def _run_target(compiled, inputs, target: str, kernels: str) -> list[list[np.ndarray]]:
     if target == "host":
-        from firmware.host import HostModel, build_library
+        from tinyfuse.firmware.host import HostModel, build_library
 
         model = HostModel(compiled, build_library(compiled))
         return [model.run(v) for v in inputs]
     if target == "qemu-m4":
-        try:
-            deploy = importlib.import_module("firmware.deploy")
-        except ModuleNotFoundError as exc:
-            raise ExportError("target qemu-m4 needs firmware.deploy.run_on_qemu, "
-                              "which is not installed") from exc
-        run = deploy.run_on_qemu(compiled, board_inputs(compiled, inputs), kernels=kernels)
+        from tinyfuse.firmware.deploy import run_on_qemu
+
+        if kernels not in ("portable", "dsp"):
+            raise ExportError(f"kernels: {kernels!r} is not 'portable' or 'dsp'")
+        run = run_on_qemu(compiled, board_inputs(compiled, inputs),
+                          kernels="dsp" if kernels == "dsp" else "portable")
         return host_outputs(compiled, run.outputs)
     raise ExportError(f"unknown parity target {target!r} (use 'host' or 'qemu-m4')")
 

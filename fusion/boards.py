@@ -21,8 +21,8 @@ esp32s3        8 MiB (N8)   512 KiB    6 MiB            256 KiB        ESP-IDF, 
 
 from __future__ import annotations
 
-from fusion.spec import Budget
-from sensors.errors import SpecError
+from tinyfuse.core.errors import SpecError
+from tinyfuse.fusion.spec import Budget
 
 KIB = 1024
 MIB = 1024 * KIB

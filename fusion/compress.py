@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import keras
 
-from fusion.prune import kept_count, l1_ranking, prune_model
-from fusion.quantize import (
+from tinyfuse.fusion.prune import kept_count, l1_ranking, prune_model
+from tinyfuse.fusion.quantize import (
     QuantizationResult,
     fake_quant_finetune,
     int8_accuracy,
@@ -35,7 +35,7 @@ from fusion.quantize import (
     snap,
     snap_model,
 )
-from fusion.search import (
+from tinyfuse.fusion.search import (
     CandidateResult,
     Footprint,
     candidate_grid,
@@ -44,7 +44,7 @@ from fusion.search import (
     measure,
     search,
 )
-from fusion.spec import FusionSpec
+from tinyfuse.fusion.spec import FusionSpec
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
     [compression]     # CompressionSpec fields
     [budget]          # board = "<preset>" or name/flash_bytes/ram_bytes
     [train]           # TrainSettings fields
+    [policy]          # PolicySettings fields: alert classes, k-of-n, cooldown, target
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fusion.boards import board_budget
-from fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec, default_block
-from sensors.errors import SpecError
-from sensors.spec import ModalitySpec, frontend_from_dict
+from tinyfuse.core.errors import SpecError
+from tinyfuse.fusion.boards import board_budget
+from tinyfuse.fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec, default_block
+from tinyfuse.sensors.spec import ModalitySpec, frontend_from_dict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +63,6 @@ class TrainSettings:
     depths: tuple[int, ...] = ()
     input_scales: tuple[float, ...] = (1.0,)
     validation_fraction: float = 0.25
-    decision_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
@@ -70,8 +70,82 @@ class TrainSettings:
                 raise SpecError(f"train.{name}: must be >= 1")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
-        if not 0.0 < self.decision_threshold < 1.0:
-            raise SpecError("train.decision_threshold: must be in (0, 1)")
+
+
+TARGET_KEYS = ("target_recall", "target_precision", "max_false_alarms_per_hour")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySettings:
+    """``[policy]``: how class scores become alerts, and what the build calibrates for.
+
+    Attributes (defaults in brackets)
+    ----------
+    alert_classes : the classes that alert [every class]; names the model lacks are dropped
+        (every class alerts, with a warning, when none is left: a model trained on a real
+        set's own labels)
+    on_level : the uncalibrated on-level of every alert class [0.5]; calibration replaces it
+    hysteresis : off-level = on-level - hysteresis (floored at 0) [0.1]
+    confident_level : a decision scoring below it asks a person; never below the on-level
+        [0.8]
+    k, n : an alert class needs ``k`` of its last ``n`` scores at its level [1 of 1]
+    cooldown_s : at most one alert of a class per ``cooldown_s`` seconds [0]
+    confirm_when_missing : a decision made with a sensor missing asks a person [true]
+    target_recall | target_precision | max_false_alarms_per_hour : the calibration target,
+        at most one [target_recall = 0.9]
+    period_s : seconds between two windows, for ``max_false_alarms_per_hour`` [1]
+    """
+
+    alert_classes: tuple[str, ...] = ()
+    on_level: float = 0.5
+    hysteresis: float = 0.1
+    confident_level: float = 0.8
+    k: int = 1
+    n: int = 1
+    cooldown_s: float = 0.0
+    confirm_when_missing: bool = True
+    target_recall: float | None = None
+    target_precision: float | None = None
+    max_false_alarms_per_hour: float | None = None
+    period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        def number(name: str, low: float, high: float) -> None:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not low <= value <= high):
+                raise SpecError(f"policy.{name}: must be a number in [{low}, {high}], "
+                                f"got {value!r}")
+
+        for name in ("on_level", "confident_level", "target_recall", "target_precision"):
+            number(name, 0.0, 1.0)
+        number("hysteresis", 0.0, 1.0)
+        number("cooldown_s", 0.0, 1e9)
+        number("max_false_alarms_per_hour", 0.0, 1e9)
+        number("period_s", 1e-6, 1e9)
+        if not all(isinstance(c, str) and c for c in self.alert_classes):
+            raise SpecError("policy.alert_classes: must be a list of class names")
+        if isinstance(self.k, bool) or isinstance(self.n, bool) or not (
+                isinstance(self.k, int) and isinstance(self.n, int) and 1 <= self.k <= self.n
+                <= 1000):
+            raise SpecError(f"policy.k, policy.n: need integers 1 <= k <= n <= 1000, got "
+                            f"k={self.k!r} n={self.n!r}")
+        if not isinstance(self.confirm_when_missing, bool):
+            raise SpecError("policy.confirm_when_missing: must be true or false")
+        given = [key for key in TARGET_KEYS if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise SpecError(f"policy: give at most one of {', '.join(TARGET_KEYS)} "
+                            f"(got {given})")
+
+    @property
+    def target(self) -> tuple[str, float]:
+        """``(name, goal)`` of the calibration target (``("target_recall", 0.9)`` by
+        default)."""
+        for key in TARGET_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                return key, float(value)
+        return "target_recall", 0.9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +156,7 @@ class AppConfig:
     compression: CompressionSpec
     budget: Budget
     train: TrainSettings
+    policy: PolicySettings = PolicySettings()
 
 
 def _build(cls: type, table: Any, what: str, **fixed: Any) -> Any:
@@ -143,6 +218,7 @@ def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig
             compression=_build(CompressionSpec, data.get("compression", {}), "compression"),
             budget=_budget(data.get("budget", {"board": "nrf52840"})),
             train=_build(TrainSettings, data.get("train", {}), "train"),
+            policy=_build(PolicySettings, data.get("policy", {}), "policy"),
         )
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None

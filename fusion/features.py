@@ -1,4 +1,5 @@
-"""Samples -> standardised model inputs, with a cache per modality spec.
+"""Samples -> standardised model inputs through the :class:`Preprocessor`, with a cache of
+front-end features per modality spec.
 
 A sample that lacks a modality gets zeros for it after standardisation (the training mean),
 which is exactly what the model sees at run time when a sensor is missing.
@@ -7,16 +8,17 @@ which is exactly what the model sees at run time when a sensor is missing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from fusion.config import DataSettings
-from fusion.spec import FusionSpec
-from fusion.train import fit_standardizer, standardize
-from sensors.errors import DataError
-from sensors.spec import ModalitySpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.fusion.config import DataSettings
+from tinyfuse.fusion.spec import FusionSpec
+from tinyfuse.sensors.preprocess import Preprocessor, fit_standardization, per_channel
+from tinyfuse.sensors.spec import ModalitySpec
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +27,14 @@ def load_samples(settings: DataSettings, *, data_dir: str | None = None):
     """The ``LoadResult`` an app config names (simulator, or dataset at ``path``/``data_dir``)."""
     options = dict(settings.options)
     if settings.simulator and not data_dir:
-        from sensors import simulate
+        from tinyfuse.sensors import simulate
 
-        maker = {"cough": simulate.simulate_cough, "posture": simulate.simulate_posture,
-                 "factory": simulate.simulate_factory}[settings.simulator]
+        makers: dict[str, Callable[..., Any]] = {
+            "cough": simulate.simulate_cough, "posture": simulate.simulate_posture,
+            "factory": simulate.simulate_factory}
+        maker = makers[settings.simulator]
         return maker(seed=settings.seed, **options)
-    from sensors.sources import load_dataset
+    from tinyfuse.sensors.sources import load_dataset
 
     root = data_dir or settings.path
     if not root:
@@ -59,16 +63,6 @@ def adopt_data_classes(spec: FusionSpec, samples) -> FusionSpec:
     return replace(spec, classes=tuple(found))
 
 
-def _extract_one(modality: ModalitySpec, sample) -> np.ndarray | None:
-    from sensors import extract
-
-    raw = sample.data.get(modality.name)
-    if raw is None:
-        return None
-    rate = sample.meta_value("sample_rate_hz") if modality.frontend.kind == "audio" else None
-    return extract(modality, raw, sample_rate_hz=rate if isinstance(rate, int | float) else None)
-
-
 @dataclass
 class FeatureStore:
     """Raw (unstandardised) features per modality spec, extracted once and cached."""
@@ -84,8 +78,9 @@ class FeatureStore:
         """``(features (n, *shape) float32, present (n,) bool)`` for every sample."""
         if modality not in self.cache:
             arrays, present = [], []
+            preprocessor = Preprocessor((modality,))
             for sample in self.samples:
-                value = _extract_one(modality, sample)
+                value = preprocessor.feature(modality, sample)
                 present.append(value is not None)
                 arrays.append(np.zeros(modality.output_shape, np.float32) if value is None
                               else value)
@@ -103,26 +98,29 @@ def labels_of(samples, classes: Sequence[str]) -> np.ndarray:
     return np.array([index[s.label] for s in samples], np.int64)
 
 
+def preprocessor_for(spec: FusionSpec, stats) -> Preprocessor:
+    """The :class:`Preprocessor` of ``spec``'s modalities with the fitted ``stats``."""
+    return Preprocessor(spec.modalities, stats=stats)
+
+
 def model_inputs(store: FeatureStore, spec: FusionSpec, rows: np.ndarray, stats) -> list:
     """Standardised inputs (spec order) for sample ``rows``; absent modalities are zeros."""
+    preprocessor = preprocessor_for(spec, stats)
     out = []
     for modality in spec.modalities:
         raw, present = store.raw(modality)
-        std = standardize({modality.name: raw[rows]}, stats)[modality.name]
-        std[~present[rows]] = 0.0
-        out.append(std)
+        out.append(preprocessor.standardize_batch(modality.name, raw[rows], present[rows]))
     return out
 
 
 def fit_stats(store: FeatureStore, spec: FusionSpec, rows: np.ndarray) -> dict:
     """Standardisation statistics learnt on the training ``rows`` (present samples only)."""
-    raw = {}
-    per_channel = {}
+    stats = {}
     for modality in spec.modalities:
         features, present = store.raw(modality)
         chosen = rows[present[rows]]
         if len(chosen) == 0:
             raise DataError(f"no training sample carries modality {modality.name!r}")
-        raw[modality.name] = features[chosen]
-        per_channel[modality.name] = modality.frontend.kind != "image"
-    return fit_standardizer(raw, per_channel=per_channel)
+        stats[modality.name] = fit_standardization(features[chosen],
+                                                   per_channel=per_channel(modality))
+    return stats

@@ -15,9 +15,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from fusion.spec import BranchSpec, FusionSpec
-from sensors.errors import DataError
-from sensors.spec import ModalitySpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.fusion.spec import BranchSpec, FusionSpec
+from tinyfuse.sensors.spec import ModalitySpec
 
 
 @keras.saving.register_keras_serializable(package="tinyfuse")

@@ -1,20 +1,40 @@
-"""config -> features -> teacher -> student search -> distil -> prune -> quantize -> export ->
-report. Each step is a small function; ``run_build`` wires them and logs progress."""
+"""The build as an ordered list of small named passes, in the spirit of hls4ml's optimizer
+passes: ``load -> split -> features -> teacher -> search -> distill -> prune -> quantize ->
+export -> report``. ``tinyfuse.apps.build`` adds ``calibrate`` before ``export``.
+
+Each pass is a function of one :class:`BuildState`: it reads what earlier passes left there and
+adds its own product (:meth:`BuildState.need` names the pass that should have run). The
+quantize pass makes the :class:`~tinyfuse.core.bundle.Bundle` in memory; calibration adds the
+policy; export writes it once (atomically). Every int8 number (validation scores, test
+accuracy, per-modality accuracy) comes from TFLite Micro (``tinyfuse.core.tflm``).
+
+Examples
+--------
+>>> from tinyfuse.fusion.config import load_config
+>>> result = run_build(load_config("apps/posture/app.toml"), "out/posture")  # doctest: +SKIP
+>>> " ".join(p.name for p in PASSES)
+'load split features teacher search distill prune quantize export report'
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from fusion import export, report
-from fusion.compress import (
+from tinyfuse.core.bundle import Bundle, BundleInput, BundleOutput, atomic_write
+from tinyfuse.core.errors import TinyfuseError
+from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
+from tinyfuse.fusion import export, report
+from tinyfuse.fusion.compress import (
     QuantizationResult,
     candidate_grid,
     footprint,
@@ -22,8 +42,8 @@ from fusion.compress import (
     quantize_model,
     search,
 )
-from fusion.config import AppConfig
-from fusion.features import (
+from tinyfuse.fusion.config import AppConfig
+from tinyfuse.fusion.features import (
     FeatureStore,
     adopt_data_classes,
     fit_stats,
@@ -32,99 +52,19 @@ from fusion.features import (
     model_inputs,
     restrict_to_present,
 )
-from fusion.model import build_model
-from fusion.spec import FusionSpec
-from fusion.split import time_tail, validation_split
-from fusion.train import accuracy, distill, train_classifier
-from sensors.errors import DataError
+from tinyfuse.fusion.model import build_model
+from tinyfuse.fusion.spec import FusionSpec
+from tinyfuse.fusion.split import Split, split_samples
+from tinyfuse.fusion.train import accuracy, distill, train_classifier
 
 log = logging.getLogger(__name__)
-STEPS = ("data", "features", "teacher", "search", "distill", "prune", "quantize", "export",
-         "report")
-
-
-def _step(name: str) -> None:
-    log.info("[%d/%d] %s", STEPS.index(name) + 1, len(STEPS), name)
-
-
-@dataclass
-class Split:
-    """Sample rows of the train / validation / test parts; the three are disjoint.
-
-    ``kind`` is ``"by group"`` (no group on both sides) or ``"by time"`` (every recording
-    split in time). ``validation`` says how ``val`` was made (``fusion.split.Carved.how``):
-    whole held-out groups, or held-out rows / time tails when there are too few groups.
-    """
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    kind: str
-    validation: str
-
-
-def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """Test groups first, then validation carved from the rest: train = all - test - val
-    (``fusion.split.validation_split``; it logs a warning when it must fall back to rows)."""
-    train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
-    test_groups = {s.group for s in test_part.samples}
-    if not test_groups or len(train_part) == 0:
-        raise DataError(f"{result.name}: too few groups for a train/test split by group")
-    groups = np.array([s.group for s in result.samples])
-    labels = np.array([s.label for s in result.samples])
-    test = np.flatnonzero(np.isin(groups, list(test_groups)))
-    rest = np.flatnonzero(~np.isin(groups, list(test_groups)))
-    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1)
-    log.info("validation: %s (%d rows); %d training rows", carved.how, len(carved.val),
-             len(carved.train))
-    return Split(train=rest[carved.train], val=rest[carved.val], test=test, kind="by group",
-                 validation=carved.how)
-
-
-def _time_positions(samples) -> np.ndarray | None:
-    starts = [s.meta_value("start_fraction") for s in samples]
-    if all(isinstance(v, int | float) for v in starts):
-        return np.asarray(starts, np.float64)
-    return None
-
-
-def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """The last ``test_fraction`` of every recording tests, the tail of what remains
-    validates (one window between the parts is dropped: windows may overlap)."""
-    groups = np.array([s.group for s in result.samples])
-    labels = np.array([s.label for s in result.samples])
-    positions = _time_positions(result.samples)
-    if positions is None:
-        raise DataError(f"{result.name}: a split in time needs every sample's start_fraction")
-    order = np.argsort(positions, kind="stable")
-    rest, test = time_tail(groups[order], fraction=test_fraction)
-    rest, test = order[rest], order[test]
-    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1,
-                              fallback="time")
-    how = f"by time within each recording; validation: {carved.how}"
-    log.warning("%s: %s", result.name, how)
-    return Split(train=rest[carved.train], val=rest[carved.val], test=np.sort(test),
-                 kind="by time", validation=how)
-
-
-def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """By group, unless some class is recorded in one group only (CWRU: one recording per
-    fault) and the windows know their time position: a group split would then test classes
-    it never trained on, so each recording is split in time instead."""
-    groups = np.array([s.group for s in result.samples])
-    labels = np.array([s.label for s in result.samples])
-    lonely = [c for c in sorted(set(labels.tolist()))
-              if len(set(groups[labels == c].tolist())) < 2]
-    if lonely and _time_positions(result.samples) is not None:
-        log.info("classes %s are each recorded in one group only", lonely)
-        return split_by_time(result, test_fraction=test_fraction, val_fraction=val_fraction,
-                             seed=seed)
-    return split_by_group(result, test_fraction=test_fraction, val_fraction=val_fraction,
-                          seed=seed)
 
 
 @dataclass
 class Prepared:
+    """Standardisation fitted on the training rows and the standardised inputs of each part
+    (model input order)."""
+
     spec: FusionSpec
     stats: dict
     x_train: list
@@ -132,7 +72,73 @@ class Prepared:
     x_test: list
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportPart:
+    """Something a pass adds to the build's report: a file to write beside it and a model
+    card section."""
+
+    file_name: str
+    text: str
+    card_section: str
+
+
+@dataclass
+class BuildState:
+    """What the passes share; each field is set by the pass named in its comment."""
+
+    config: AppConfig
+    out_dir: Path
+    data_dir: str | None = None
+    data: Any = None                       # load: the LoadResult
+    base: FusionSpec | None = None         # load: the app's spec on the data's modalities
+    labels: np.ndarray | None = None       # load: integer label per sample
+    split: Split | None = None             # split
+    store: FeatureStore | None = None      # features
+    prepared: Prepared | None = None       # features: inputs of the base spec
+    teacher: keras.Model | None = None     # teacher
+    spec: FusionSpec | None = None         # search: the student's spec (prune narrows it)
+    student_prep: Prepared | None = None   # search: inputs of the student's spec
+    candidates: list = field(default_factory=list)  # search
+    student: keras.Model | None = None     # distill (prune replaces it)
+    distilled: bool = False                # distill: taught by the teacher (same inputs)
+    quant: QuantizationResult | None = None  # quantize
+    bundle: Bundle | None = None           # quantize (calibrate adds the policy)
+    val_probs: np.ndarray | None = None    # quantize: int8 scores on the validation split
+    report: dict = field(default_factory=dict)  # report
+    parts: list[ReportPart] = field(default_factory=list)  # any pass
+    products: dict[str, Any] = field(default_factory=dict)  # any pass: what else it made
+
+    def need(self, name: str) -> Any:
+        """The field ``name``; a ``TinyfuseError`` naming it when no pass has set it."""
+        value = getattr(self, name)
+        if value is None:
+            raise TinyfuseError(f"build: {name!r} is not set; a pass that makes it did not "
+                                f"run before this one")
+        return value
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.need("labels")[self.need("split").train]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.need("labels")[self.need("split").val]
+
+    @property
+    def y_test(self) -> np.ndarray:
+        return self.need("labels")[self.need("split").test]
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """One named step of the build."""
+
+    name: str
+    run: Callable[[BuildState], None]
+
+
 def prepare(store: FeatureStore, spec: FusionSpec, split: Split) -> Prepared:
+    """Fit the standardisation on the training rows and standardise every part."""
     stats = fit_stats(store, spec, split.train)
     return Prepared(spec=spec, stats=stats,
                     x_train=model_inputs(store, spec, split.train, stats),
@@ -140,177 +146,248 @@ def prepare(store: FeatureStore, spec: FusionSpec, split: Split) -> Prepared:
                     x_test=model_inputs(store, spec, split.test, stats))
 
 
-def _int8_acc(tflite: bytes, spec: FusionSpec, inputs: list, labels, *, zero=()) -> float:
-    feats = {m.name: (np.zeros_like(x) if m.name in zero else x)
-             for m, x in zip(spec.modalities, inputs, strict=True)}
-    probs = export.predict_int8(tflite, feats)
-    return float(np.mean(probs.argmax(axis=1) == labels))
+# --- the passes ------------------------------------------------------------------------------
 
 
-def per_modality_accuracy(tflite: bytes, spec: FusionSpec, inputs: list, labels) -> dict:
-    """int8 accuracy with only one modality present (the others fed as zeros)."""
-    if len(spec.modalities) < 2:
-        return {}
-    names = spec.modality_names
-    return {name: _int8_acc(tflite, spec, inputs, labels,
-                            zero=tuple(n for n in names if n != name)) for name in names}
+def load_pass(state: BuildState) -> None:
+    """Load the samples the config names; keep the modalities and classes the data has."""
+    config = state.config
+    state.data = load_samples(config.data, data_dir=state.data_dir)
+    state.base = adopt_data_classes(restrict_to_present(config.fusion, state.data.modalities),
+                                    state.data.samples)
+    state.labels = labels_of(state.data.samples, state.base.classes)
 
 
-def params_json(config: AppConfig, spec: FusionSpec, stats: dict, tflite: bytes) -> dict:
-    """The bundle's ``params.json``: spec, front-ends, standardisation, int8 I/O, classes."""
-    info = export.inspect_tflite(tflite)
-    inputs = {t.name: t for t in info.inputs}
-    modalities = []
-    for modality in spec.modalities:
-        tensor = inputs[modality.name]
-        mean, scale = stats[modality.name]
-        modalities.append({**modality.to_dict(), "input_index": info.inputs.index(tensor),
-                           "input_scale": tensor.scale, "input_zero_point": tensor.zero_point,
-                           "input_shape": list(tensor.shape),
-                           "standardize": {"mean": mean.tolist(), "scale": scale.tolist()}})
-    out = info.outputs[0]
-    return {"app": config.name, "spec": spec.to_dict(), "spec_hash": spec.spec_hash(),
-            "classes": list(spec.classes), "modalities": modalities,
-            "output": {"scale": out.scale, "zero_point": out.zero_point,
-                       "shape": list(out.shape)},
-            "ops": list(info.ops), "compression": config.compression.to_dict(),
-            "budget": config.budget.to_dict(),
-            "decision_threshold": config.train.decision_threshold}
+def split_pass(state: BuildState) -> None:
+    """Train / validation / test, by group (or in time when a class has one recording)."""
+    config = state.config
+    state.split = split_samples(state.need("data"), test_fraction=config.data.test_fraction,
+                                val_fraction=config.train.validation_fraction,
+                                seed=config.data.seed)
 
 
-def write_bundle(out_dir: Path, tflite: bytes, params: dict) -> None:
-    header, source = export.c_sources(tflite, spec_hash=params["spec_hash"])
-    (out_dir / "model.tflite").write_bytes(tflite)
-    (out_dir / "model_data.h").write_text(header)
-    (out_dir / "model_data.cc").write_text(source)
-    (out_dir / "params.json").write_text(json.dumps(params, indent=2) + "\n")
+def features_pass(state: BuildState) -> None:
+    """Front-end features through the Preprocessor; standardisation fitted on train."""
+    state.store = FeatureStore.of(state.need("data"))
+    state.prepared = prepare(state.store, state.need("base"), state.need("split"))
+
+
+def _train_settings(state: BuildState) -> dict[str, Any]:
+    settings = state.config.train
+    return {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
+
+
+def teacher_pass(state: BuildState) -> None:
+    """A wide teacher on the base spec's inputs."""
+    config, prepared = state.config, state.need("prepared")
+    spec = prepared.spec.scaled(width_multiplier=config.compression.teacher_width_multiplier,
+                                head_units=prepared.spec.head_units * 2)
+    keras.utils.set_random_seed(config.data.seed)
+    state.teacher = build_model(spec, seed=config.data.seed)
+    train_classifier(state.teacher, prepared.x_train, state.y_train,
+                     epochs=config.train.teacher_epochs, **_train_settings(state))
+
+
+def search_pass(state: BuildState) -> None:
+    """The most accurate candidate student that fits the budget (judged on validation)."""
+    config, store, split = state.config, state.need("store"), state.need("split")
+    labels, settings = state.need("labels"), config.train
+    grid = candidate_grid(state.need("base"), width_multipliers=settings.width_multipliers,
+                          depths=settings.depths or (None,), input_scales=settings.input_scales)
+    cache: dict[tuple, Prepared] = {state.need("base").modalities: state.need("prepared")}
+
+    def features_for(spec: FusionSpec):
+        if spec.modalities not in cache:
+            cache[spec.modalities] = prepare(store, spec, split)
+        part = cache[spec.modalities]
+        return (part.x_train, labels[split.train]), (part.x_val, labels[split.val])
+
+    best, state.candidates = search(grid, config.budget, features_for,
+                                    epochs=settings.search_epochs, seed=config.data.seed)
+    features_for(best)
+    state.spec, state.student_prep = best, cache[best.modalities]
+
+
+def _fit_student(state: BuildState, model: keras.Model, *, epochs: int) -> None:
+    """Distil from the teacher when the student sees the teacher's inputs, else hard labels."""
+    config, prepared = state.config, state.need("student_prep")
+    if state.distilled:
+        distill(model, state.need("teacher"), prepared.x_train, state.y_train,
+                temperature=config.compression.temperature,
+                alpha=config.compression.distill_alpha, epochs=epochs,
+                **_train_settings(state))
+    else:
+        train_classifier(model, prepared.x_train, state.y_train, epochs=epochs,
+                         **_train_settings(state))
+
+
+def distill_pass(state: BuildState) -> None:
+    """Train the chosen student (distilled from the teacher when inputs match)."""
+    config, spec = state.config, state.need("spec")
+    keras.utils.set_random_seed(config.data.seed)
+    state.student = build_model(spec, seed=config.data.seed)
+    state.distilled = spec.modalities == state.need("base").modalities
+    _fit_student(state, state.student, epochs=config.train.student_epochs)
+
+
+def prune_pass(state: BuildState) -> None:
+    """Structured channel pruning, then fine-tuning the same way the student was trained."""
+    config = state.config
+    state.spec, state.student = prune_and_finetune(
+        state.need("student"), state.need("spec"), fraction=config.compression.prune_fraction,
+        finetune=lambda pruned: _fit_student(state, pruned,
+                                             epochs=config.train.finetune_epochs))
+
+
+def quantize_pass(state: BuildState) -> None:
+    """int8 (PTQ, QAT when PTQ hurts on validation, or 4-bit weights); the bundle in memory
+    and the int8 validation scores (TFLite Micro) that calibration uses."""
+    config, prepared = state.config, state.need("student_prep")
+    state.quant = quantize_model(state.need("student"), config.compression,
+                                 train=(prepared.x_train, state.y_train),
+                                 val=(prepared.x_val, state.y_val),
+                                 epochs=config.train.quantize_epochs)
+    state.bundle = make_bundle(config, state.need("spec"), prepared.stats, state.quant.tflite)
+    state.val_probs = int8_scores(state.quant.tflite, state.need("spec"), prepared.x_val)
+
+
+def export_pass(state: BuildState) -> None:
+    """Write the bundle (once, atomically) and the model as TFLite Micro C sources."""
+    bundle = state.need("bundle")
+    bundle.write(state.out_dir)
+    header, source = export.c_sources(bundle.tflite, bundle_hash=bundle.bundle_hash)
+    atomic_write(state.out_dir / "model_data.h", header.encode())
+    atomic_write(state.out_dir / "model_data.cc", source.encode())
+
+
+def report_pass(state: BuildState) -> None:
+    """Test-split accuracies (int8 on TFLite Micro), confusion matrix, footprint, the search,
+    the model card (with every pass's sections) and the parts' files."""
+    out = state.out_dir
+    state.report = build_report(state)
+    spec = state.need("spec")
+    matrix = np.asarray(state.report["accuracy"]["confusion_matrix"])
+    report.write_confusion_png(matrix, spec.classes, out / "confusion.png")
+    atomic_write(out / "summary.txt", (report.summary(state.need("student")) + "\n").encode())
+    card = report.model_card(state.report)
+    for part in state.parts:
+        atomic_write(out / part.file_name, part.text.encode())
+        card = card.rstrip("\n") + "\n\n" + part.card_section
+    atomic_write(out / "report.json",
+                 (json.dumps(state.report, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(out / "model_card.md", card.encode())
+
+
+PASSES: tuple[Pass, ...] = (
+    Pass("load", load_pass), Pass("split", split_pass), Pass("features", features_pass),
+    Pass("teacher", teacher_pass), Pass("search", search_pass),
+    Pass("distill", distill_pass), Pass("prune", prune_pass),
+    Pass("quantize", quantize_pass), Pass("export", export_pass), Pass("report", report_pass),
+)
+
+
+def with_pass(passes: Sequence[Pass], new: Pass, *, before: str) -> tuple[Pass, ...]:
+    """``passes`` with ``new`` inserted before the pass named ``before``."""
+    names = [p.name for p in passes]
+    if before not in names:
+        raise TinyfuseError(f"build: no pass {before!r} (passes: {names})")
+    index = names.index(before)
+    return (*passes[:index], new, *passes[index:])
+
+
+def run_passes(state: BuildState, passes: Sequence[Pass]) -> BuildState:
+    """Run ``passes`` in order on ``state``, logging each with its time."""
+    for number, step in enumerate(passes, start=1):
+        log.info("[%d/%d] %s", number, len(passes), step.name)
+        started = time.monotonic()
+        step.run(state)
+        log.debug("%s took %.1f s", step.name, time.monotonic() - started)
+    return state
 
 
 @dataclass
 class BuildResult:
-    """The bundle folder, its report, and the int8 model's probabilities on the validation
-    split (``val_probs`` ``(n, classes)``, ``val_labels`` ``(n,)``) for threshold calibration."""
+    """The bundle (as written), its folder and report, and the int8 model's probabilities on
+    the validation split (``val_probs`` ``(n, classes)``, ``val_labels`` ``(n,)``)."""
 
     out_dir: Path
+    bundle: Bundle
     report: dict[str, Any]
     val_probs: np.ndarray
     val_labels: np.ndarray
-
-
-def _teacher(config: AppConfig, prepared: Prepared, labels: np.ndarray) -> keras.Model:
-    spec = prepared.spec.scaled(width_multiplier=config.compression.teacher_width_multiplier,
-                                head_units=prepared.spec.head_units * 2)
-    model = build_model(spec, seed=config.data.seed)
-    train_classifier(model, prepared.x_train, labels, epochs=config.train.teacher_epochs,
-                     batch_size=config.train.batch_size,
-                     learning_rate=config.train.learning_rate)
-    return model
-
-
-def _student(config, store, split, base, labels):
-    """Search the candidates, then distil the winner (or train it on hard labels when its
-    inputs differ from the teacher's)."""
-    settings = config.train
-    depths = settings.depths or (None,)
-    grid = candidate_grid(base, width_multipliers=settings.width_multipliers, depths=depths,
-                          input_scales=settings.input_scales)
-    cache: dict[tuple, Prepared] = {}
-
-    def features_for(spec):
-        key = spec.modalities
-        if key not in cache:
-            cache[key] = prepare(store, spec, split)
-        p = cache[key]
-        return (p.x_train, labels[split.train]), (p.x_val, labels[split.val])
-
-    best, results = search(grid, config.budget, features_for, epochs=settings.search_epochs,
-                           seed=config.data.seed)
-    features_for(best)
-    return best, cache[best.modalities], results
-
-
-def _compress(config, student, spec, teacher, prepared, y_train, distilled):
-    comp, settings = config.compression, config.train
-
-    def finetune(pruned: keras.Model) -> None:
-        if distilled:
-            distill(pruned, teacher, prepared.x_train, y_train,
-                    temperature=comp.temperature, alpha=comp.distill_alpha,
-                    epochs=settings.finetune_epochs, batch_size=settings.batch_size,
-                    learning_rate=settings.learning_rate)
-        else:
-            train_classifier(pruned, prepared.x_train, y_train,
-                             epochs=settings.finetune_epochs, batch_size=settings.batch_size,
-                             learning_rate=settings.learning_rate)
-
-    if comp.prune_fraction > 0:
-        _step("prune")
-    return prune_and_finetune(student, spec, fraction=comp.prune_fraction, finetune=finetune)
+    products: dict[str, Any]
 
 
 def run_build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = None,
-              ) -> BuildResult:
-    """Run every step and write the bundle and report files into ``out_dir``."""
+              passes: Sequence[Pass] = PASSES) -> BuildResult:
+    """Run ``passes`` (default :data:`PASSES`) and return what they made in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(config.data.seed)
-    _step("data")
-    result = load_samples(config.data, data_dir=data_dir)
-    base = adopt_data_classes(restrict_to_present(config.fusion, result.modalities),
-                              result.samples)
-    labels = labels_of(result.samples, base.classes)
-    split = split_samples(result, test_fraction=config.data.test_fraction,
-                           val_fraction=config.train.validation_fraction, seed=config.data.seed)
-    _step("features")
-    store = FeatureStore.of(result)
-    prepared = prepare(store, base, split)
-    y_train, y_test = labels[split.train], labels[split.test]
-    _step("teacher")
-    teacher = _teacher(config, prepared, y_train)
-    _step("search")
-    spec, student_prep, candidates = _student(config, store, split, base, labels)
-    _step("distill")
-    keras.utils.set_random_seed(config.data.seed)
-    student = build_model(spec, seed=config.data.seed)
-    distilled = spec.modalities == base.modalities
-    if distilled:
-        distill(student, teacher, student_prep.x_train, y_train,
-                temperature=config.compression.temperature,
-                alpha=config.compression.distill_alpha, epochs=config.train.student_epochs,
-                batch_size=config.train.batch_size, learning_rate=config.train.learning_rate)
-    else:
-        train_classifier(student, student_prep.x_train, y_train,
-                         epochs=config.train.student_epochs, batch_size=config.train.batch_size,
-                         learning_rate=config.train.learning_rate)
-    spec, student = _compress(config, student, spec, teacher, student_prep, y_train, distilled)
-    _step("quantize")
-    quant = quantize_model(student, config.compression, train=(student_prep.x_train, y_train),
-                           val=(student_prep.x_val, labels[split.val]),
-                           epochs=config.train.quantize_epochs)
-    _step("export")
-    params = params_json(config, spec, student_prep.stats, quant.tflite)
-    write_bundle(out, quant.tflite, params)
-    _step("report")
-    report_data = _report(config, result, split, spec, student, quant,
-                          teacher_acc=accuracy(teacher, prepared.x_test, y_test),
-                          prepared=student_prep, y_test=y_test, candidates=candidates, out=out)
-    report.write_report(report_data, out)
-    val_probs = export.predict_int8(quant.tflite, dict(zip(spec.modality_names,
-                                                           student_prep.x_val, strict=True)))
-    return BuildResult(out_dir=out, report=report_data, val_probs=val_probs,
-                       val_labels=labels[split.val])
+    state = run_passes(BuildState(config=config, out_dir=out, data_dir=data_dir), passes)
+    return BuildResult(out_dir=out, bundle=state.need("bundle"), report=state.report,
+                       val_probs=state.need("val_probs"), val_labels=state.y_val,
+                       products=state.products)
 
 
-def _test_accuracy(spec, student, quant: QuantizationResult, *, prepared, y_test,
-                   teacher_acc: float) -> dict:
-    """Accuracies on the TEST split (float student with its final weights, int8 model,
-    one modality at a time); the validation numbers that steered QAT are kept apart."""
-    int8_acc = _int8_acc(quant.tflite, spec, prepared.x_test, y_test)
+# --- the bundle and the numbers of the report ----------------------------------------------
+
+
+def make_bundle(config: AppConfig, spec: FusionSpec, stats: dict, tflite: bytes) -> Bundle:
+    """The in-memory bundle of an int8 model: front-ends, standardisation, int8 I/O, classes,
+    and a record of the spec, ops, compression and budget (no policy yet)."""
+    info = inspect_tflite(tflite)
+    by_name = {t.name: t for t in info.inputs}
+    inputs = []
+    for modality in spec.modalities:
+        tensor = by_name[modality.name]
+        mean, scale = stats[modality.name]
+        inputs.append(BundleInput(
+            name=modality.name, frontend=modality.to_dict()["frontend"],
+            index=info.inputs.index(tensor), shape=tensor.shape,
+            mean=tuple(float(v) for v in np.ravel(mean)),
+            std_scale=tuple(float(v) for v in np.ravel(scale)),
+            scale=tensor.scale, zero_point=tensor.zero_point))
+    out = info.outputs[0]
+    record = {"spec": spec.to_dict(), "ops": list(info.ops),
+              "compression": config.compression.to_dict(), "budget": config.budget.to_dict()}
+    return Bundle(app=config.name, classes=tuple(spec.classes),
+                  inputs=tuple(sorted(inputs, key=lambda item: item.index)),
+                  output=BundleOutput(scale=out.scale, zero_point=out.zero_point,
+                                      shape=out.shape),
+                  tflite=tflite, record=record)
+
+
+def int8_scores(tflite: bytes, spec: FusionSpec, inputs: Sequence[np.ndarray], *,
+                zero: Sequence[str] = ()) -> np.ndarray:
+    """int8 class probabilities on TFLite Micro for standardised ``inputs`` (spec order);
+    the modalities in ``zero`` are fed as zeros (missing)."""
+    features = {m.name: (np.zeros_like(x) if m.name in zero else x)
+                for m, x in zip(spec.modalities, inputs, strict=True)}
+    return ReferenceModel(tflite).predict(features)
+
+
+def per_modality_accuracy(tflite: bytes, spec: FusionSpec, inputs: Sequence[np.ndarray],
+                          labels: np.ndarray) -> dict[str, float]:
+    """int8 accuracy with only one modality present (the others fed as zeros)."""
+    if len(spec.modalities) < 2:
+        return {}
+    names = spec.modality_names
+    return {name: float(np.mean(int8_scores(tflite, spec, inputs, zero=tuple(
+        n for n in names if n != name)).argmax(1) == labels)) for name in names}
+
+
+def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
+    """Accuracies on the TEST split (teacher, float student, int8, one modality at a time);
+    the validation numbers that steered QAT are kept apart."""
+    quant, spec = state.need("quant"), state.need("spec")
+    prepared, y_test = state.need("student_prep"), state.y_test
+    int8_acc = float(np.mean(probs.argmax(1) == y_test))
     per_mod = per_modality_accuracy(quant.tflite, spec, prepared.x_test, y_test)
     return {
-        "teacher_float": teacher_acc,
-        "student_float": accuracy(student, prepared.x_test, y_test),
-        "student_int8": int8_acc, "quantization": quant.mode, "qat_applied": quant.qat_applied,
+        "teacher_float": accuracy(state.need("teacher"), state.need("prepared").x_test, y_test),
+        "student_float": accuracy(state.need("student"), prepared.x_test, y_test),
+        "student_int8": int8_acc, "int8_engine": "tflite_micro",
+        "quantization": quant.mode, "qat_applied": quant.qat_applied,
         "validation": {"student_float": quant.float_accuracy,
                        "student_int8_ptq": quant.ptq_accuracy,
                        "student_int8": quant.final_accuracy,
@@ -321,25 +398,22 @@ def _test_accuracy(spec, student, quant: QuantizationResult, *, prepared, y_test
     }
 
 
-def _report(config, result, split, spec, student, quant: QuantizationResult, *, teacher_acc,
-            prepared, y_test, candidates, out: Path) -> dict:
+def build_report(state: BuildState) -> dict[str, Any]:
+    """``report.json``: accuracies, confusion matrix, footprint, data, budget, the search."""
+    config, spec, quant = state.config, state.need("spec"), state.need("quant")
+    bundle, split, data = state.need("bundle"), state.need("split"), state.need("data")
     tflite = quant.tflite
-    probs = export.predict_int8(tflite, dict(zip(spec.modality_names, prepared.x_test,
-                                                 strict=True)))
-    matrix = report.confusion_matrix(y_test, probs.argmax(1), n_classes=len(spec.classes))
-    report.write_confusion_png(matrix, spec.classes, out / "confusion.png")
-    (out / "summary.txt").write_text(report.summary(student) + "\n")
+    probs = int8_scores(tflite, spec, state.need("student_prep").x_test)
+    matrix = report.confusion_matrix(state.y_test, probs.argmax(1), n_classes=len(spec.classes))
     cost = footprint(tflite)
-    accuracy_block = _test_accuracy(spec, student, quant, prepared=prepared, y_test=y_test,
-                                    teacher_acc=teacher_acc)
     return {
-        "app": config.name, "spec_hash": spec.spec_hash(),
-        "decision_threshold": config.train.decision_threshold,
-        "accuracy": {**accuracy_block, "confusion_matrix": matrix.tolist()},
+        "app": config.name, "bundle_hash": bundle.bundle_hash, "spec_hash": spec.spec_hash(),
+        "policy": None if bundle.policy is None else bundle.policy.to_dict(),
+        "accuracy": {**_accuracy_block(state, probs), "confusion_matrix": matrix.tolist()},
         "model": {
             "weights_bytes": cost.weights_bytes, "flash_bytes_estimate": cost.flash_bytes,
             "ram_peak_bytes": cost.ram_bytes, "arena_bytes": cost.arena_bytes,
-            "tflm_arena_bytes": export.tflm_arena_bytes(tflite), "macs": cost.macs,
+            "tflm_arena_bytes": tflm_arena_bytes(tflite), "macs": cost.macs,
             "tflite_bytes": len(tflite), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "footprint_source": cost.source, "fits_budget": cost.fits(config.budget),
             "packed_4bit_weights_bytes": quant.packed_4bit_weights_bytes,
@@ -347,15 +421,15 @@ def _report(config, result, split, spec, student, quant: QuantizationResult, *, 
             "head_units": spec.head_units,
         },
         "data": {
-            "dataset": result.name, "split": split.kind, "n_train": int(len(split.train)),
+            "dataset": data.name, "split": split.kind, "n_train": int(len(split.train)),
             "n_val": int(len(split.val)), "n_test": int(len(split.test)),
             "validation": split.validation, "classes": list(spec.classes),
-            "n_skipped": len(getattr(result, "skipped", ())),
+            "n_skipped": len(getattr(data, "skipped", ())),
         },
         "budget": config.budget.to_dict(),
         "search": [{"widths": [b.width for b in c.spec.branches],
                     "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
                     "macs": c.cost.macs, "fits": c.fits, "val_accuracy": c.accuracy}
-                   for c in candidates],
+                   for c in state.candidates],
     }

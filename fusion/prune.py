@@ -15,9 +15,9 @@ from dataclasses import replace
 import keras
 import numpy as np
 
-from fusion.model import branch_layer_names, build_model
-from fusion.spec import BranchSpec, FusionSpec
-from sensors.errors import SpecError
+from tinyfuse.core.errors import SpecError
+from tinyfuse.fusion.model import branch_layer_names, build_model
+from tinyfuse.fusion.spec import BranchSpec, FusionSpec
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fusion.export import convert_int8, inspect_tflite, predict_int8
-from fusion.spec import CompressionSpec
+from tinyfuse.core.tflm import inspect_tflite, predict_int8
+from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.spec import CompressionSpec
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ Generators return values or strings; ``write_*`` functions write files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from fusion.model import ModalityDropout
+from tinyfuse.fusion.model import ModalityDropout
 
 REQUIRED_KEYS = {
     "accuracy": ("teacher_float", "student_float", "student_int8", "per_modality",
@@ -143,7 +142,7 @@ def model_card(report: dict[str, Any]) -> str:
                    else "One modality: there is no fusion gain to report.")
     return f"""# Model card: {report.get('app', 'tinyfuse model')}
 
-Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
+Late-fusion int8 model (bundle `{report.get('bundle_hash', '')[:16]}`), modalities:
 {', '.join(acc['per_modality']) or 'one'}; classes: {', '.join(data['classes'])}.
 
 ## Data
@@ -163,11 +162,9 @@ Late-fusion int8 model (spec hash `{report.get('spec_hash', '')}`), modalities:
 {fusion_line}
 
 ## Decision rule
-Argmax over the int8 softmax scores (output scale 1/256). Before calibration a class is
-reported at a score of at least {report.get('decision_threshold', 0.5):.2f}; `tinyfuse build`
-replaces that with per-class thresholds calibrated on the validation split (section "Decision
-thresholds" below, when present), which are what the app uses. Below its threshold the app
-asks a person.
+The int8 softmax scores (output scale 1/256) go through the app's policy: {_policy_line(report)}
+Thresholds calibrated on the validation split (section "Decision thresholds" below, when
+present) are what the app uses; below a class's confident level the app asks a person.
 
 ## Footprint
 weights {model['weights_bytes']} B, flash estimate {model['flash_bytes_estimate']} B,
@@ -181,7 +178,11 @@ RAM peak {model['ram_peak_bytes']} B (TFLM arena {model['tflm_arena_bytes']} B),
 """
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> None:
-    """Write ``report.json`` and ``model_card.md`` into ``out_dir``."""
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    (out_dir / "model_card.md").write_text(model_card(report))
+def _policy_line(report: dict[str, Any]) -> str:
+    policy = report.get("policy")
+    if not policy:
+        return "none stored (every class alerts at 0.5)."
+    levels = ", ".join(f"{name} >= {level:.3f}" for name, level in
+                       zip(policy["alert_classes"], policy["on_levels"], strict=True))
+    return (f"{levels}; {policy['k']} of the last {policy['n']} windows; cooldown "
+            f"{policy['cooldown_s']:g} s.")

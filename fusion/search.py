@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 import keras
 import numpy as np
 
-from fusion.export import convert_int8, inspect_tflite, tflm_arena_bytes
-from fusion.model import build_model
-from fusion.spec import Budget, FusionSpec
-from fusion.train import accuracy, train_classifier
-from sensors.errors import BudgetExceeded, ExportError
-from sensors.spec import AudioSpec, ImageSpec, ModalitySpec
+from tinyfuse.core.errors import BudgetExceeded, ExportError
+from tinyfuse.core.tflm import inspect_tflite, tflm_arena_bytes
+from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.model import build_model
+from tinyfuse.fusion.spec import Budget, FusionSpec
+from tinyfuse.fusion.train import accuracy, train_classifier
+from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,11 @@ class Footprint:
 def footprint(tflite_bytes: bytes) -> Footprint:
     """Flash, RAM and MACs of an int8 ``.tflite`` (see the module docstring)."""
     try:
-        from firmware.compiler import estimate
+        from tinyfuse.firmware.compiler import estimate
 
         plan = estimate(tflite_bytes)
         weights, arena, macs, source = plan.weights_bytes, plan.arena_bytes, plan.macs, \
-            "firmware.compiler.estimate"
+            "tinyfuse.firmware.compiler.estimate"
     except (ImportError, ExportError) as exc:
         log.warning("compiler estimate unavailable (%s); using the TFLM arena instead", exc)
         weights = inspect_tflite(tflite_bytes).weights_bytes

@@ -2,28 +2,23 @@
 
 All three are frozen, slotted, keyword-only dataclasses, validated on creation (``SpecError``
 names the field), with ``to_dict``/``from_dict``, ``to_json``/``from_json`` and ``spec_hash``
-(the first 16 hex digits of the SHA-256 of the canonical JSON, shared with ``sensors.spec``).
+(the first 16 hex digits of the SHA-256 of the canonical JSON, ``tinyfuse.core.specs``).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sensors.errors import SpecError
-from sensors.spec import ModalitySpec, canonical_json
-from sensors.spec import spec_hash as _hash
+from tinyfuse.core.errors import SpecError
+from tinyfuse.core.specs import canonical_json, check, check_known, loads_json, plain_fields
+from tinyfuse.core.specs import spec_hash as _hash
+from tinyfuse.sensors.spec import ModalitySpec
 
 BLOCK_TYPES = ("conv", "dsconv", "dense")
 ACTIVATIONS = ("relu", "relu6")
 FUSION_TYPES = ("concat", "gated")
 QUANTIZATION_MODES = ("int8", "int8-qat", "int4-weights")
-
-
-def _check(condition: bool, field: str, message: str) -> None:
-    if not condition:
-        raise SpecError(f"{field}: {message}")
 
 
 def _is_class_name(name: object) -> bool:
@@ -53,13 +48,13 @@ class BranchSpec:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        _check(self.block in BLOCK_TYPES, f"branch {self.modality}.block",
+        check(self.block in BLOCK_TYPES, f"branch {self.modality}.block",
                f"{self.block!r} is not one of {BLOCK_TYPES}")
-        _check(isinstance(self.width, int) and 1 <= self.width <= 512,
+        check(isinstance(self.width, int) and 1 <= self.width <= 512,
                f"branch {self.modality}.width", "must be an int in [1, 512]")
-        _check(isinstance(self.depth, int) and 1 <= self.depth <= 8,
+        check(isinstance(self.depth, int) and 1 <= self.depth <= 8,
                f"branch {self.modality}.depth", "must be an int in [1, 8]")
-        _check(self.activation in ACTIVATIONS, f"branch {self.modality}.activation",
+        check(self.activation in ACTIVATIONS, f"branch {self.modality}.activation",
                f"{self.activation!r} is not one of {ACTIVATIONS}")
 
 
@@ -81,28 +76,28 @@ class FusionSpec:
     modality_dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        _check(len(self.modalities) >= 1, "modalities", "needs at least one modality")
+        check(len(self.modalities) >= 1, "modalities", "needs at least one modality")
         names = [m.name for m in self.modalities]
-        _check(len(set(names)) == len(names), "modalities", f"duplicate names in {names}")
-        _check(len(self.classes) >= 2, "classes", "needs at least two classes")
-        _check(len(set(self.classes)) == len(self.classes), "classes", "duplicate class names")
+        check(len(set(names)) == len(names), "modalities", f"duplicate names in {names}")
+        check(len(self.classes) >= 2, "classes", "needs at least two classes")
+        check(len(set(self.classes)) == len(self.classes), "classes", "duplicate class names")
         for name in self.classes:
-            _check(_is_class_name(name), "classes",
+            check(_is_class_name(name), "classes",
                    f"{name!r} must be a non-blank string of printable characters")
         if not self.branches:  # fill defaults; allowed in __post_init__ of a frozen class
             defaults = tuple(BranchSpec(modality=m.name, block=default_block(m))
                              for m in self.modalities)
             object.__setattr__(self, "branches", defaults)
-        _check([b.modality for b in self.branches] == names, "branches",
+        check([b.modality for b in self.branches] == names, "branches",
                f"must name the modalities {names} in order")
         for branch, modality in zip(self.branches, self.modalities, strict=True):
             two_d = len(modality.output_shape) == 2
-            _check(branch.block == "dense" or two_d, f"branch {branch.modality}.block",
+            check(branch.block == "dense" or two_d, f"branch {branch.modality}.block",
                    f"{branch.block!r} needs a 2-D input, got shape {modality.output_shape}")
-        _check(self.fusion in FUSION_TYPES, "fusion", f"{self.fusion!r} not in {FUSION_TYPES}")
-        _check(1 <= self.head_units <= 1024, "head_units", "must be in [1, 1024]")
-        _check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
-        _check(0.0 <= self.modality_dropout < 1.0, "modality_dropout", "must be in [0, 1)")
+        check(self.fusion in FUSION_TYPES, "fusion", f"{self.fusion!r} not in {FUSION_TYPES}")
+        check(1 <= self.head_units <= 1024, "head_units", "must be in [1, 1024]")
+        check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check(0.0 <= self.modality_dropout < 1.0, "modality_dropout", "must be in [0, 1)")
 
     @property
     def modality_names(self) -> tuple[str, ...]:
@@ -129,7 +124,7 @@ class FusionSpec:
         return {
             "modalities": [m.to_dict() for m in self.modalities],
             "classes": list(self.classes),
-            "branches": [_plain(b) for b in self.branches],
+            "branches": [plain_fields(b) for b in self.branches],
             "fusion": self.fusion,
             "head_units": self.head_units,
             "dropout": self.dropout,
@@ -138,7 +133,7 @@ class FusionSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FusionSpec:
-        _known(cls, data, "fusion spec")
+        check_known(cls, data, "fusion spec")
         try:
             values = dict(data)
             values["modalities"] = tuple(ModalitySpec.from_dict(m) for m in data["modalities"])
@@ -153,7 +148,7 @@ class FusionSpec:
 
     @classmethod
     def from_json(cls, text: str) -> FusionSpec:
-        return cls.from_dict(_loads(text, "fusion spec"))
+        return cls.from_dict(loads_json(text, "fusion spec"))
 
     def spec_hash(self) -> str:
         return _hash(self.to_dict())
@@ -180,23 +175,23 @@ class CompressionSpec:
     qat_threshold: float = 0.01
 
     def __post_init__(self) -> None:
-        _check(1.0 <= self.teacher_width_multiplier <= 32.0, "teacher_width_multiplier",
+        check(1.0 <= self.teacher_width_multiplier <= 32.0, "teacher_width_multiplier",
                "must be in [1, 32]")
-        _check(self.temperature > 0, "temperature", "must be positive")
-        _check(0.0 <= self.distill_alpha <= 1.0, "distill_alpha", "must be in [0, 1]")
-        _check(0.0 <= self.prune_fraction < 1.0, "prune_fraction", "must be in [0, 1)")
-        _check(self.quantization in QUANTIZATION_MODES, "quantization",
+        check(self.temperature > 0, "temperature", "must be positive")
+        check(0.0 <= self.distill_alpha <= 1.0, "distill_alpha", "must be in [0, 1]")
+        check(0.0 <= self.prune_fraction < 1.0, "prune_fraction", "must be in [0, 1)")
+        check(self.quantization in QUANTIZATION_MODES, "quantization",
                f"{self.quantization!r} not in {QUANTIZATION_MODES}")
-        _check(1 <= self.representative_samples <= 100000, "representative_samples",
+        check(1 <= self.representative_samples <= 100000, "representative_samples",
                "must be in [1, 100000]")
-        _check(0.0 <= self.qat_threshold <= 1.0, "qat_threshold", "must be in [0, 1]")
+        check(0.0 <= self.qat_threshold <= 1.0, "qat_threshold", "must be in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        return plain_fields(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompressionSpec:
-        _known(cls, data, "compression")
+        check_known(cls, data, "compression")
         return cls(**data)
 
     def to_json(self) -> str:
@@ -204,7 +199,7 @@ class CompressionSpec:
 
     @classmethod
     def from_json(cls, text: str) -> CompressionSpec:
-        return cls.from_dict(_loads(text, "compression"))
+        return cls.from_dict(loads_json(text, "compression"))
 
     def spec_hash(self) -> str:
         return _hash(self.to_dict())
@@ -220,18 +215,18 @@ class Budget:
     ram_bytes: int
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.name, str) and bool(self.name), "name", "must be non-empty")
-        _check(isinstance(self.flash_bytes, int) and self.flash_bytes > 0, "flash_bytes",
+        check(isinstance(self.name, str) and bool(self.name), "name", "must be non-empty")
+        check(isinstance(self.flash_bytes, int) and self.flash_bytes > 0, "flash_bytes",
                "must be a positive int")
-        _check(isinstance(self.ram_bytes, int) and self.ram_bytes > 0, "ram_bytes",
+        check(isinstance(self.ram_bytes, int) and self.ram_bytes > 0, "ram_bytes",
                "must be a positive int")
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        return plain_fields(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Budget:
-        _known(cls, data, "budget")
+        check_known(cls, data, "budget")
         return cls(**data)
 
     def to_json(self) -> str:
@@ -239,34 +234,15 @@ class Budget:
 
     @classmethod
     def from_json(cls, text: str) -> Budget:
-        return cls.from_dict(_loads(text, "budget"))
+        return cls.from_dict(loads_json(text, "budget"))
 
     def spec_hash(self) -> str:
         return _hash(self.to_dict())
 
 
-def _plain(obj: Any) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
-
-
-def _known(cls: type, data: Any, what: str) -> None:
-    if not isinstance(data, dict):
-        raise SpecError(f"{what}: expected an object, got {type(data).__name__}")
-    unknown = sorted(set(data) - {f.name for f in fields(cls)})
-    if unknown:
-        raise SpecError(f"{what}: unknown fields {unknown}")
-
-
 def _branch_from_dict(data: dict[str, Any]) -> BranchSpec:
-    _known(BranchSpec, data, "branch")
+    check_known(BranchSpec, data, "branch")
     try:
         return BranchSpec(**data)
     except TypeError as exc:
         raise SpecError(f"branch: {exc}") from None
-
-
-def _loads(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{what}: invalid JSON ({exc})") from None

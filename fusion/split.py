@@ -1,5 +1,6 @@
-"""Group-aware splits on plain arrays: a validation part carved from the training rows, and
-grouped k-fold cross-validation.
+"""Group-aware splits: train / validation / test of a loaded data set (:func:`split_samples`,
+by group or in time), a validation part carved from the training rows, and grouped k-fold
+cross-validation.
 
 A *group* is whatever must never sit on both sides of a split (a participant, a volunteer, a
 recording). Validation decisions (student search, whether to run QAT) are made on rows the
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +178,79 @@ def grouped_folds(groups: np.ndarray, labels: np.ndarray, *, k: int, seed: int
     for position, group in enumerate(order):
         folds[position % k].append(group)
     return [np.flatnonzero(np.isin(groups, fold)) for fold in folds]
+
+
+@dataclass
+class Split:
+    """Sample rows of the train / validation / test parts; the three are disjoint.
+
+    ``kind`` is ``"by group"`` (no group on both sides) or ``"by time"`` (every recording
+    split in time). ``validation`` says how ``val`` was made (``fusion.split.Carved.how``):
+    whole held-out groups, or held-out rows / time tails when there are too few groups.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    kind: str
+    validation: str
+
+
+def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """Test groups first, then validation carved from the rest: train = all - test - val
+    (``fusion.split.validation_split``; it logs a warning when it must fall back to rows)."""
+    train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
+    test_groups = {s.group for s in test_part.samples}
+    if not test_groups or len(train_part) == 0:
+        raise DataError(f"{result.name}: too few groups for a train/test split by group")
+    groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
+    test = np.flatnonzero(np.isin(groups, list(test_groups)))
+    rest = np.flatnonzero(~np.isin(groups, list(test_groups)))
+    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1)
+    log.info("validation: %s (%d rows); %d training rows", carved.how, len(carved.val),
+             len(carved.train))
+    return Split(train=rest[carved.train], val=rest[carved.val], test=test, kind="by group",
+                 validation=carved.how)
+
+
+def _time_positions(samples) -> np.ndarray | None:
+    starts = [s.meta_value("start_fraction") for s in samples]
+    if all(isinstance(v, int | float) for v in starts):
+        return np.asarray(starts, np.float64)
+    return None
+
+
+def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """The last ``test_fraction`` of every recording tests, the tail of what remains
+    validates (one window between the parts is dropped: windows may overlap)."""
+    groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
+    positions = _time_positions(result.samples)
+    if positions is None:
+        raise DataError(f"{result.name}: a split in time needs every sample's start_fraction")
+    order = np.argsort(positions, kind="stable")
+    rest, test = time_tail(groups[order], fraction=test_fraction)
+    rest, test = order[rest], order[test]
+    carved = validation_split(groups[rest], labels[rest], fraction=val_fraction, seed=seed + 1,
+                              fallback="time")
+    how = f"by time within each recording; validation: {carved.how}"
+    log.warning("%s: %s", result.name, how)
+    return Split(train=rest[carved.train], val=rest[carved.val], test=np.sort(test),
+                 kind="by time", validation=how)
+
+
+def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+    """By group, unless some class is recorded in one group only (CWRU: one recording per
+    fault) and the windows know their time position: a group split would then test classes
+    it never trained on, so each recording is split in time instead."""
+    groups = np.array([s.group for s in result.samples])
+    labels = np.array([s.label for s in result.samples])
+    lonely = [c for c in sorted(set(labels.tolist()))
+              if len(set(groups[labels == c].tolist())) < 2]
+    if lonely and _time_positions(result.samples) is not None:
+        log.info("classes %s are each recorded in one group only", lonely)
+        return split_by_time(result, test_fraction=test_fraction, val_fraction=val_fraction,
+                             seed=seed)
+    return split_by_group(result, test_fraction=test_fraction, val_fraction=val_fraction,
+                          seed=seed)

@@ -15,49 +15,29 @@ import keras
 import numpy as np
 from keras import ops
 
-from fusion.model import logits_model
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
+from tinyfuse.fusion.model import logits_model
+from tinyfuse.sensors.preprocess import fit_standardization
+from tinyfuse.sensors.preprocess import standardize as standardize_one
 
 log = logging.getLogger(__name__)
 
 
 def fit_standardizer(features: Mapping[str, np.ndarray], *,
                      per_channel: Mapping[str, bool]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Mean and scale per modality, learnt on training features.
-
-    Parameters
-    ----------
-    features : mapping of str to ndarray
-        ``(n, *shape)`` float32 training features per modality.
-    per_channel : mapping of str to bool
-        True: one mean/scale per last-axis column (shape ``(shape[-1],)``); False: one
-        scalar (shape ``(1,)``), which keeps spatial maps comparable across pixels.
-
-    Returns
-    -------
-    dict
-        ``{name: (mean, scale)}``, float32; apply as ``(x - mean) / scale``.
-    """
-    stats = {}
-    for name, array in features.items():
-        array = np.asarray(array, np.float64)
-        if array.ndim < 2 or len(array) < 1:
-            raise DataError(f"features[{name!r}]: expected (n, ...) with n >= 1")
-        if per_channel.get(name, True):
-            flat = array.reshape(-1, array.shape[-1])
-        else:
-            flat = array.reshape(-1, 1)
-        scale = flat.std(axis=0)
-        scale = np.where(scale > 1e-6, scale, 1.0)
-        stats[name] = (flat.mean(axis=0).astype(np.float32), scale.astype(np.float32))
-    return stats
+    """``{name: (mean, scale)}`` learnt on ``(n, *shape)`` training features per modality
+    (``tinyfuse.sensors.preprocess.fit_standardization``; ``per_channel[name]`` defaults to
+    True)."""
+    return {name: fit_standardization(array, per_channel=per_channel.get(name, True))
+            for name, array in features.items()}
 
 
 def standardize(features: Mapping[str, np.ndarray],
                 stats: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Apply ``fit_standardizer`` statistics: ``(x - mean) / scale`` per modality, float32."""
-    return {name: ((np.asarray(array, np.float32) - stats[name][0]) / stats[name][1])
-            .astype(np.float32) for name, array in features.items()}
+    """Apply ``fit_standardizer`` statistics per modality
+    (``tinyfuse.sensors.preprocess.standardize``)."""
+    return {name: standardize_one(array, mean=stats[name][0], scale=stats[name][1])
+            for name, array in features.items()}
 
 
 def compile_classifier(model: keras.Model, *, learning_rate: float = 3e-3) -> None:

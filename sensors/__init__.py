@@ -13,7 +13,7 @@ __all__ = ["extract"]
 
 def __getattr__(name: str) -> Any:
     if name == "extract":
-        from sensors.frontends import extract
+        from tinyfuse.sensors.frontends import extract
 
         return extract
     raise AttributeError(f"module 'sensors' has no attribute {name!r}")

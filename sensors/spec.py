@@ -7,20 +7,18 @@ names the field) and round-trips through JSON (``to_dict`` / ``spec_from_dict``)
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sensors.errors import SpecError
+from tinyfuse.core.errors import SpecError
+from tinyfuse.core.specs import check
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
-
-def _check(condition: bool, field: str, message: str) -> None:
-    if not condition:
-        raise SpecError(f"{field}: {message}")
+#: Native rates (Hz) an audio recording may have: what readers accept from a file header and
+#: what the audio front-end accepts as the rate of a sample it resamples to the spec's rate.
+AUDIO_NATIVE_RATE_RANGE_HZ = (1000, 384000)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,16 +42,16 @@ class AudioSpec:
     feature: str = "mfcc"
 
     def __post_init__(self) -> None:
-        _check(8000 <= self.sample_rate_hz <= 96000, "sample_rate_hz", "must be in [8000, 96000]")
-        _check(0.05 <= self.duration_s <= 60.0, "duration_s", "must be in [0.05, 60] s")
-        _check(self.n_fft >= 16 and self.n_fft & (self.n_fft - 1) == 0, "n_fft",
+        check(8000 <= self.sample_rate_hz <= 96000, "sample_rate_hz", "must be in [8000, 96000]")
+        check(0.05 <= self.duration_s <= 60.0, "duration_s", "must be in [0.05, 60] s")
+        check(self.n_fft >= 16 and self.n_fft & (self.n_fft - 1) == 0, "n_fft",
                "must be a power of two >= 16")
-        _check(0 < self.hop_length <= self.n_fft, "hop_length", "must be in (0, n_fft]")
-        _check(1 <= self.n_mels <= self.n_fft // 2 + 1, "n_mels", "must be in [1, n_fft/2+1]")
-        _check(1 <= self.n_mfcc <= self.n_mels, "n_mfcc", "must be in [1, n_mels]")
-        _check(0.0 <= self.fmin_hz < self.fmax_hz, "fmin_hz", "must be >= 0 and below fmax_hz")
-        _check(self.fmax_hz <= self.sample_rate_hz / 2, "fmax_hz", "must not exceed Nyquist")
-        _check(self.feature in ("mfcc", "logmel"), "feature", "must be 'mfcc' or 'logmel'")
+        check(0 < self.hop_length <= self.n_fft, "hop_length", "must be in (0, n_fft]")
+        check(1 <= self.n_mels <= self.n_fft // 2 + 1, "n_mels", "must be in [1, n_fft/2+1]")
+        check(1 <= self.n_mfcc <= self.n_mels, "n_mfcc", "must be in [1, n_mels]")
+        check(0.0 <= self.fmin_hz < self.fmax_hz, "fmin_hz", "must be >= 0 and below fmax_hz")
+        check(self.fmax_hz <= self.sample_rate_hz / 2, "fmax_hz", "must not exceed Nyquist")
+        check(self.feature in ("mfcc", "logmel"), "feature", "must be 'mfcc' or 'logmel'")
 
     @property
     def n_samples(self) -> int:
@@ -84,11 +82,11 @@ class ImageSpec:
     fill_holes: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.sensor in ("thermal", "depth"), "sensor", "must be 'thermal' or 'depth'")
-        _check(1 <= self.height <= 512, "height", "must be in [1, 512]")
-        _check(1 <= self.width <= 512, "width", "must be in [1, 512]")
-        _check(self.min_value < self.max_value, "min_value", "must be below max_value")
-        _check(self.normalize in ("fixed", "minmax"), "normalize", "must be 'fixed' or 'minmax'")
+        check(self.sensor in ("thermal", "depth"), "sensor", "must be 'thermal' or 'depth'")
+        check(1 <= self.height <= 512, "height", "must be in [1, 512]")
+        check(1 <= self.width <= 512, "width", "must be in [1, 512]")
+        check(self.min_value < self.max_value, "min_value", "must be below max_value")
+        check(self.normalize in ("fixed", "minmax"), "normalize", "must be 'fixed' or 'minmax'")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -117,17 +115,17 @@ class VibrationSpec:
     envelope_fmax_hz: float = 500.0
 
     def __post_init__(self) -> None:
-        _check(10.0 <= self.sample_rate_hz <= 200000.0, "sample_rate_hz", "must be in [10, 2e5]")
-        _check(self.window_s > 0, "window_s", "must be positive")
-        _check(1 <= self.n_axes <= 16, "n_axes", "must be in [1, 16]")
-        _check(self.n_fft >= 16 and self.n_fft & (self.n_fft - 1) == 0, "n_fft",
+        check(10.0 <= self.sample_rate_hz <= 200000.0, "sample_rate_hz", "must be in [10, 2e5]")
+        check(self.window_s > 0, "window_s", "must be positive")
+        check(1 <= self.n_axes <= 16, "n_axes", "must be in [1, 16]")
+        check(self.n_fft >= 16 and self.n_fft & (self.n_fft - 1) == 0, "n_fft",
                "must be a power of two >= 16")
-        _check(self.n_samples >= 16, "window_s", "gives fewer than 16 samples")
-        _check(1 <= self.n_bands <= self.n_fft // 2, "n_bands", "must be in [1, n_fft/2]")
-        _check(0.0 <= self.fmin_hz < self.fmax_hz, "fmin_hz", "must be >= 0 and below fmax_hz")
-        _check(self.fmax_hz <= self.sample_rate_hz / 2, "fmax_hz", "must not exceed Nyquist")
-        _check(0 <= self.n_envelope_bands <= 256, "n_envelope_bands", "must be in [0, 256]")
-        _check(0.0 < self.envelope_fmax_hz <= self.sample_rate_hz / 2, "envelope_fmax_hz",
+        check(self.n_samples >= 16, "window_s", "gives fewer than 16 samples")
+        check(1 <= self.n_bands <= self.n_fft // 2, "n_bands", "must be in [1, n_fft/2]")
+        check(0.0 <= self.fmin_hz < self.fmax_hz, "fmin_hz", "must be >= 0 and below fmax_hz")
+        check(self.fmax_hz <= self.sample_rate_hz / 2, "fmax_hz", "must not exceed Nyquist")
+        check(0 <= self.n_envelope_bands <= 256, "n_envelope_bands", "must be in [0, 256]")
+        check(0.0 < self.envelope_fmax_hz <= self.sample_rate_hz / 2, "envelope_fmax_hz",
                "must be in (0, Nyquist]")
 
     @property
@@ -150,10 +148,10 @@ class VectorSpec:
     scale: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(1 <= self.size <= 4096, "size", "must be in [1, 4096]")
-        _check(len(self.mean) in (0, self.size), "mean", "must be empty or have `size` values")
-        _check(len(self.scale) in (0, self.size), "scale", "must be empty or have `size` values")
-        _check(all(s > 0 for s in self.scale), "scale", "values must be positive")
+        check(1 <= self.size <= 4096, "size", "must be in [1, 4096]")
+        check(len(self.mean) in (0, self.size), "mean", "must be empty or have `size` values")
+        check(len(self.scale) in (0, self.size), "scale", "must be empty or have `size` values")
+        check(all(s > 0 for s in self.scale), "scale", "values must be positive")
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -175,9 +173,9 @@ class ModalitySpec:
     frontend: FrontendSpec
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.name, str) and bool(_NAME.match(self.name)), "name",
+        check(isinstance(self.name, str) and bool(_NAME.match(self.name)), "name",
                f"{self.name!r} must match {_NAME.pattern}")
-        _check(type(self.frontend) in _FRONTENDS.values(), "frontend",
+        check(type(self.frontend) in _FRONTENDS.values(), "frontend",
                f"must be one of {sorted(_FRONTENDS)} specs, got {type(self.frontend).__name__}")
 
     @property
@@ -217,13 +215,3 @@ def frontend_from_dict(data: dict[str, Any]) -> FrontendSpec:
         return cls(**values)
     except TypeError as exc:
         raise SpecError(f"frontend ({kind}): {exc}") from None
-
-
-def canonical_json(data: Any) -> str:
-    """JSON with sorted keys and no whitespace: the text that ``spec_hash`` hashes."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def spec_hash(data: Any) -> str:
-    """First 16 hex digits of the SHA-256 of ``canonical_json(data)``."""
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]

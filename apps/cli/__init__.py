@@ -8,7 +8,7 @@ import importlib
 import logging
 import sys
 
-from sensors.errors import TinyfuseError
+from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
 COMMAND_MODULES = ("features", "data", "build", "demo", "compile", "verify", "deploy", "run")
@@ -22,12 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"apps.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"apps.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"tinyfuse.apps.cli.{name}")
         module.register(subparsers)
     return parser
 

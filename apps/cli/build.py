@@ -10,18 +10,19 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from apps.thresholds import CalibratedPolicy, calibrate_bundle, read_target
-from fusion.boards import BOARD_NAMES, board_budget
-from fusion.config import AppConfig, load_config
+from tinyfuse.apps.thresholds import CalibratedPolicy
+from tinyfuse.fusion.boards import BOARD_NAMES, board_budget
+from tinyfuse.fusion.config import AppConfig, load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "build", help="train, compress and export a fused int8 model from an app.toml",
-        description="Run the whole pipeline on APP.toml and write model.tflite, "
-        "model_data.cc/.h, params.json, report.json, confusion.png, summary.txt, "
-        "model_card.md and policy.json (decision thresholds calibrated on the validation "
-        "split, for the target in the optional [policy] table) into --out.")
+        description="Run the whole pipeline on APP.toml (load, split, features, teacher, "
+        "search, distill, prune, quantize, calibrate, export, report) and write the bundle "
+        "(bundle.json + model.tflite), model_data.cc/.h, report.json, confusion.png, "
+        "summary.txt, model_card.md and policy.json (decision thresholds calibrated on the "
+        "validation split for the [policy] table's target) into --out.")
     parser.add_argument("config", metavar="APP.toml", help="app config (see apps/*/app.toml)")
     add_common(parser)
     parser.set_defaults(handler=run_build_command)
@@ -48,18 +49,16 @@ def with_overrides(config: AppConfig, args: argparse.Namespace) -> AppConfig:
     return config
 
 
-def run_config(config: AppConfig, args: argparse.Namespace, *, config_path: str | Path) -> int:
+def run_config(config: AppConfig, args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    target = read_target(config_path)  # a bad [policy] table fails before training
-    from fusion.pipeline import run_build
+    from tinyfuse.apps.build import build
 
-    result = run_build(config, Path(args.out), data_dir=args.data)
-    calibrated = calibrate_bundle(result.out_dir, result.val_probs, result.val_labels,
-                                  target=target)
+    result, calibrated = build(config, Path(args.out), data_dir=args.data)
     _print_model(config, result.report)
     _print_thresholds(calibrated)
-    print(f"  wrote {result.out_dir}/ (model.tflite, model_data.cc/.h, params.json, "
-          f"policy.json, report.json, confusion.png, summary.txt, model_card.md)")
+    print(f"  bundle {result.bundle.bundle_hash[:16]}; wrote {result.out_dir}/ (bundle.json, "
+          f"model.tflite, model_data.cc/.h, policy.json, report.json, confusion.png, "
+          f"summary.txt, model_card.md)")
     return 0
 
 
@@ -92,5 +91,4 @@ def _print_thresholds(calibrated: CalibratedPolicy) -> None:
 
 
 def run_build_command(args: argparse.Namespace) -> int:
-    config = with_overrides(load_config(args.config), args)
-    return run_config(config, args, config_path=args.config)
+    return run_config(with_overrides(load_config(args.config), args), args)

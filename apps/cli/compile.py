@@ -6,7 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
 
 
 def register(subparsers) -> None:
@@ -25,7 +25,7 @@ def read_tflite(path: Path) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware.compiler import compile_model, estimate, runtime_dir, runtime_sources
+    from tinyfuse.firmware.compiler import compile_model, estimate, runtime_dir, runtime_sources
 
     data = read_tflite(args.model)
     compiled = compile_model(data, prefix=args.prefix)

@@ -7,8 +7,8 @@ import json
 import statistics
 from pathlib import Path
 
-from sensors.errors import DataError
-from sensors.sources import LOADERS, LoadResult, detect_dataset, load_dataset
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources import LOADERS, LoadResult, detect_dataset, load_dataset
 
 MAX_GROUPS_LISTED = 30
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from apps.cli.build import add_common, run_config, with_overrides
-from fusion.config import load_config
+from tinyfuse.apps.cli.build import add_common, run_config, with_overrides
+from tinyfuse.fusion.config import load_config
 
 APPS = ("cough", "posture", "factory")
 
@@ -28,4 +28,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     path = app_config_path(args.app)
-    return run_config(with_overrides(load_config(path), args), args, config_path=path)
+    return run_config(with_overrides(load_config(path), args), args)

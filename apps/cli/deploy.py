@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from firmware.deploy import deploy
+from tinyfuse.firmware.deploy import deploy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "deploy",
         help="run a build folder's model on a board and check it against the reference",
-        description="Compile DIR/model.tflite (or use DIR/model.c), run it on the board, "
-        "compare every output with the TFLite Micro reference and write DIR/device.json.",
+        description="Compile the bundle in DIR (or use DIR/model.c and model.h when they "
+        "carry the bundle's hash), run it on the board, check that the board runs this "
+        "bundle, compare every output with the TFLite Micro reference (all -128, all 127, "
+        "then seeded random inputs, as verify does) and write DIR/device.json.",
     )
-    parser.add_argument("build_dir", metavar="DIR", help="build folder holding model.tflite")
+    parser.add_argument("build_dir", metavar="DIR",
+                        help="build folder (bundle.json + model.tflite)")
     parser.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
                         help="target board (default: qemu-m4, the emulated Cortex-M4)")
     parser.add_argument("--vectors", type=int, default=32,
-                        help="random int8 input vectors to check (default: 32)")
+                        help="int8 input sets to check, extremes included (default: 32)")
     parser.add_argument("--kernels", default="portable", choices=["portable", "dsp"],
                         help="portable C99 kernels or the Arm DSP SIMD path")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input vectors")
@@ -31,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
     # to -kernel would not resolve there
     report = deploy(Path(args.build_dir).resolve(), board=args.board, vectors=args.vectors,
                     kernels=args.kernels, seed=args.seed)
-    verdict = "bit-exact" if report.parity else f"{report.mismatches} output elements differ"
+    verdict = "bit-exact" if report.parity else f"{report.mismatches} input sets differ"
     print(f"{args.build_dir}: {report.board} ({report.kernels} kernels), {report.vectors} vectors, "
           f"{verdict}")
+    print(f"  bundle {report.bundle_hash[:16]} (the board reports the same)")
     print(f"  instructions/inference {report.instructions_per_inference:,}")
     print(f"  flash {report.text_bytes + report.rodata_bytes + report.data_bytes:,} B "
           f"(text {report.text_bytes:,}, rodata {report.rodata_bytes:,}, "

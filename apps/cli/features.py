@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError, SpecError
-from sensors.sources import read_audio, read_csv_matrix, read_image, read_mat
-from sensors.spec import (
+from tinyfuse.core.errors import DataError, SpecError
+from tinyfuse.sensors.sources import read_audio, read_csv_matrix, read_image, read_mat
+from tinyfuse.sensors.sources.base import Sample
+from tinyfuse.sensors.spec import (
     AudioSpec,
     ImageSpec,
     ModalitySpec,
@@ -76,7 +77,7 @@ def load_spec(path: str, modality: str) -> ModalitySpec:
 
 
 def read_sample(modality: str, path: Path) -> tuple[np.ndarray, int | None]:
-    """The raw sample in physical units and (audio only) its sample rate."""
+    """The raw sample in physical units and (audio only) its native sample rate."""
     suffix = path.suffix.lower()
     if modality == "audio":
         return read_audio(path, rms_floor=0.0)
@@ -93,16 +94,27 @@ def read_sample(modality: str, path: Path) -> tuple[np.ndarray, int | None]:
     return read_image(path), None
 
 
-def run(args: argparse.Namespace) -> int:
-    from sensors import extract
+def file_sample(spec: ModalitySpec, raw: np.ndarray, *, path: Path,
+                rate_hz: float | None) -> Sample:
+    """One file as the loaders give a sample: the raw array under the modality's name, the
+    native rate (audio) in the meta."""
+    meta = (("sample_rate_hz", float(rate_hz)),) if rate_hz else ()
+    return Sample(data={spec.name: np.asarray(raw)}, label="", group=str(path),
+                  key=str(path), source=str(path), meta=meta)
 
-    sample, rate_hz = read_sample(args.modality, Path(args.input))
+
+def run(args: argparse.Namespace) -> int:
+    from tinyfuse.sensors.preprocess import Preprocessor
+
+    raw, rate_hz = read_sample(args.modality, Path(args.input))
     if args.spec:
         spec = load_spec(args.spec, args.modality)
     else:
-        spec = default_spec(args.modality, sample, sample_rate_hz=args.sample_rate_hz)
-    features = extract(spec, sample, sample_rate_hz=rate_hz) if rate_hz else extract(spec,
-                                                                                      sample)
+        spec = default_spec(args.modality, raw, sample_rate_hz=args.sample_rate_hz)
+    sample = file_sample(spec, raw, path=Path(args.input), rate_hz=rate_hz)
+    features = Preprocessor((spec,)).feature(spec, sample)
+    if features is None:
+        raise DataError(f"{args.input}: no {spec.name} data read")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.save(args.out, features)
     print(f"{args.input} -> {args.out}: {spec.name} ({spec.frontend.kind}) features "

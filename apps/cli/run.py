@@ -3,7 +3,7 @@
 Writes ``stream.png`` (scores, truth and alerts over time) and ``run_summary.json`` into
 ``--out`` (default ``BUILD_DIR/run``); alerts go to MQTT (``--mqtt HOST:PORT``, with the
 persistent outbox in ``--outbox``) and always to ``<outbox>/alerts.jsonl`` when no broker
-took them. The policy is the one calibrated by ``tinyfuse build`` (``params.json``), else the
+took them. The policy is the one calibrated by ``tinyfuse build`` (``bundle.json``), else the
 app's default. ``--confirm auto`` records what a person would have been asked in
 ``OUT/confirm/asked.jsonl``.
 """
@@ -17,7 +17,7 @@ import math
 import sys
 from pathlib import Path
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
 
 CONFIRM_CHOICES = ("auto", "console", "file")
 STREAMS = ("episodes", "onsets")
@@ -30,7 +30,7 @@ DELIVERY_WORDS = {"delivered": "delivered to the broker",
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run", help="run a built app on a stream: score, decide, confirm, alert",
-        description="Score a stream with the bundle in BUILD_DIR (model.tflite + params.json), "
+        description="Score a stream with the bundle in BUILD_DIR (model.tflite + bundle.json), "
         "apply the app's policy, ask a person when unsure and publish alerts.")
     parser.add_argument("build_dir", metavar="BUILD_DIR", help="output of tinyfuse build/demo")
     parser.add_argument("--source", default="simulate", metavar="simulate|PATH",
@@ -75,8 +75,8 @@ def _samples(args: argparse.Namespace, app: str, policy, modalities: tuple[str, 
     if args.source == "simulate":
         samples = _simulated(args, app, policy)
     else:
-        from apps.runner import episodes
-        from sensors.sources import load_dataset
+        from tinyfuse.apps.runner import episodes
+        from tinyfuse.sensors.sources import load_dataset
 
         # a recorded set comes sorted by recording: replay it as episodes of mixed classes
         samples = episodes(load_dataset("auto", args.source).samples, seed=args.seed)
@@ -105,8 +105,8 @@ def _outage(text: str) -> tuple[str, float]:
 
 
 def _simulated(args: argparse.Namespace, app: str, policy) -> list:
-    from apps.runner import episodes, onsets
-    from sensors import simulate
+    from tinyfuse.apps.runner import episodes, onsets
+    from tinyfuse.sensors import simulate
 
     maker = getattr(simulate, f"simulate_{app}", None)
     if maker is None:
@@ -122,7 +122,7 @@ def _simulated(args: argparse.Namespace, app: str, policy) -> list:
 
 
 def _sink(args: argparse.Namespace, outbox: Path):
-    from apps.alerts import FallbackSink, LocalOutbox, MqttSink
+    from tinyfuse.apps.alerts import FallbackSink, LocalOutbox, MqttSink
 
     local = LocalOutbox(outbox)
     if not args.mqtt:
@@ -134,7 +134,7 @@ def _sink(args: argparse.Namespace, outbox: Path):
 
 
 def _hook(args: argparse.Namespace, out: Path):
-    from apps.confirm import AutoConfirm, ConsoleConfirm, FileConfirm
+    from tinyfuse.apps.confirm import AutoConfirm, ConsoleConfirm, FileConfirm
 
     if args.confirm == "console":
         return ConsoleConfirm(stdin=sys.stdin, out=sys.stdout)
@@ -146,15 +146,15 @@ def _hook(args: argparse.Namespace, out: Path):
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from apps.confirm import Confirmations
-    from apps.runner import default_policy, plot_stream, replay, run_stream
-    from apps.scoring import load_bundle, make_scorer
+    from tinyfuse.apps.confirm import Confirmations
+    from tinyfuse.apps.runner import bundle_policy, plot_stream, replay, run_stream
+    from tinyfuse.apps.scoring import load_bundle, make_scorer
 
     bundle = load_bundle(args.build_dir)
     out = Path(args.out or Path(args.build_dir) / "run")
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
-    policy = default_policy(bundle)
+    policy = bundle_policy(bundle)
     samples = _samples(args, bundle.app, policy, bundle.modalities)
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out)
@@ -167,7 +167,7 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         sink.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
-               "policy_source": "calibrated" if bundle.policy is not None else "app default",
+               "policy_source": "calibrated" if bundle.policy is not None else "default",
                "scorer": args.scorer, "source": args.source, "outbox": str(outbox)}
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot_stream(result, out / "stream.png", policy=policy)
@@ -180,7 +180,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _outbox_left(outbox: Path) -> int:
-    from apps.outbox import Outbox
+    from tinyfuse.apps.outbox import Outbox
 
     queue = Outbox(outbox / "outbox.sqlite")
     try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from apps.cli.compile import read_tflite
-from sensors.errors import ExportError
+from tinyfuse.apps.cli.compile import read_tflite
+from tinyfuse.core.errors import ExportError
 
 
 def register(subparsers) -> None:
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from firmware.parity import check_parity
+    from tinyfuse.firmware.parity import check_parity
 
     if args.vectors < 1:
         raise ExportError(f"--vectors must be >= 1, got {args.vectors}")

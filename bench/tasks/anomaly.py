@@ -19,8 +19,9 @@ import numpy as np
 from bench import baselines
 from bench.tasks.common import TaskData
 from bench.tasks.evaluate import footprint_block, save_model
-from fusion.export import convert_int8, predict_int8
-from fusion.train import fit_standardizer, standardize
+from tinyfuse.core.tflm import predict_int8
+from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.train import fit_standardizer, standardize
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

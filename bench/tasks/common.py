@@ -17,16 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from sensors import extract
-from sensors.errors import DataError
-from sensors.sources import Sample
-from sensors.spec import ModalitySpec, spec_hash
+from tinyfuse.core.errors import DataError
+from tinyfuse.core.specs import spec_hash
+from tinyfuse.sensors import extract
+from tinyfuse.sensors.sources import Sample
+from tinyfuse.sensors.spec import ModalitySpec
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO / "build" / "bench-cache"
-CACHE_VERSION = 3  # bump when a task changes what it stores
+CACHE_VERSION = 4  # bump when a task changes what it stores
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,14 +128,15 @@ def fold_task(task: TaskData, test_groups: Sequence[str]) -> TaskData:
 
 
 def featurize(samples: Sequence[Sample], modality: ModalitySpec, *, data_key: str,
-              transform: Callable[[np.ndarray], np.ndarray] | None = None,
+              transform: Callable[[np.ndarray, float | None], np.ndarray] | None = None,
               sample_rate_hz: float | None = None) -> np.ndarray:
     """``extract(modality, sample.data[data_key])`` for every sample, stacked.
 
     Parameters
     ----------
     transform : callable, optional
-        Applied to the raw array first (e.g. trimming leading silence, picking an axis).
+        ``transform(raw, sample_rate_hz)`` is applied to the raw array first (e.g. trimming
+        leading silence, picking an axis); the rate is the sample's own.
 
     Returns
     -------
@@ -143,9 +145,9 @@ def featurize(samples: Sequence[Sample], modality: ModalitySpec, *, data_key: st
     out = np.empty((len(samples), *modality.output_shape), np.float32)
     for row, sample in enumerate(samples):
         raw = np.asarray(sample.data[data_key])
-        if transform is not None:
-            raw = transform(raw)
         rate = sample.meta_value("sample_rate_hz") if sample_rate_hz is None else sample_rate_hz
+        if transform is not None:
+            raw = transform(raw, rate if isinstance(rate, int | float) else None)
         out[row] = extract(modality, raw, sample_rate_hz=rate if _is_audio(modality) else None)
     return out
 

@@ -25,11 +25,10 @@ from bench.tasks.common import (
     pooled_task,
     trim_leading_silence,
 )
-from sensors.sources import Sample, load_coswara, load_covid_cough
-from sensors.spec import AudioSpec, ModalitySpec, frontend_to_dict
+from tinyfuse.sensors.sources import Sample, load_coswara, load_covid_cough
+from tinyfuse.sensors.spec import AudioSpec, ModalitySpec, frontend_to_dict
 
 RATE_HZ = 8000
-SOURCE_RATE_HZ = 16000
 AUDIO = AudioSpec(sample_rate_hz=RATE_HZ, duration_s=3.0, n_fft=256, hop_length=256,
                   n_mels=32, n_mfcc=13, fmin_hz=20.0, fmax_hz=4000.0, feature="mfcc")
 TRAIN_CROP_OFFSETS_S = (0.0, 0.75, 1.5)
@@ -42,19 +41,23 @@ M2NET_COUGH = {"model": "TinyM2Net-V3 cough COVID screening", "weights_kb": 6,
                "accuracy_percent": 92.95}
 
 
-def _crop(signal: np.ndarray, *, offset_s: float, rate_hz: float) -> np.ndarray:
-    """Trim leading silence, then start ``offset_s`` later (kept short recordings whole)."""
+def _crop(signal: np.ndarray, rate_hz: float | None, *, offset_s: float) -> np.ndarray:
+    """Trim leading silence, then start ``offset_s`` later (kept short recordings whole);
+    ``rate_hz`` is the recording's own rate."""
+    if rate_hz is None:
+        raise ValueError("a crop needs the recording's sample rate")
     trimmed = trim_leading_silence(np.asarray(signal, np.float32), sample_rate_hz=rate_hz)
     start = int(offset_s * rate_hz)
-    return trimmed[start:] if start < len(trimmed) - rate_hz // 2 else trimmed
+    return trimmed[start:] if start < len(trimmed) - int(rate_hz) // 2 else trimmed
 
 
 def _audio_features(samples: list[Sample], modality: ModalitySpec, *, data_key: str,
-                    rate_hz: float, offsets_s: tuple[float, ...]) -> np.ndarray:
-    """``(len(offsets) * n, *shape)``: every crop offset of every sample, offset-major."""
+                    offsets_s: tuple[float, ...]) -> np.ndarray:
+    """``(len(offsets) * n, *shape)``: every crop offset of every sample, offset-major; each
+    recording at its own rate (the front-end resamples)."""
     return np.concatenate([
-        featurize(samples, modality, data_key=data_key, sample_rate_hz=rate_hz,
-                  transform=partial(_crop, offset_s=offset, rate_hz=rate_hz))
+        featurize(samples, modality, data_key=data_key,
+                  transform=partial(_crop, offset_s=offset))
         for offset in offsets_s])
 
 
@@ -83,7 +86,7 @@ def coswara_sound(root: Path, *, limit: int | None = None, seed: int = 0,
         samples = list(result.samples)
         return {
             "audio": _audio_features(samples, modality, data_key="audio",
-                                     rate_hz=SOURCE_RATE_HZ, offsets_s=TRAIN_CROP_OFFSETS_S),
+                                     offsets_s=TRAIN_CROP_OFFSETS_S),
             "y": np.array([s.label for s in samples]),
             "group": np.array([s.group for s in samples]),
             "test_groups": np.array(sorted({s.group for s in test.samples})),
@@ -136,8 +139,7 @@ def coswara_participant(root: Path, *, limit: int | None = None, seed: int = 0,
         out: dict[str, np.ndarray] = {"n_skipped": np.array(len(result.skipped))}
         for modality in modalities:
             out[modality.name] = _audio_features(
-                samples, modality, data_key=modality.name, rate_hz=SOURCE_RATE_HZ,
-                offsets_s=TRAIN_CROP_OFFSETS_S)
+                samples, modality, data_key=modality.name, offsets_s=TRAIN_CROP_OFFSETS_S)
         out["y"] = np.array([s.label for s in samples])
         out["group"] = np.array([s.group for s in samples])
         out["test_groups"] = np.array(sorted({s.group for s in test.samples}))
@@ -175,13 +177,13 @@ def covid_cough(root: Path, *, limit: int | None = None, seed: int = 0,
     params = {"spec": modality.to_dict(), "limit": limit, "seed": seed}
 
     def compute() -> dict[str, np.ndarray]:
-        result = load_covid_cough(root / "covid19_cough", sample_rate_hz=RATE_HZ, limit=limit)
+        result = load_covid_cough(root / "covid19_cough", limit=limit)
         train, test = result.group_split(test_fraction=0.3, seed=seed)
         out: dict[str, np.ndarray] = {"n_skipped": np.array(len(result.skipped))}
         for side, part in (("train", train), ("test", test)):
             samples = list(part.samples)
             out[f"x_{side}"] = _audio_features(samples, modality, data_key="audio",
-                                               rate_hz=RATE_HZ, offsets_s=(0.0,))
+                                               offsets_s=(0.0,))
             out[f"y_{side}"] = np.array([s.label for s in samples])
             out[f"source_{side}"] = np.array([str(s.meta_value("source")) for s in samples])
             out[f"group_{side}"] = np.array([s.group for s in samples])

@@ -32,8 +32,8 @@ from bench.tasks.evaluate import (
     save_model,
     validation_block,
 )
-from fusion.report import confusion_matrix
-from fusion.split import grouped_folds
+from tinyfuse.fusion.report import confusion_matrix
+from tinyfuse.fusion.split import grouped_folds
 
 log = logging.getLogger(__name__)
 

@@ -28,26 +28,21 @@ import numpy as np
 
 from bench import baselines
 from bench.tasks.common import TaskData
-from fusion.compress import (
+from tinyfuse.core.errors import ExportError
+from tinyfuse.core.tflm import inspect_tflite, predict_int8, reference_invoke, tflm_arena_bytes
+from tinyfuse.fusion.compress import (
     QuantizationResult,
     fake_quant_finetune,
     footprint,
     int8_disagreement,
     quantize_model,
 )
-from fusion.export import (
-    convert_int8,
-    inspect_tflite,
-    predict_int8,
-    reference_invoke,
-    tflm_arena_bytes,
-)
-from fusion.model import as_inputs, build_model
-from fusion.report import confusion_matrix, fused_gain
-from fusion.spec import BranchSpec, CompressionSpec, FusionSpec
-from fusion.split import validation_split
-from fusion.train import distill, fit_standardizer, standardize, train_classifier
-from sensors.errors import ExportError
+from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.model import as_inputs, build_model
+from tinyfuse.fusion.report import confusion_matrix, fused_gain
+from tinyfuse.fusion.spec import BranchSpec, CompressionSpec, FusionSpec
+from tinyfuse.fusion.split import validation_split
+from tinyfuse.fusion.train import distill, fit_standardizer, standardize, train_classifier
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from bench.tasks.common import (
     featurize,
     thin_per_group,
 )
-from sensors.sources import Sample, load_ceiling_fan, load_cwru
-from sensors.spec import ModalitySpec, VibrationSpec, frontend_to_dict
+from tinyfuse.sensors.sources import Sample, load_ceiling_fan, load_cwru
+from tinyfuse.sensors.spec import ModalitySpec, VibrationSpec, frontend_to_dict
 
 CWRU_SPEC = VibrationSpec(sample_rate_hz=12000.0, window_s=0.25, n_axes=1)
 CWRU_HOP_S = 0.125
@@ -36,7 +36,7 @@ FAN_CITATION = ("S. Hymel, tinyml-example-anomaly-detection (ceiling fan, MSA301
 
 
 def _column(index: int):
-    def pick(raw: np.ndarray) -> np.ndarray:
+    def pick(raw: np.ndarray, _rate_hz: float | None) -> np.ndarray:
         return raw[:, index]
     return pick
 

@@ -22,9 +22,9 @@ from bench.tasks.common import (
     encode,
     featurize,
 )
-from sensors.sources import Sample, load_thermal_d6t, load_urfd
-from sensors.sources.thermal_d6t import POSTURES
-from sensors.spec import ImageSpec, ModalitySpec, VectorSpec, frontend_to_dict
+from tinyfuse.sensors.sources import Sample, load_thermal_d6t, load_urfd
+from tinyfuse.sensors.sources.thermal_d6t import POSTURES
+from tinyfuse.sensors.spec import ImageSpec, ModalitySpec, VectorSpec, frontend_to_dict
 
 THERMAL = ModalitySpec(name="thermal", frontend=ImageSpec(
     sensor="thermal", height=4, width=4, min_value=15.0, max_value=40.0))

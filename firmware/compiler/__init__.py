@@ -1,18 +1,26 @@
 """int8 .tflite -> C99 compiler with a static memory plan, bit-exact with TFLite Micro.
 
 Public API: :func:`estimate` (flash/RAM/MACs without generating code), :func:`compile_model`
-(generated ``model.c``/``model.h`` as strings), :func:`runtime_dir`, :func:`runtime_sources`.
+(generated ``model.c``/``model.h`` as strings), :func:`compile_bundle` (the same, with
+the bundle's hash, modality names and class labels in ``model.h``), :func:`runtime_dir`,
+:func:`runtime_sources`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from firmware.compiler.codegen import CompiledModel, TensorInfo, compile_model
-from firmware.compiler.estimate import Footprint, LayerFootprint, estimate
+from tinyfuse.firmware.compiler.codegen import (
+    CompiledModel,
+    TensorInfo,
+    compile_bundle,
+    compile_model,
+)
+from tinyfuse.firmware.compiler.estimate import Footprint, LayerFootprint, estimate
 
 __all__ = [
-    "CompiledModel", "Footprint", "LayerFootprint", "TensorInfo", "compile_model", "estimate",
+    "CompiledModel", "Footprint", "LayerFootprint", "TensorInfo", "compile_bundle", "compile_model",
+    "estimate",
     "runtime_dir", "runtime_sources",
 ]
 

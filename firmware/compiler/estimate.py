@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.compiler.lower import PARAM_INPUTS, Program, lower
-from firmware.compiler.plan import plan_memory
-from firmware.compiler.reader import Operator, read_model
+from tinyfuse.firmware.compiler.lower import PARAM_INPUTS, Program, lower
+from tinyfuse.firmware.compiler.plan import plan_memory
+from tinyfuse.firmware.compiler.reader import Operator, read_model
 
 # Ops whose per-output-channel requantization adds an int32 multiplier and an int32 shift.
 _PER_CHANNEL_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})

@@ -10,7 +10,7 @@ import struct
 
 import numpy as np
 
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
 
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")

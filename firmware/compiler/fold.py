@@ -9,8 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from firmware.compiler.reader import Graph, Operator, Tensor
-from firmware.compiler.slicing import slice_plan
+from tinyfuse.firmware.compiler.reader import Graph, Operator, Tensor
+from tinyfuse.firmware.compiler.slicing import slice_plan
 
 _INT_TYPES = ("int32", "int64")
 _FOLDABLE = frozenset({"SHAPE", "STRIDED_SLICE", "PACK", "CONCATENATION", "RESHAPE", "SQUEEZE",

@@ -15,7 +15,7 @@ not a model output) and batch is 1:
 
 from __future__ import annotations
 
-from firmware.compiler.reader import Graph, Operator
+from tinyfuse.firmware.compiler.reader import Graph, Operator
 
 
 def _shape(graph: Graph, tensor_id: int) -> tuple[int, ...]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.compiler.fold import fold_constants
-from firmware.compiler.reader import Graph, Operator, Tensor
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler.fold import fold_constants
+from tinyfuse.firmware.compiler.reader import Graph, Operator, Tensor
 
 VIEW_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 KERNEL_OPS = frozenset({

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware.compiler.quant import (
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler.quant import (
     activation_range,
     effective_scales,
 )
-from firmware.compiler.reader import Operator, Tensor
-from sensors.errors import ExportError
+from tinyfuse.firmware.compiler.reader import Operator, Tensor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

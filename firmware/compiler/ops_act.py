@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.compiler.ops import OpCode, OpContext, _qp, c_array, c_struct
-from firmware.compiler.ops_misc import _broadcast
-from firmware.compiler.quant import (
+from tinyfuse.firmware.compiler.ops import OpCode, OpContext, _qp, c_array, c_struct
+from tinyfuse.firmware.compiler.ops_misc import _broadcast
+from tinyfuse.firmware.compiler.quant import (
     activation_range,
     input_radius,
     quantize_float32,
     quantize_multiplier,
 )
-from firmware.compiler.reader import Tensor
+from tinyfuse.firmware.compiler.reader import Tensor
 
 
 def operand(ctx: OpContext, tensor: Tensor, slot: int) -> tuple[list[str], str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from firmware.compiler.ops import OpCode, OpContext, _need_const, _qp, c_array, c_struct
-from firmware.compiler.quant import activation_range, input_radius, quantize_multiplier
+from tinyfuse.firmware.compiler.ops import OpCode, OpContext, _need_const, _qp, c_array, c_struct
+from tinyfuse.firmware.compiler.quant import activation_range, input_radius, quantize_multiplier
 
 
 def mean(ctx: OpContext) -> OpCode:

@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
-from firmware.compiler.ops import OpCode, OpContext, _need_const, _qp, c_array, c_struct
-from firmware.compiler.reader import Tensor
-from firmware.compiler.slicing import slice_plan
+from tinyfuse.firmware.compiler.ops import OpCode, OpContext, _need_const, _qp, c_array, c_struct
+from tinyfuse.firmware.compiler.reader import Tensor
+from tinyfuse.firmware.compiler.slicing import slice_plan
 
 MAX_RANK = 6
 

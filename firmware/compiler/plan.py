@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.compiler.in_place import can_run_in_place, in_place_scratch_bytes
-from firmware.compiler.lower import Program
+from tinyfuse.firmware.compiler.in_place import can_run_in_place, in_place_scratch_bytes
+from tinyfuse.firmware.compiler.lower import Program
 
 ALIGN_BYTES = 16
 

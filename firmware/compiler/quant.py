@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
 
 
 def round_half_away(value: float) -> int:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware.compiler import schema as S
-from firmware.compiler.flatbuf import Table, root_table
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler import schema as S
+from tinyfuse.firmware.compiler.flatbuf import Table, root_table
 
 MAX_ELEMENTS = 1 << 28  # larger tensors cannot be meant for a microcontroller
 

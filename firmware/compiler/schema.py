@@ -47,7 +47,7 @@ _POOL = (
     ("filter_width", 3, "int32", 0), ("filter_height", 4, "int32", 0),
     ("activation", 5, "int8", 0),
 )
-OPTION_FIELDS: dict[str, tuple[tuple[str, int, str, object], ...]] = {
+OPTION_FIELDS: dict[str, tuple[tuple[str, int, str, int | float | bool], ...]] = {
     "CONV_2D": (
         ("padding", 0, "int8", 0), ("stride_w", 1, "int32", 0), ("stride_h", 2, "int32", 0),
         ("activation", 3, "int8", 0), ("dilation_w", 4, "int32", 1),

@@ -3,7 +3,7 @@ lowering and the constant folder."""
 
 from __future__ import annotations
 
-from sensors.errors import ExportError
+from tinyfuse.core.errors import ExportError
 
 
 def _clamp(value: int, lo: int, hi: int) -> int:

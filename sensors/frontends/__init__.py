@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.frontends import audio, image, vector, vibration
-from sensors.spec import (
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.frontends import audio, image, vector, vibration
+from tinyfuse.sensors.spec import (
     AudioSpec,
     FrontendSpec,
     ImageSpec,
@@ -53,10 +53,10 @@ def _pcm_to_float(signal: np.ndarray) -> np.ndarray:
 
 
 def _audio(spec: AudioSpec, signal: np.ndarray, sample_rate_hz: float | None) -> np.ndarray:
-    x = _pcm_to_float(signal)
-    if sample_rate_hz is not None and sample_rate_hz != spec.sample_rate_hz:
-        x = audio.resample(x, orig_hz=sample_rate_hz, target_hz=spec.sample_rate_hz)
-    x = audio.fix_length(x, n_samples=spec.n_samples)
+    """Resample (only here: loaders keep the native rate), fix the length, featurize."""
+    rate_hz = spec.sample_rate_hz if sample_rate_hz is None else sample_rate_hz
+    x = audio.resample_window(_pcm_to_float(signal), orig_hz=rate_hz,
+                              target_hz=spec.sample_rate_hz, n_samples=spec.n_samples)
     return audio.features(x, spec=spec)
 
 
@@ -81,14 +81,16 @@ def extract(
     spec : ModalitySpec or a bare front-end spec
     sample : np.ndarray, real numbers, finite
         audio: shape (n,), float in [-1, 1] or integer PCM (scaled by 1 / 2**(bits-1)), at
-        ``spec.sample_rate_hz`` unless ``sample_rate_hz`` says otherwise; resampled, then
-        trimmed or zero-padded at the end to ``duration_s``.
+        ``spec.sample_rate_hz`` unless ``sample_rate_hz`` says otherwise; its first
+        ``duration_s`` is resampled to the spec's rate (the one resampler in tinyfuse:
+        loaders return audio at its native rate), then zero-padded at the end when short.
         image: shape (rows, cols) of any size, degC (thermal) or metres (depth).
         vibration: shape (n_samples, n_axes) (or (n_samples,) for one axis), trimmed or
         zero-padded at the end to ``window_s``.
         vector: shape (size,).
     sample_rate_hz : float, optional
-        Rate of an audio sample when it differs from the spec's.
+        Native rate of an audio sample (``sample.meta_value("sample_rate_hz")``), in
+        ``AUDIO_NATIVE_RATE_RANGE_HZ``; ``None`` means the spec's rate.
     background : np.ndarray, optional
         Background frame for an image spec with ``subtract_background``.
 
@@ -99,8 +101,8 @@ def extract(
     Raises
     ------
     DataError
-        Wrong dtype, ndim, shape or axis count, empty, or NaN/inf; the message names the
-        modality.
+        Wrong dtype, ndim, shape or axis count, empty, NaN/inf, or an audio rate out of
+        range; the message names the modality.
     """
     frontend = spec.frontend if isinstance(spec, ModalitySpec) else spec
     field = spec.name if isinstance(spec, ModalitySpec) else frontend.kind

@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import scipy.ndimage
 
-from sensors.errors import DataError
-from sensors.spec import ImageSpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.spec import ImageSpec
 
 
 def _as_image(frame: np.ndarray, op: str) -> np.ndarray:

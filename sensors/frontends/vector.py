@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.spec import VectorSpec
+from tinyfuse.sensors.spec import VectorSpec
 
 
 def standardize(vector: np.ndarray, *, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from sensors.errors import DataError
-from sensors.spec import VibrationSpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.spec import VibrationSpec
 
 POWER_FLOOR = 1e-12
 AMPLITUDE_FLOOR = 1e-6

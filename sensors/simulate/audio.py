@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.simulate.signals import band_noise, harmonic_series, resonator, seeded
-from sensors.sources.base import LoadResult, Sample
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.simulate.signals import band_noise, harmonic_series, resonator, seeded
+from tinyfuse.sensors.sources.base import LoadResult, Sample
 
 SAMPLE_RATE_HZ = 16000
 CLASSES = ("cough", "breathing", "speech")

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.simulate.signals import area_mean, band_noise, seeded
-from sensors.sources.base import LoadResult, Sample
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.simulate.signals import area_mean, band_noise, seeded
+from tinyfuse.sensors.sources.base import LoadResult, Sample
 
 CLASSES = ("normal", "imbalance", "outer_race", "inner_race")
 VIBRATION_RATE_HZ = 12000

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.simulate.signals import area_mean, seeded
-from sensors.sources.base import LoadResult, Sample
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.simulate.signals import area_mean, seeded
+from tinyfuse.sensors.sources.base import LoadResult, Sample
 
 CLASSES = ("standing", "sitting", "lying", "empty")
 SCENE_PX = 64

@@ -1,22 +1,21 @@
 """I/O only: file readers, dataset loaders and the sample/result model they return."""
 
-from sensors.sources.base import LoadResult, Sample, Skipped
-from sensors.sources.ceiling_fan import load_ceiling_fan
-from sensors.sources.coswara import load_coswara
-from sensors.sources.covid_cough import load_covid_cough
-from sensors.sources.cwru import load_cwru
-from sensors.sources.folder import load_folder
-from sensors.sources.join import join_by_key
-from sensors.sources.readers import (
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped
+from tinyfuse.sensors.sources.ceiling_fan import load_ceiling_fan
+from tinyfuse.sensors.sources.coswara import load_coswara
+from tinyfuse.sensors.sources.covid_cough import load_covid_cough
+from tinyfuse.sensors.sources.cwru import load_cwru
+from tinyfuse.sensors.sources.folder import load_folder
+from tinyfuse.sensors.sources.join import join_by_key
+from tinyfuse.sensors.sources.readers import (
     read_audio,
     read_csv_matrix,
     read_image,
     read_mat,
-    resample,
 )
-from sensors.sources.registry import LOADERS, detect_dataset, load_dataset
-from sensors.sources.thermal_d6t import load_thermal_d6t
-from sensors.sources.urfd import load_urfd
+from tinyfuse.sensors.sources.registry import LOADERS, detect_dataset, load_dataset
+from tinyfuse.sensors.sources.thermal_d6t import load_thermal_d6t
+from tinyfuse.sensors.sources.urfd import load_urfd
 
 __all__ = [
     "LOADERS",
@@ -37,5 +36,4 @@ __all__ = [
     "read_csv_matrix",
     "read_image",
     "read_mat",
-    "resample",
 ]

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
 
 log = logging.getLogger(__name__)
 

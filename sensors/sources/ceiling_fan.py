@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.readers import read_csv_matrix
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.readers import read_csv_matrix
 
 NAME = "ceiling_fan"
 SAMPLE_RATE_HZ = 200.0

@@ -1,4 +1,4 @@
-"""Coswara batch 2020-04-13: 3 sounds per participant (16 kHz mono wav).
+"""Coswara batch 2020-04-13: 3 sounds per participant (mono wav, 16 kHz in this copy).
 
 Two views of the same files:
 
@@ -10,6 +10,7 @@ Two views of the same files:
   which recording and why) or kept with ``Sample.missing`` naming it (``missing="keep"``).
 
 Empty and near-silent recordings (RMS below ``rms_floor``) are skipped with their reason.
+Audio keeps each file's native rate (meta ``sample_rate_hz``); the front-end resamples.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import csv
 import json
 from pathlib import Path
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.join import join_by_key
-from sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.join import join_by_key
+from tinyfuse.sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
 
 NAME = "coswara_20200413"
 SOUNDS = {"cough-heavy": "cough", "breathing-deep": "breathing", "counting-normal": "counting"}
-SAMPLE_RATE_HZ = 16000
 
 
 def is_coswara(root: Path) -> bool:
@@ -63,7 +63,8 @@ def load_coswara(
     Returns
     -------
     LoadResult
-        Audio arrays are float32 ``(n_samples,)`` at 16 kHz.
+        Audio arrays are float32 ``(n_samples,)`` at the file's native rate (meta
+        ``sample_rate_hz``; 16 kHz for the files of this batch).
     """
     root = Path(root)
     if mode not in ("sound", "participant"):
@@ -91,8 +92,7 @@ def _load_sound(participants: list[Path], stem: str, sound: str, info: dict[str,
                 min_duration_s: float) -> LoadResult:
     def load_one(folder: Path) -> list[Sample]:
         path = folder / f"{stem}.wav"
-        signal, rate_hz = read_audio(path, sample_rate_hz=SAMPLE_RATE_HZ, rms_floor=rms_floor,
-                                     min_duration_s=min_duration_s)
+        signal, rate_hz = read_audio(path, rms_floor=rms_floor, min_duration_s=min_duration_s)
         person = info.get(folder.name, {})
         status = str(person.get("covid_status", "unknown"))
         meta = (("sound", sound), ("covid_status", status),

@@ -1,9 +1,10 @@
 """covid19_cough: 1,324 induced coughs (mp3) with COVID-19 labels from ``metadata.json``.
 
-Label is ``"positive"``/``"negative"`` (``covid19`` field). Every recording is resampled to
-one rate (16 kHz by default) because the positives come mostly from an 8 kHz call-centre line
-and the negatives from a 48 kHz bot; meta keeps ``source`` (the channel), the original rate,
-``verified`` and ``asymptomatic`` so accuracy can be reported within each source.
+Label is ``"positive"``/``"negative"`` (``covid19`` field). The positives come mostly from
+an 8 kHz call-centre line and the negatives from a 48 kHz bot: every recording is returned at
+its native rate (meta ``sample_rate_hz``) and the audio front-end resamples all of them to the
+spec's one rate, the same way at training and at serving. Meta also keeps ``source`` (the
+channel), ``verified`` and ``asymptomatic`` so accuracy can be reported within each source.
 Each recording is its own group (the set has no participant ids).
 """
 
@@ -12,9 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
 
 NAME = "covid19_cough"
 
@@ -39,12 +40,11 @@ def read_metadata(root: Path) -> list[dict]:
 def load_covid_cough(
     root: str | Path,
     *,
-    sample_rate_hz: int = 16000,
     rms_floor: float = DEFAULT_RMS_FLOOR,
     min_duration_s: float = 0.1,
     limit: int | None = None,
 ) -> LoadResult:
-    """Load every mp3 listed in ``metadata.json``, resampled to ``sample_rate_hz``.
+    """Load every mp3 listed in ``metadata.json`` at its native rate.
 
     Parameters
     ----------
@@ -54,7 +54,8 @@ def load_covid_cough(
     Returns
     -------
     LoadResult
-        ``data={"audio": float32 (n_samples,)}``; unusable files are skipped with reasons.
+        ``data={"audio": float32 (n_samples,)}`` at the rate in meta ``sample_rate_hz``;
+        unusable files are skipped with reasons.
     """
     root = Path(root)
     records = _limit_per_label(read_metadata(root), limit)
@@ -64,11 +65,9 @@ def load_covid_cough(
         if not isinstance(record.get("covid19"), bool):
             raise DataError(f"{path}: metadata field 'covid19' is {record.get('covid19')!r}, "
                             "expected true/false")
-        original_hz = _file_rate(path)
-        signal, _ = read_audio(path, sample_rate_hz=sample_rate_hz, rms_floor=rms_floor,
-                               min_duration_s=min_duration_s)
-        meta = (("source", str(record.get("source"))), ("original_rate_hz", original_hz),
-                ("sample_rate_hz", sample_rate_hz), ("verified", record.get("verified")),
+        signal, rate_hz = read_audio(path, rms_floor=rms_floor, min_duration_s=min_duration_s)
+        meta = (("source", str(record.get("source"))), ("sample_rate_hz", rate_hz),
+                ("verified", record.get("verified")),
                 ("asymptomatic", record.get("asymptomatic")))
         label = "positive" if record["covid19"] else "negative"
         return [Sample(data={"audio": signal}, label=label, group=path.stem, key=path.stem,
@@ -78,15 +77,6 @@ def load_covid_cough(
                                path_of=lambda r: str(root / "raw" / str(r.get("filename", ""))),
                                desc="covid19_cough", total=len(records))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME)
-
-
-def _file_rate(path: Path) -> int | None:
-    import soundfile
-
-    try:
-        return int(soundfile.info(str(path)).samplerate)
-    except (soundfile.LibsndfileError, RuntimeError):
-        return None  # read_audio reports the real problem
 
 
 def _limit_per_label(records: list[dict], limit: int | None) -> list[dict]:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.readers import check_finite, decimation_factor, read_mat
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.readers import check_finite, decimation_factor, read_mat
 
 NAME = "cwru_0hp"
 SAMPLE_RATE_HZ = 12000

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.readers import (
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.readers import (
     AUDIO_SUFFIXES,
     DEFAULT_RMS_FLOOR,
     IMAGE_SUFFIXES,
@@ -39,17 +39,17 @@ def load_folder(
     modality: str = "audio",
     pattern: str | None = None,
     limit: int | None = None,
-    sample_rate_hz: int | None = 16000,
-    rate_mismatch: str = "resample",
     rms_floor: float = DEFAULT_RMS_FLOOR,
     csv_columns: int | None = None,
     group_of: Callable[[Path], str] | None = None,
 ) -> LoadResult:
     """Load ``root/<class>/<file>``: the folder name is the label.
 
-    The reader is chosen by suffix: wav/flac/mp3/ogg -> mono float32 at ``sample_rate_hz``
-    (see ``read_audio`` for the rate policy and ``rms_floor``), png/npy -> 2-D float32 as
-    stored, csv -> float32 matrix (``csv_columns`` enforces the width).
+    The reader is chosen by suffix: wav/flac/mp3/ogg -> mono float32 at the file's native
+    rate, which meta ``"sample_rate_hz"`` carries (audio is never resampled here: the audio
+    front-end resamples; see ``read_audio`` for the header bounds and ``rms_floor``),
+    png/npy -> 2-D float32 as stored, csv -> float32 matrix (``csv_columns`` enforces the
+    width).
 
     Parameters
     ----------
@@ -74,8 +74,7 @@ def load_folder(
 
     def load_one(pair: tuple[str, Path]) -> list[Sample]:
         label, path = pair
-        array, meta = _read_any(path, sample_rate_hz=sample_rate_hz, rate_mismatch=rate_mismatch,
-                                rms_floor=rms_floor, csv_columns=csv_columns)
+        array, meta = _read_any(path, rms_floor=rms_floor, csv_columns=csv_columns)
         group = group_of(path) if group_of else f"{label}/{path.stem}"
         return [Sample(data={modality: array}, label=label, group=group,
                        key=f"{label}/{path.stem}", source=str(path), meta=meta)]
@@ -86,12 +85,11 @@ def load_folder(
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"folder:{root}")
 
 
-def _read_any(path: Path, *, sample_rate_hz: int | None, rate_mismatch: str, rms_floor: float,
+def _read_any(path: Path, *, rms_floor: float,
               csv_columns: int | None) -> tuple[np.ndarray, tuple]:
     suffix = path.suffix.lower()
     if suffix in AUDIO_SUFFIXES:
-        signal, rate_hz = read_audio(path, sample_rate_hz=sample_rate_hz,
-                                     rate_mismatch=rate_mismatch, rms_floor=rms_floor)
+        signal, rate_hz = read_audio(path, rms_floor=rms_floor)
         return signal, (("sample_rate_hz", rate_hz),)
     if suffix in IMAGE_SUFFIXES:
         return read_image(path), ()

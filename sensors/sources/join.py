@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, Skipped
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped
 
 
 def join_by_key(

@@ -1,25 +1,31 @@
 """File readers (I/O only). Each returns plain arrays or raises ``DataError`` naming the file
-and what is wrong: empty, truncated, corrupt, wrong rate, NaN/inf, ragged rows, near-silent.
+and what is wrong: empty, truncated, corrupt, absurd header, NaN/inf, ragged rows, near-silent.
 
-Sample-rate policy (``read_audio``): when ``sample_rate_hz`` is given and the file differs,
-``rate_mismatch="resample"`` (default) resamples with a polyphase anti-aliasing filter
-(``scipy.signal.resample_poly``); ``rate_mismatch="reject"`` raises ``DataError`` instead.
+Sample-rate policy (``read_audio``): audio is returned at its native rate, never resampled;
+the rate travels in the sample's meta (``"sample_rate_hz"``) and the audio front-end
+(``tinyfuse.sensors.frontends.extract``) is the one place that resamples, so training and
+serving compute the same features. The header is checked before anything is decoded: a rate
+outside ``AUDIO_NATIVE_RATE_RANGE_HZ``, a length over ``max_duration_s`` or a decoded size over
+``MAX_AUDIO_VALUES`` is rejected, so no header can make a reader (or a later step) allocate
+without bound.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.spec import AUDIO_NATIVE_RATE_RANGE_HZ
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 IMAGE_SUFFIXES = (".png", ".npy")
 DEFAULT_RMS_FLOOR = 1e-4  # -80 dBFS: below this a recording is treated as silent
+MAX_AUDIO_DURATION_S = 600.0  # 10 min: longer recordings are rejected before decoding
+MAX_AUDIO_VALUES = 1 << 27  # frames x channels decoded at most: 512 MiB of float32
 
 
 def _fail(path: str | Path, problem: str) -> DataError:
@@ -48,46 +54,48 @@ def check_finite(path: str | Path, array: np.ndarray) -> np.ndarray:
 def read_audio(
     path: str | Path,
     *,
-    sample_rate_hz: int | None = None,
-    rate_mismatch: str = "resample",
     rms_floor: float = DEFAULT_RMS_FLOOR,
     min_duration_s: float = 0.0,
+    max_duration_s: float = MAX_AUDIO_DURATION_S,
 ) -> tuple[np.ndarray, int]:
-    """Read a wav/flac/mp3/ogg file as mono float32 in [-1, 1].
+    """Read a wav/flac/mp3/ogg file as mono float32 in [-1, 1] at its native rate.
 
     Parameters
     ----------
     path : path-like
-    sample_rate_hz : int, optional
-        Wanted rate; ``None`` keeps the file's rate.
-    rate_mismatch : {"resample", "reject"}
-        Policy when the file's rate differs from ``sample_rate_hz``.
     rms_floor : float
         Recordings whose RMS is below this are rejected as near-silent (0 disables).
     min_duration_s : float
         Recordings shorter than this are rejected.
+    max_duration_s : float
+        Recordings whose header claims more than this are rejected before decoding.
 
     Returns
     -------
     (signal, rate_hz) : tuple of np.ndarray and int
-        ``signal`` has shape ``(n_samples,)``, float32 (channels averaged).
+        ``signal`` has shape ``(n_samples,)``, float32 (channels averaged), at the file's own
+        rate ``rate_hz`` (in ``AUDIO_NATIVE_RATE_RANGE_HZ``); it is never resampled.
 
     Raises
     ------
     DataError
-        Empty, truncated or corrupt file, wrong rate under ``"reject"``, NaN/inf samples,
-        no frames, too short, or near-silent.
+        Empty, truncated or corrupt file, a header claiming a rate outside
+        ``AUDIO_NATIVE_RATE_RANGE_HZ`` or a length over ``max_duration_s`` or
+        ``MAX_AUDIO_VALUES``, NaN/inf samples, no frames, too short, or near-silent.
     """
     import soundfile
 
-    if rate_mismatch not in ("resample", "reject"):
-        raise DataError(f"read_audio: rate_mismatch={rate_mismatch!r} must be "
-                        "'resample' or 'reject'")
     path = check_nonempty(path)
     if path.suffix.lower() == ".wav":
         _check_wav_complete(path)
     try:
-        signal, rate_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
+        with soundfile.SoundFile(str(path)) as handle:
+            rate_hz, n_frames = int(handle.samplerate), int(handle.frames)
+            _check_audio_header(path, rate_hz=rate_hz, n_frames=n_frames,
+                                n_channels=int(handle.channels), max_duration_s=max_duration_s)
+            signal = handle.read(frames=n_frames, dtype="float32", always_2d=True)
+    except DataError:
+        raise
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
         detail = _short(str(exc).replace(f"Error opening {str(path)!r}: ", "").split(".[")[0])
         raise _fail(path, f"corrupt or undecodable audio ({path.stat().st_size} bytes; "
@@ -95,21 +103,22 @@ def read_audio(
     if signal.shape[0] == 0:
         raise _fail(path, "no audio frames (header only)")
     signal = check_finite(path, signal.mean(axis=1, dtype=np.float32))
-    if sample_rate_hz is not None and rate_hz != sample_rate_hz:
-        if rate_mismatch == "reject":
-            raise _fail(path, f"sample rate {rate_hz} Hz, expected {sample_rate_hz} Hz")
-        signal, rate_hz = resample(signal, rate_hz, sample_rate_hz), sample_rate_hz
     _check_level(path, signal, rate_hz, rms_floor=rms_floor, min_duration_s=min_duration_s)
-    return signal, int(rate_hz)
+    return signal, rate_hz
 
 
-def resample(signal: np.ndarray, from_hz: float, to_hz: float) -> np.ndarray:
-    """Polyphase resampling of a 1-D signal, float32 out, shape ``(round(n*to/from),)``."""
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(int(round(to_hz)), int(round(from_hz)))
-    out = resample_poly(signal.astype(np.float64), ratio.numerator, ratio.denominator)
-    return out.astype(np.float32)
+def _check_audio_header(path: Path, *, rate_hz: int, n_frames: int, n_channels: int,
+                        max_duration_s: float) -> None:
+    """Bound what a header claims before anything is decoded (``DataError`` naming the file)."""
+    low, high = AUDIO_NATIVE_RATE_RANGE_HZ
+    if not low <= rate_hz <= high:
+        raise _fail(path, f"header claims sample rate {rate_hz} Hz, outside [{low}, {high}] Hz")
+    if n_frames / rate_hz > max_duration_s:
+        raise _fail(path, f"too long: header claims {n_frames} frames at {rate_hz} Hz "
+                          f"({n_frames / rate_hz:.1f} s > {max_duration_s} s)")
+    if n_frames * max(n_channels, 1) > MAX_AUDIO_VALUES:
+        raise _fail(path, f"too large: header claims {n_frames} frames x {n_channels} channels "
+                          f"(> {MAX_AUDIO_VALUES} values)")
 
 
 def _check_level(path: Path, signal: np.ndarray, rate_hz: float, *, rms_floor: float,

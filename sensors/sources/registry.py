@@ -6,15 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult
-from sensors.sources.ceiling_fan import is_ceiling_fan, load_ceiling_fan
-from sensors.sources.coswara import is_coswara, load_coswara
-from sensors.sources.covid_cough import is_covid_cough, load_covid_cough
-from sensors.sources.cwru import is_cwru, load_cwru
-from sensors.sources.folder import class_files, load_folder
-from sensors.sources.thermal_d6t import is_thermal_d6t, load_thermal_d6t
-from sensors.sources.urfd import is_urfd, load_urfd
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult
+from tinyfuse.sensors.sources.ceiling_fan import is_ceiling_fan, load_ceiling_fan
+from tinyfuse.sensors.sources.coswara import is_coswara, load_coswara
+from tinyfuse.sensors.sources.covid_cough import is_covid_cough, load_covid_cough
+from tinyfuse.sensors.sources.cwru import is_cwru, load_cwru
+from tinyfuse.sensors.sources.folder import class_files, load_folder
+from tinyfuse.sensors.sources.thermal_d6t import is_thermal_d6t, load_thermal_d6t
+from tinyfuse.sensors.sources.urfd import is_urfd, load_urfd
 
 LOADERS: dict[str, Callable[..., LoadResult]] = {
     "coswara_20200413": load_coswara,

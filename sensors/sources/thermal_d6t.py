@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, collect
-from sensors.sources.readers import check_nonempty
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.readers import check_nonempty
 
 NAME = "thermal_d6t_posture"
 POSTURES = {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sensors.errors import DataError
-from sensors.sources.base import LoadResult, Sample, Skipped, collect
-from sensors.sources.readers import check_nonempty
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect
+from tinyfuse.sensors.sources.readers import check_nonempty
 
 NAME = "urfd_depth_features"
 FEATURES = ("HeightWidthRatio", "MajorMinorRatio", "BoundingBoxOccupancy", "MaxStdXZ",

@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from apps.alerts import (
+from tests.apps.mosquitto import Subscriber, broker, free_port, idle_broker, wait_for
+from tinyfuse.apps.alerts import (
     DELIVERED,
     QUEUED,
     WRITTEN,
@@ -20,11 +21,10 @@ from apps.alerts import (
     alert_topic,
     read_local,
 )
-from apps.confirm import raise_alert
-from apps.outbox import Outbox
-from apps.policy import Decision
-from sensors.errors import DataError, DeployError
-from tests.apps.mosquitto import Subscriber, broker, free_port, idle_broker, wait_for
+from tinyfuse.apps.confirm import raise_alert
+from tinyfuse.apps.outbox import Outbox
+from tinyfuse.apps.policy import Decision
+from tinyfuse.core.errors import DataError, DeployError
 
 __all__ = ["broker", "idle_broker"]  # pytest fixtures, imported for use here
 
@@ -34,7 +34,7 @@ def make_alert(index: int, *, app: str = "factory", device: str = "vibration"):
                         classes=("normal", "outer_race"), scores=(0.1, 0.9), hits=2,
                         needs_confirmation=False, reason="confident")
     return raise_alert(decision, alert_id=f"a{index:03d}", app=app, device=device,
-                       spec_hash="0123456789abcdef")
+                       bundle_hash="0123456789abcdef")
 
 
 def sink_for(port: int, path, **options) -> MqttSink:
@@ -70,7 +70,7 @@ def test_publish_subscribe_roundtrip(broker, tmp_path):
     assert statuses == [DELIVERED] * 3
     topic, payload = subscriber.messages[0]
     assert topic == "tinyfuse/factory/vibration/alert"
-    assert payload["spec_hash"] == "0123456789abcdef"
+    assert payload["bundle_hash"] == "0123456789abcdef"
     assert payload["scores"] == {"normal": 0.1, "outer_race": 0.9}
     assert payload["decision"]["label"] == "outer_race"
     assert payload["confirmation"]["state"] == "raised"
@@ -143,7 +143,7 @@ def test_restart_resends_what_was_not_acknowledged(idle_broker, tmp_path):
 
 
 def test_lifecycle_updates_go_out_as_separate_messages(broker, tmp_path):
-    from apps.confirm import apply_answer
+    from tinyfuse.apps.confirm import apply_answer
 
     subscriber = Subscriber(broker.port)
     sink = sink_for(broker.port, tmp_path)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from apps.cli import main
-from sensors.spec import AudioSpec, ModalitySpec
+from tinyfuse.apps.cli import main
+from tinyfuse.sensors.spec import AudioSpec, ModalitySpec
 
 
 def _tone_folder(root: Path) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from apps.cli import main
+from tinyfuse.apps.cli import main
 
 TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm")
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apps.confirm import (
+from tinyfuse.apps.confirm import (
     AutoConfirm,
     CallbackConfirm,
     Confirmations,
@@ -17,8 +17,8 @@ from apps.confirm import (
     apply_answer,
     raise_alert,
 )
-from apps.policy import Decision
-from sensors.errors import DataError
+from tinyfuse.apps.policy import Decision
+from tinyfuse.core.errors import DataError
 
 
 def alert(index: int = 0, *, needs: bool = True, time_s: float = 10.0):
@@ -26,7 +26,7 @@ def alert(index: int = 0, *, needs: bool = True, time_s: float = 10.0):
                         scores=(0.38, 0.62), hits=1, needs_confirmation=needs,
                         reason="uncertain" if needs else "confident")
     return raise_alert(decision, alert_id=f"p{index}", app="posture", device="room1",
-                       spec_hash="abc")
+                       bundle_hash="abc")
 
 
 def states(alerts):

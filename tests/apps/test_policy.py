@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.policy import (
+from tinyfuse.apps.policy import (
     Policy,
     calibrate,
     initial_state,
@@ -17,7 +17,7 @@ from apps.policy import (
     run_policy,
     step,
 )
-from sensors.errors import DataError, SpecError
+from tinyfuse.core.errors import DataError, SpecError
 
 CLASSES = ("normal", "fault")
 
@@ -258,19 +258,22 @@ def test_calibrated_thresholds_meet_their_targets(positive, negative, goal):
 
 
 def test_app_policy_keeps_the_alert_classes_the_model_has():
-    from apps.policy import app_policy_for
+    from tinyfuse.apps.policy import template_policy
+    from tinyfuse.fusion.config import PolicySettings
 
-    policy = app_policy_for(("normal", "ball", "inner_race"), ("imbalance", "ball", "inner_race"),
-                            threshold=0.6, k=2, n=3, cooldown_s=60.0)
+    settings = PolicySettings(alert_classes=("imbalance", "ball", "inner_race"), on_level=0.6,
+                              k=2, n=3, cooldown_s=60.0)
+    policy = template_policy(settings, ("normal", "ball", "inner_race"))
     assert policy.alert_classes == ("ball", "inner_race")
     assert policy.on_levels == (0.6, 0.6) and policy.off_levels == pytest.approx((0.5, 0.5))
     assert policy.confident_levels == (0.8, 0.8)
 
 
 def test_app_policy_alerts_on_every_class_when_none_is_known(caplog):
-    from apps.policy import app_policy_for
+    from tinyfuse.apps.policy import template_policy
+    from tinyfuse.fusion.config import PolicySettings
 
-    policy = app_policy_for(("negative", "positive"), ("cough",), threshold=0.5, k=1, n=1,
-                            cooldown_s=10.0)
+    policy = template_policy(PolicySettings(alert_classes=("cough",), cooldown_s=10.0),
+                             ("negative", "positive"))
     assert policy.alert_classes == ("negative", "positive")
     assert "every class alerts" in caplog.text

@@ -11,15 +11,16 @@ import json
 import numpy as np
 import pytest
 
-from apps.alerts import LocalOutbox, MqttSink, read_local
-from apps.cli import main
-from apps.confirm import AutoConfirm, Confirmations, QueueConfirm
-from apps.policy import Policy
-from apps.runner import default_policy, episodes, onsets, plot_stream, replay, run_stream
-from apps.scoring import HostScorer, TfliteScorer, load_bundle, model_inputs
-from sensors.errors import DataError
-from sensors.simulate import simulate_posture
 from tests.apps.mosquitto import Subscriber, broker, wait_for
+from tinyfuse.apps.alerts import LocalOutbox, MqttSink, read_local
+from tinyfuse.apps.cli import main
+from tinyfuse.apps.confirm import AutoConfirm, Confirmations, QueueConfirm
+from tinyfuse.apps.policy import Policy
+from tinyfuse.apps.runner import bundle_policy, episodes, onsets, plot_stream, replay, run_stream
+from tinyfuse.apps.scoring import HostScorer, TfliteScorer, load_bundle
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.preprocess import Preprocessor
+from tinyfuse.sensors.simulate import simulate_posture
 
 __all__ = ["broker"]
 
@@ -28,31 +29,30 @@ def test_bundle_loads_and_host_matches_tflite_reference(bundle_dir):
     bundle = load_bundle(bundle_dir)
     assert bundle.app == "posture" and bundle.modalities == ("thermal", "depth")
     host, reference = HostScorer(bundle), TfliteScorer(bundle)
+    pre = Preprocessor.from_bundle(bundle)
     data = simulate_posture(n_per_class=3, n_people=2, seed=9)
-    from apps.runner import extract_features
-
     for sample in data.samples:
-        features = extract_features(bundle, sample)
-        np.testing.assert_array_equal(host.score(features), reference.score(features))
-    degraded = {"thermal": features["thermal"], "depth": None}
-    np.testing.assert_array_equal(host.score(degraded), reference.score(degraded))
-    arrays, missing = model_inputs(bundle, degraded)
-    assert missing == ("depth",) and arrays[1].dtype == np.int8
+        inputs = pre.int8_inputs(pre.features(sample))
+        np.testing.assert_array_equal(host.score(inputs), reference.score(inputs))
+    degraded = {"thermal": pre.features(sample)["thermal"], "depth": None}
+    arrays = pre.int8_inputs(degraded)
+    np.testing.assert_array_equal(host.score(arrays), reference.score(arrays))
+    assert pre.missing(degraded) == ("depth",) and arrays[1].dtype == np.int8
     depth = bundle.inputs[1]
     assert (arrays[1] == depth.zero_point).all()  # zeros after standardisation
     with pytest.raises(DataError, match=r"features\['thermal'\]: expected shape"):
-        host.score({"thermal": np.zeros((4, 4)), "depth": None})
+        pre.int8_inputs({"thermal": np.zeros((4, 4)), "depth": None})
 
 
 def test_bad_bundles_name_the_file(tmp_path):
-    with pytest.raises(DataError, match="no params.json"):
+    with pytest.raises(DataError, match="no bundle.json"):
         load_bundle(tmp_path)
-    (tmp_path / "params.json").write_text("{nope")
+    (tmp_path / "bundle.json").write_text("{nope")
     with pytest.raises(DataError, match="not valid JSON"):
         load_bundle(tmp_path)
-    (tmp_path / "params.json").write_text(json.dumps({"classes": ["a"]}))
-    (tmp_path / "model.tflite").write_bytes(b"")
-    with pytest.raises(DataError, match="params.json: missing field 'modalities'"):
+    (tmp_path / "bundle.json").write_text(json.dumps({"schema_version": 1, "classes": ["a"]}))
+    (tmp_path / "model.tflite").write_bytes(b"x")
+    with pytest.raises(DataError, match="bundle.json: missing field 'inputs'"):
         load_bundle(tmp_path)
 
 
@@ -102,9 +102,10 @@ class LabelScorer:
     def __init__(self, bundle, labels: list[str]) -> None:
         self.bundle, self._labels = bundle, iter(labels)
 
-    def score(self, features):
+    def score(self, inputs):
         label = next(self._labels)
-        top = 0.7 if any(v is None for v in features.values()) else 0.9
+        depth = self.bundle.inputs[1]
+        top = 0.7 if (inputs[1] == depth.zero_point).all() else 0.9  # depth missing
         scores = np.full(len(self.bundle.classes), (1 - top) / (len(self.bundle.classes) - 1))
         scores[self.bundle.classes.index(label)] = top
         return scores.astype(np.float32)
@@ -175,7 +176,7 @@ def test_run_stream_to_a_real_broker_survives_its_crash(bundle, broker, tmp_path
 
 
 def test_default_policy_and_episodes(bundle):
-    policy = default_policy(bundle)
+    policy = bundle_policy(bundle)
     assert policy.alert_classes == ("lying",) and (policy.k, policy.n) == (2, 3)
     data = simulate_posture(n_per_class=6, n_people=2, seed=4)
     ordered = episodes(data.samples, seed=0, min_length=3, max_length=3)

@@ -1,5 +1,6 @@
-"""apps.thresholds: calibration of an app policy on hand-checked validation scores, what is
-stored in the bundle, the model card section, and `tinyfuse run` picking the stored policy."""
+"""apps.thresholds: calibration of an app policy on hand-checked validation scores, the
+``[policy]`` table, the policy in the bundle (and its hash), the model card section, and
+`tinyfuse run` picking the stored policy."""
 
 from __future__ import annotations
 
@@ -9,20 +10,20 @@ import shutil
 import numpy as np
 import pytest
 
-from apps.cli import main
-from apps.policy import Policy
-from apps.runner import app_policy, default_policy
-from apps.scoring import load_bundle
-from apps.thresholds import (
+from tinyfuse.apps.cli import main
+from tinyfuse.apps.policy import Policy, template_policy
+from tinyfuse.apps.runner import bundle_policy
+from tinyfuse.apps.scoring import load_bundle
+from tinyfuse.apps.thresholds import (
     CARD_HEADING,
     CalibrationTarget,
-    calibrate_bundle,
     calibrate_policy,
     centre_of_gap,
-    read_target,
+    model_card_section,
     wilson_interval,
 )
-from sensors.errors import DataError, SpecError
+from tinyfuse.core.errors import DataError, SpecError
+from tinyfuse.fusion.config import PolicySettings, parse_config
 
 CLASSES = ("normal", "fault", "other")
 TEMPLATE = Policy(classes=CLASSES, alert_classes=("fault", "other"), on_levels=(0.5, 0.5),
@@ -118,22 +119,29 @@ def test_alert_classes_can_be_overridden():
     assert result.policy.on_levels == pytest.approx((0.45,))
 
 
-def test_read_target(tmp_path):
-    path = tmp_path / "app.toml"
-    path.write_text('name = "x"\n')
-    assert read_target(path) == CalibrationTarget(target_recall=0.9)
-    path.write_text("[policy]\ntarget_precision = 0.95\nalert_classes = ['fault']\n")
-    assert read_target(path) == CalibrationTarget(target_precision=0.95,
-                                                  alert_classes=("fault",))
-    path.write_text("[policy]\ntarget_recal = 0.9\n")
-    with pytest.raises(SpecError, match=r"app.toml: \[policy\]: unknown keys \['target_recal'"):
-        read_target(path)
-    path.write_text("[policy]\ntarget_recall = 0.9\ntarget_precision = 0.9\n")
-    with pytest.raises(SpecError, match=r"app.toml: \[policy\] policy: give exactly one"):
-        read_target(path)
-    path.write_text("[policy]\nmax_false_alarms_per_hour = 1\nperiod_s = 0\n")
-    with pytest.raises(SpecError, match=r"app.toml: \[policy\] policy.period_s"):
-        read_target(path)
+APP = {"name": "x", "modalities": [{"name": "audio", "kind": "audio"}],
+       "model": {"classes": ["normal", "fault"]}, "data": {"simulator": "cough"}}
+
+
+def test_policy_table_of_the_app_toml():
+    assert parse_config(APP).policy == PolicySettings()
+    assert CalibrationTarget.of(PolicySettings()) == CalibrationTarget(target_recall=0.9)
+    table = {"target_precision": 0.95, "alert_classes": ["fault", "ball"], "k": 2, "n": 3,
+             "cooldown_s": 60.0, "hysteresis": 0.2, "on_level": 0.6}
+    settings = parse_config({**APP, "policy": table}).policy
+    assert CalibrationTarget.of(settings) == CalibrationTarget(target_precision=0.95)
+    template = template_policy(settings, ("normal", "fault"))
+    assert template.alert_classes == ("fault",) and (template.k, template.n) == (2, 3)
+    assert template.on_levels == (0.6,) and template.off == pytest.approx((0.4,))
+    assert template.confident == (0.8,) and template.cooldown_s == 60.0
+    for bad, message in [({"target_recal": 0.9}, r"\[policy\]: unknown keys \['target_recal'"),
+                         ({"target_recall": 0.9, "target_precision": 0.9},
+                          "policy: give at most one"),
+                         ({"period_s": 0}, "policy.period_s"),
+                         ({"k": 4, "n": 3}, "policy.k, policy.n"),
+                         ({"on_level": 1.5}, "policy.on_level")]:
+        with pytest.raises(SpecError, match=message):
+            parse_config({**APP, "policy": bad}, source="app.toml")
 
 
 # --- stored in a real bundle -------------------------------------------------------------------
@@ -146,43 +154,53 @@ def posture_held_out():
     return scores, np.array([2, 2, 2, 0, 1, 3, 0, 1])
 
 
+POSTURE = PolicySettings(alert_classes=("lying",), k=2, n=3, cooldown_s=30.0)
+
+
+ALL_OF_THEM = CalibrationTarget(target_recall=1.0)
+
+
+def calibrate_into(folder, scores, labels, *, target=ALL_OF_THEM):
+    """What the build's calibrate pass does, on a written bundle: calibrate its template
+    policy and write the bundle again with it."""
+    bundle = load_bundle(folder)
+    result = calibrate_policy(template_policy(POSTURE, bundle.classes), scores, labels,
+                              target=target)
+    bundle.with_policy(result.policy).write(folder)
+    return result
+
+
 @pytest.fixture
 def calibrated_dir(bundle_dir, tmp_path):
     folder = tmp_path / "bundle"
     shutil.copytree(bundle_dir, folder)
-    (folder / "model_card.md").write_text("# Model card: posture\n\n## Decision threshold\n"
-                                          "Argmax.\n")
     return folder
 
 
-def test_calibrate_bundle_stores_policy_without_touching_the_rest(calibrated_dir):
-    before = json.loads((calibrated_dir / "params.json").read_text())
-    assert load_bundle(calibrated_dir).policy is None
+def test_calibrated_policy_goes_into_the_bundle_and_its_hash(calibrated_dir):
+    before = json.loads((calibrated_dir / "bundle.json").read_text())
     scores, labels = posture_held_out()
-    result = calibrate_bundle(calibrated_dir, scores, labels,
-                              target=CalibrationTarget(target_recall=1.0))
+    result = calibrate_into(calibrated_dir, scores, labels)
     # recall 1.0 needs 0.7; the next lower lying score is 0.4: threshold 0.55
     assert result.policy.alert_classes == ("lying",)
     assert result.policy.on_levels == pytest.approx((0.55,))
-    after = json.loads((calibrated_dir / "params.json").read_text())
-    assert after.pop("policy") == result.policy.to_dict()
-    assert after == before  # spec_hash and every other field unchanged
-    stored = json.loads((calibrated_dir / "policy.json").read_text())
-    assert stored["policy"] == result.policy.to_dict() and stored["n_validation"] == 8
-    assert stored["classes"][0]["recall_interval_95"][1] == 1.0
+    after = json.loads((calibrated_dir / "bundle.json").read_text())
+    assert after.pop("policy") == result.policy.to_dict() != before.pop("policy")
+    assert after.pop("bundle_hash") != before.pop("bundle_hash")
+    assert after == before  # every other field unchanged
+    assert result.to_dict()["n_validation"] == 8
+    assert result.to_dict()["classes"][0]["recall_interval_95"][1] == 1.0
     bundle = load_bundle(calibrated_dir)
-    assert bundle.policy == result.policy == default_policy(bundle)
-    assert app_policy(bundle).on_levels == (0.5,)  # the uncalibrated app default
+    assert bundle.policy == result.policy == bundle_policy(bundle)
 
 
-def test_model_card_section_is_written_once(calibrated_dir):
+def test_model_card_section():
     scores, labels = posture_held_out()
-    for _ in range(2):
-        calibrate_bundle(calibrated_dir, scores, labels,
-                         target=CalibrationTarget(target_recall=1.0))
-    card = (calibrated_dir / "model_card.md").read_text()
-    assert card.startswith("# Model card: posture\n\n## Decision threshold\nArgmax.\n")
-    assert card.count(f"\n{CARD_HEADING}\n") == 1
+    classes = ("standing", "sitting", "lying", "empty")
+    result = calibrate_policy(template_policy(POSTURE, classes), scores, labels,
+                              target=CalibrationTarget(target_recall=1.0))
+    card = model_card_section(result)
+    assert card.startswith(f"{CARD_HEADING}\n")
     assert "8 samples" in card and "**recall >= 1**" in card
     assert "| lying | 0.550 | 0.450 | 0.800 | calibrated | 3 | 1.000 | 1.000 (0.44-1.00) |" \
         in card
@@ -190,23 +208,22 @@ def test_model_card_section_is_written_once(calibrated_dir):
 
 
 def test_bad_stored_policy_names_the_file(calibrated_dir):
-    path = calibrated_dir / "params.json"
+    path = calibrated_dir / "bundle.json"
     params = json.loads(path.read_text())
     params["policy"] = {**TEMPLATE.to_dict()}
     path.write_text(json.dumps(params))
-    with pytest.raises(DataError, match=r"params.json: policy classes \['normal'"):
+    with pytest.raises(DataError, match=r"bundle.json: bundle.policy: its classes"):
         load_bundle(calibrated_dir)
     params["policy"] = {"classes": params["classes"], "alert_classes": ["lying"],
                         "on_levels": [0.5], "k": 4, "n": 3}
     path.write_text(json.dumps(params))
-    with pytest.raises(DataError, match=r"params.json: policy.k: need 1 <= k <= n"):
+    with pytest.raises(DataError, match=r"bundle.json: policy.k: need 1 <= k <= n"):
         load_bundle(calibrated_dir)
 
 
 def test_cli_run_uses_the_stored_policy_on_an_onset_stream(calibrated_dir, tmp_path, capsys):
     scores, labels = posture_held_out()
-    stored = calibrate_bundle(calibrated_dir, scores, labels,
-                              target=CalibrationTarget(target_recall=1.0)).policy
+    stored = calibrate_into(calibrated_dir, scores, labels).policy
     out = tmp_path / "run"
     code = main(["run", str(calibrated_dir), "--out", str(out), "--stream", "onsets",
                  "--per-class", "18", "--period-s", "10", "--drop-modality", "depth@120",

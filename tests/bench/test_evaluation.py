@@ -13,8 +13,8 @@ from bench.tasks import evaluate
 from bench.tasks.common import Pool, TaskData, fold_task, pooled_task
 from bench.tasks.crossval import run_crossval
 from bench.tasks.evaluate import Recipe, split_parts
-from fusion.export import inspect_tflite
-from sensors.spec import ModalitySpec, VectorSpec
+from tinyfuse.core.tflm import inspect_tflite
+from tinyfuse.sensors.spec import ModalitySpec, VectorSpec
 
 MODALITIES = (ModalitySpec(name="left", frontend=VectorSpec(size=4)),
               ModalitySpec(name="right", frontend=VectorSpec(size=3)))

@@ -1,6 +1,7 @@
 """`tinyfuse build`: a real (tiny, ~15 s) build on simulated posture frames; the decision
-thresholds are calibrated on the validation split and stored in the bundle without changing
-its spec hash, and a bad [policy] table fails before any training."""
+thresholds are calibrated on the validation split and stored in the bundle before it is
+written (one hash in bundle.json, report.json and model_data.h), and a bad [policy] table
+fails before any training."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ import json
 import numpy as np
 import pytest
 
-from apps.cli import main
-from apps.runner import default_policy
-from apps.scoring import load_bundle
-from apps.thresholds import CARD_HEADING
-from fusion.spec import FusionSpec
+from tinyfuse.apps.cli import main
+from tinyfuse.apps.runner import bundle_policy
+from tinyfuse.apps.scoring import load_bundle
+from tinyfuse.apps.thresholds import CARD_HEADING
 
 TINY_APP = """
 name = "posture"
@@ -55,6 +55,11 @@ finetune_epochs = 1
 search_epochs = 1
 quantize_epochs = 1
 width_multipliers = [1.0]
+
+[policy]
+alert_classes = ["lying"]
+k = 2
+n = 3
 """
 
 
@@ -67,22 +72,23 @@ def built(tmp_path_factory):
     return code, out
 
 
-def test_build_stores_the_calibrated_policy_and_keeps_the_spec_hash(built):
+def test_build_writes_one_bundle_with_the_calibrated_policy(built):
     code, out = built
     assert code == 0
-    params = json.loads((out / "params.json").read_text())
-    spec_hash = FusionSpec.from_dict(params["spec"]).spec_hash()
-    assert params["spec_hash"] == spec_hash
-    assert json.loads((out / "report.json").read_text())["spec_hash"] == spec_hash
-    assert f'"{spec_hash}"' in (out / "model_data.h").read_text()
+    params = json.loads((out / "bundle.json").read_text())
+    bundle = load_bundle(out)
+    assert params["bundle_hash"] == bundle.bundle_hash
+    assert json.loads((out / "report.json").read_text())["bundle_hash"] == bundle.bundle_hash
+    assert f'"{bundle.bundle_hash}"' in (out / "model_data.h").read_text()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temps
     stored = json.loads((out / "policy.json").read_text())
     assert params["policy"] == stored["policy"]
-    assert stored["target"] == "recall >= 0.9"  # the default without a [policy] table
+    assert stored["target"] == "recall >= 0.9"  # the default target
+    assert (stored["policy"]["k"], stored["policy"]["n"]) == (2, 3)
     [lying] = stored["classes"]
     assert lying["label"] == "lying" and lying["positives"] >= 1
     assert lying["source"] == "calibrated" and lying["recall"] >= 0.9  # recall is always met
-    bundle = load_bundle(out)
-    assert bundle.policy is not None and default_policy(bundle) == bundle.policy
+    assert bundle.policy is not None and bundle_policy(bundle) == bundle.policy
     assert bundle.policy.on_levels == pytest.approx((lying["threshold"],))
     assert np.isfinite(bundle.policy.on_levels).all()
 
@@ -98,9 +104,9 @@ def test_build_appends_decision_thresholds_to_the_model_card(built):
 
 
 def test_bad_policy_table_fails_before_training(tmp_path, capsys):
-    (tmp_path / "app.toml").write_text(TINY_APP + "\n[policy]\ntarget_recall = 0.9\n"
+    (tmp_path / "app.toml").write_text(TINY_APP + "target_recall = 0.9\n"
                                        "target_precision = 0.9\n")
     code = main(["build", str(tmp_path / "app.toml"), "--out", str(tmp_path / "out")])
     assert code == 2
-    assert "app.toml: [policy] policy: give exactly one of" in capsys.readouterr().err
+    assert "app.toml: policy: give at most one of" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.firmware.models import _randomize, to_int8_tflite
+from bench.models import _randomize, to_int8_tflite
 
 
 def _keras():

@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
-from firmware.compiler import compile_model, estimate
-from firmware.compiler.lower import lower
-from firmware.compiler.plan import plan_memory, scratch_bytes, scratch_key
-from firmware.compiler.reader import read_model
-from sensors.errors import ExportError
-from tests.firmware.models import cached_tflite
+from bench.models import cached_tflite
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler import compile_model, estimate
+from tinyfuse.firmware.compiler.lower import lower
+from tinyfuse.firmware.compiler.plan import plan_memory, scratch_bytes, scratch_key
+from tinyfuse.firmware.compiler.reader import read_model
 
 
 def test_conv_model_known_macs_and_layers():
@@ -70,7 +70,7 @@ def test_reshape_is_a_view_sharing_bytes():
 def test_unsupported_op_is_named():
     import keras
 
-    from tests.firmware.models import to_int8_tflite
+    from bench.models import to_int8_tflite
 
     inp = keras.Input((8,), batch_size=1)
     out = keras.layers.Activation("elu")(keras.layers.Dense(4)(inp))

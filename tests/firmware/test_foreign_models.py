@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.cli import main
-from firmware.compiler import compile_model
-from firmware.host import HostModel
-from firmware.parity import check_parity
-from sensors.errors import ExportError
+from bench.models import to_int8_tflite
 from tests.firmware.foreign_models import foreign_tflite
-from tests.firmware.models import to_int8_tflite
+from tinyfuse.apps.cli import main
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler import compile_model
+from tinyfuse.firmware.host import HostModel
+from tinyfuse.firmware.parity import check_parity
 
 SMALL = ["resnet_blocks", "ds_cnn", "conv1d_net", "activations_mlp", "elementwise_net",
          "tensor_ops_net"]

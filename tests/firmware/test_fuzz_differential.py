@@ -8,8 +8,8 @@ import functools
 
 import pytest
 
-from firmware.parity import check_parity
-from tests.firmware.models import random_graph, to_int8_tflite
+from bench.models import random_graph, to_int8_tflite
+from tinyfuse.firmware.parity import check_parity
 
 SEEDS = range(100, 120)
 VECTORS = 12

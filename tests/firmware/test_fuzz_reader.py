@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware.compiler import compile_model
-from firmware.compiler.reader import read_model
-from sensors.errors import ExportError
-from tests.firmware.models import cached_tflite
+from bench.models import cached_tflite
+from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler import compile_model
+from tinyfuse.firmware.compiler.reader import read_model
 
 
 @pytest.fixture(scope="module")

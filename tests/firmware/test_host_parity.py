@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware.compiler import compile_model
-from firmware.host import HostModel
-from firmware.parity import check_parity
-from fusion.export import reference_invoke
-from tests.firmware.models import cached_tflite
+from bench.models import cached_tflite
+from tinyfuse.core.tflm import reference_invoke
+from tinyfuse.firmware.compiler import compile_model
+from tinyfuse.firmware.host import HostModel
+from tinyfuse.firmware.parity import check_parity
 
 
 @pytest.mark.parametrize("name", ["conv", "fusion", "dense_float", "mean_keepdims"])

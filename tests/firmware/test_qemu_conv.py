@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.compiler import compile_model
-from firmware.compiler.lower import lower
-from firmware.compiler.plan import plan_memory, scratch_bytes, scratch_key
-from firmware.compiler.reader import read_model
-from firmware.parity import check_parity
-from tests.firmware.models import _randomize, to_int8_tflite
+from bench.models import _randomize, to_int8_tflite
+from tinyfuse.firmware.compiler import compile_model
+from tinyfuse.firmware.compiler.lower import lower
+from tinyfuse.firmware.compiler.plan import plan_memory, scratch_bytes, scratch_key
+from tinyfuse.firmware.compiler.reader import read_model
+from tinyfuse.firmware.parity import check_parity
 
 pytestmark = pytest.mark.slow
 

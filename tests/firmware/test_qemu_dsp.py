@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.compiler import runtime_dir
-from firmware.deploy import build_for_qemu, run_on_qemu
+from tinyfuse.firmware.compiler import runtime_dir
+from tinyfuse.firmware.deploy import build_for_qemu, run_on_qemu
 
 pytestmark = pytest.mark.slow
 

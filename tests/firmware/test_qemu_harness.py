@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.deploy import (
+from tinyfuse.core.errors import DeployError
+from tinyfuse.firmware.deploy import (
     INSTRUCTIONS_PER_TICK,
     build_for_qemu,
     run_on_qemu,
     size_report,
 )
-from sensors.errors import DeployError
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from fusion.model import build_model
-from fusion.spec import BranchSpec, FusionSpec
-from fusion.train import train_classifier
-from sensors.spec import ImageSpec, ModalitySpec, VectorSpec
+from tinyfuse.fusion.model import build_model
+from tinyfuse.fusion.spec import BranchSpec, FusionSpec
+from tinyfuse.fusion.train import train_classifier
+from tinyfuse.sensors.spec import ImageSpec, ModalitySpec, VectorSpec
 
 CLASSES = ("idle", "warm", "hot")
 

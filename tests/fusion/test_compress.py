@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import fusion.compress as compress
-from fusion import prune, quantize, search
-from fusion.model import build_model
+import tinyfuse.fusion.compress as compress
+from tinyfuse.fusion import prune, quantize, search
+from tinyfuse.fusion.model import build_model
 
 from .conftest import make_spec
 

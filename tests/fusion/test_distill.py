@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from fusion.model import build_model, logits_model
-from fusion.train import accuracy, distill, distillation_loss
+from tinyfuse.fusion.model import build_model, logits_model
+from tinyfuse.fusion.train import accuracy, distill, distillation_loss
 
 
 def _softmax(z):

@@ -6,19 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from firmware.compiler.reader import read_model
-from fusion.export import (
-    c_sources,
-    calibration_rows,
-    convert_int8,
-    inspect_tflite,
-    predict_int8,
-    reference_invoke,
-    resolver_method,
-)
-from fusion.model import ModalityDropout, as_inputs, build_model
-from fusion.train import accuracy
-from sensors.errors import DataError
+from tinyfuse.core.errors import DataError, ExportError
+from tinyfuse.core.tflm import inspect_tflite, predict_int8, reference_invoke
+from tinyfuse.firmware.compiler.reader import read_model
+from tinyfuse.fusion.export import c_sources, calibration_rows, convert_int8, resolver_method
+from tinyfuse.fusion.model import ModalityDropout, as_inputs, build_model
+from tinyfuse.fusion.train import accuracy
 
 from .conftest import make_spec
 
@@ -118,8 +111,11 @@ def test_relu6_branches_bound_the_int8_ranges(task):
 def test_c_sources_list_ops_and_bytes(task):
     model = build_model(make_spec())
     tflite = convert_int8(model, task.inputs("train"), n_samples=8)
-    header, source = c_sources(tflite, spec_hash="abc123")
-    assert "TINYFUSE_MODEL_OP_COUNT" in header and '"abc123"' in header
+    digest = "ab" * 32
+    header, source = c_sources(tflite, bundle_hash=digest)
+    assert "TINYFUSE_MODEL_OP_COUNT" in header and f'TINYFUSE_BUNDLE_HASH "{digest}"' in header
+    with pytest.raises(ExportError, match="not a SHA-256"):
+        c_sources(tflite, bundle_hash="abc123")
     assert "(resolver).AddConv2D();" in header and "AddDepthwiseConv2D" in header
     assert f"g_model_len = {len(tflite)};" in source
     assert source.count("0x") == len(tflite)

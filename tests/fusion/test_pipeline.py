@@ -1,17 +1,18 @@
-"""End to end: `tinyfuse build` on a tiny simulated factory config."""
+"""End to end: `tinyfuse build` on a tiny simulated factory config; the passes one by one."""
 
 from __future__ import annotations
 
 import json
+import tomllib
 
 import numpy as np
 import pytest
 
-from apps.cli import main
-from fusion.config import load_config, parse_config
-from fusion.export import inspect_tflite, reference_invoke
-from fusion.report import missing_keys
-from sensors.errors import SpecError
+from tinyfuse.apps.cli import main
+from tinyfuse.core.errors import SpecError
+from tinyfuse.core.tflm import inspect_tflite, reference_invoke
+from tinyfuse.fusion.config import load_config, parse_config
+from tinyfuse.fusion.report import missing_keys
 
 TINY = """
 name = "tiny-factory"
@@ -52,6 +53,8 @@ student_epochs = 4
 finetune_epochs = 2
 search_epochs = 2
 width_multipliers = [1.0]
+[policy]
+alert_classes = ["imbalance", "outer_race", "inner_race"]
 """
 
 
@@ -62,7 +65,7 @@ def test_build_cli_end_to_end(tmp_path, capsys):
     assert main(["build", str(config_path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "tiny-factory: int8 accuracy" in printed and "fits nrf52840: True" in printed
-    for name in ("model.tflite", "model_data.cc", "model_data.h", "params.json",
+    for name in ("model.tflite", "model_data.cc", "model_data.h", "bundle.json", "policy.json",
                  "report.json", "confusion.png", "summary.txt", "model_card.md"):
         assert (out / name).stat().st_size > 0, name
     report = json.loads((out / "report.json").read_text())
@@ -73,12 +76,14 @@ def test_build_cli_end_to_end(tmp_path, capsys):
     info = inspect_tflite(tflite)
     assert set(info.tensor_types) <= {"INT8", "INT32"}
     assert report["model"]["weights_bytes"] > 0 and report["model"]["tflm_arena_bytes"] > 0
-    params = json.loads((out / "params.json").read_text())
-    assert params["spec_hash"] == report["spec_hash"]
-    assert params["spec_hash"] in (out / "model_data.h").read_text()
-    by_name = {m["name"]: m for m in params["modalities"]}
-    assert {t.name for t in info.inputs} == set(by_name)
-    assert all(m["input_scale"] > 0 for m in by_name.values())
+    params = json.loads((out / "bundle.json").read_text())
+    assert params["schema_version"] == 1 and params["tinyfuse_version"]
+    assert params["bundle_hash"] == report["bundle_hash"]
+    assert params["bundle_hash"] in (out / "model_data.h").read_text()
+    by_name = {m["name"]: m for m in params["inputs"]}
+    assert [t.name for t in info.inputs] == [m["name"] for m in params["inputs"]]
+    assert all(m["scale"] > 0 for m in by_name.values())
+    assert params["policy"]["alert_classes"] == ["imbalance", "outer_race", "inner_race"]
     zeros = [np.zeros(t.shape, np.int8) for t in info.inputs]
     assert reference_invoke(tflite, zeros)[0].shape == (1, 4)
 
@@ -105,7 +110,7 @@ def test_model_activation_applies_to_every_branch(tmp_path):
 
 
 def test_bundled_app_configs_parse():
-    from apps.cli.demo import APPS, app_config_path
+    from tinyfuse.apps.cli.demo import APPS, app_config_path
 
     for app in APPS:
         config = load_config(app_config_path(app))
@@ -113,7 +118,7 @@ def test_bundled_app_configs_parse():
 
 
 def _samples(n_groups: int, per_group: int):
-    from sensors.sources.base import LoadResult, Sample
+    from tinyfuse.sensors.sources.base import LoadResult, Sample
 
     samples = tuple(
         Sample(data={"x": np.zeros(2, np.float32)}, label=("a", "b")[(g + i) % 2],
@@ -123,7 +128,7 @@ def _samples(n_groups: int, per_group: int):
 
 
 def test_validation_groups_are_held_out_from_training():
-    from fusion.pipeline import split_by_group
+    from tinyfuse.fusion.split import split_by_group
 
     result = _samples(10, 6)
     split = split_by_group(result, test_fraction=0.3, val_fraction=0.25, seed=0)
@@ -135,9 +140,40 @@ def test_validation_groups_are_held_out_from_training():
 
 
 def test_too_few_groups_fall_back_to_held_out_rows():
-    from fusion.pipeline import split_by_group
+    from tinyfuse.fusion.split import split_by_group
 
     result = _samples(3, 8)  # 2 training groups: none can be spared
     split = split_by_group(result, test_fraction=0.34, val_fraction=0.25, seed=0)
     assert split.validation.startswith("held-out rows")
     assert len(split.val) > 0 and not set(split.val) & set(split.train)
+
+
+def test_passes_run_one_at_a_time(tmp_path):
+    from tinyfuse.core.errors import TinyfuseError
+    from tinyfuse.fusion.pipeline import PASSES, BuildState, run_passes, with_pass
+
+    config = parse_config(tomllib.loads(TINY))
+    state = BuildState(config=config, out_dir=tmp_path)
+    with pytest.raises(TinyfuseError, match="'data' is not set"):
+        PASSES[1].run(state)  # split before load
+    run_passes(state, PASSES[:3])  # load, split, features
+    assert state.base.modality_names == ("vibration", "thermal", "audio")
+    assert len(state.labels) == len(state.data.samples) == 32
+    rows = np.concatenate([state.split.train, state.split.val, state.split.test])
+    assert sorted(rows.tolist()) == list(range(32))
+    assert [x.shape[0] for x in state.prepared.x_train] == [len(state.split.train)] * 3
+    assert list(tmp_path.iterdir()) == []  # nothing written before export
+    names = [p.name for p in PASSES]
+    assert names == ["load", "split", "features", "teacher", "search", "distill", "prune",
+                     "quantize", "export", "report"]
+    extra = with_pass(PASSES, PASSES[0], before="export")
+    assert [p.name for p in extra][8:10] == ["load", "export"]
+    with pytest.raises(TinyfuseError, match="no pass 'calibrated'"):
+        with_pass(PASSES, PASSES[0], before="calibrated")
+
+
+def test_the_apps_build_calibrates_before_export():
+    from tinyfuse.apps.build import BUILD_PASSES
+
+    names = [p.name for p in BUILD_PASSES]
+    assert names.index("quantize") < names.index("calibrate") < names.index("export")

@@ -6,10 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from fusion.export import convert_int8, inspect_tflite, predict_int8
-from fusion.model import build_model
-from fusion.prune import kept_count, l1_ranking, prune_model
-from fusion.train import accuracy, train_classifier
+from tinyfuse.core.tflm import inspect_tflite, predict_int8
+from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.model import build_model
+from tinyfuse.fusion.prune import kept_count, l1_ranking, prune_model
+from tinyfuse.fusion.train import accuracy, train_classifier
 
 from .conftest import make_spec
 

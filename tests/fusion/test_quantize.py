@@ -8,15 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fusion.export import inspect_tflite
-from fusion.quantize import (
+from tinyfuse.core.tflm import inspect_tflite
+from tinyfuse.fusion.quantize import (
     fake_quant_finetune,
     packed_weight_bytes,
     quantize_model,
     snap,
     snap_model,
 )
-from fusion.spec import CompressionSpec
+from tinyfuse.fusion.spec import CompressionSpec
 
 
 def test_snap_known_answer():
@@ -81,8 +81,9 @@ def test_fake_quant_finetune_reduces_loss_and_keeps_float_shadow(task, trained):
 
 
 def test_int8_disagreement_counts_changed_classes(task, trained):
-    from fusion.export import convert_int8, predict_int8
-    from fusion.quantize import int8_disagreement
+    from tinyfuse.core.tflm import predict_int8
+    from tinyfuse.fusion.export import convert_int8
+    from tinyfuse.fusion.quantize import int8_disagreement
 
     inputs = task.inputs("test")
     tflite = convert_int8(trained, task.inputs("train"), n_samples=64)

@@ -4,11 +4,11 @@ class is recorded in one group only (CWRU: one recording per fault)."""
 import numpy as np
 import pytest
 
-from fusion.features import adopt_data_classes
-from fusion.pipeline import split_samples
-from fusion.spec import BranchSpec, FusionSpec
-from sensors.sources.base import LoadResult, Sample
-from sensors.spec import ModalitySpec, VectorSpec
+from tinyfuse.fusion.features import adopt_data_classes
+from tinyfuse.fusion.pipeline import split_samples
+from tinyfuse.fusion.spec import BranchSpec, FusionSpec
+from tinyfuse.sensors.sources.base import LoadResult, Sample
+from tinyfuse.sensors.spec import ModalitySpec, VectorSpec
 
 
 def _recordings(n_per_group: int, groups: dict[str, str], *, timed: bool) -> LoadResult:

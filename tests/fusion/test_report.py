@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusion.model import build_model
-from fusion.report import (
+from tinyfuse.fusion.model import build_model
+from tinyfuse.fusion.report import (
     confusion_matrix,
     fused_gain,
     layer_rows,

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from fusion.search import (
+from tinyfuse.core.errors import BudgetExceeded
+from tinyfuse.fusion.search import (
     RUNTIME_FLASH_BYTES,
     RUNTIME_RAM_BYTES,
     candidate_grid,
@@ -14,8 +15,7 @@ from fusion.search import (
     measure,
     search,
 )
-from fusion.spec import Budget
-from sensors.errors import BudgetExceeded
+from tinyfuse.fusion.spec import Budget
 
 
 def _features_for(task):
@@ -34,7 +34,7 @@ def test_candidate_grid_scales_widths_depths_and_inputs(task):
 
 def test_footprint_uses_the_compiler_plan(task):
     cost = measure(task.spec, task.inputs("train"))
-    assert cost.source == "firmware.compiler.estimate"
+    assert cost.source == "tinyfuse.firmware.compiler.estimate"
     assert cost.flash_bytes == cost.weights_bytes + RUNTIME_FLASH_BYTES
     assert cost.ram_bytes == cost.arena_bytes + RUNTIME_RAM_BYTES
     assert cost.macs > 0 and cost.arena_bytes > 0

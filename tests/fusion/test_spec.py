@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusion.boards import BOARD_NAMES, board_budget, board_totals
-from fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec
-from sensors.errors import SpecError
-from sensors.spec import AudioSpec, ModalitySpec, VibrationSpec
+from tinyfuse.core.errors import SpecError
+from tinyfuse.fusion.boards import BOARD_NAMES, board_budget, board_totals
+from tinyfuse.fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec
+from tinyfuse.sensors.spec import AudioSpec, ModalitySpec, VibrationSpec
 
 from .conftest import make_spec
 

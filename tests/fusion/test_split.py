@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusion.split import (
+from tinyfuse.core.errors import DataError
+from tinyfuse.fusion.split import (
     grouped_folds,
     held_out_rows,
     interleaved_groups,
     time_tail,
     validation_split,
 )
-from sensors.errors import DataError
 
 
 def _groups_and_labels(n_groups: int, rows_per_group: int, n_classes: int):

@@ -20,8 +20,8 @@ import numpy as np
 GOLDEN_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(GOLDEN_DIR.parent.parent))
 
-from sensors import extract  # noqa: E402
-from sensors.spec import (  # noqa: E402
+from tinyfuse.sensors import extract  # noqa: E402
+from tinyfuse.sensors.spec import (  # noqa: E402
     AudioSpec,
     FrontendSpec,
     ImageSpec,

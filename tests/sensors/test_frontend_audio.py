@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from sensors.errors import DataError
-from sensors.frontends import audio
-from sensors.spec import AudioSpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.frontends import audio
+from tinyfuse.sensors.spec import AudioSpec
 
 # Max abs difference allowed between our MFCC / log-mel (dB units) and librosa's, on the
 # same input. Both use float32 mel filters; the gap is float32 rounding of values up to
@@ -186,3 +186,28 @@ def test_detect_events_drops_quiet_bursts_below_min_peak_db(rng):
     y[rate_hz:rate_hz + burst.size] += burst
     assert len(audio.detect_events(y, sample_rate_hz=rate_hz, min_peak_db=-80.0)) == 1
     assert audio.detect_events(y, sample_rate_hz=rate_hz, min_peak_db=-40.0) == []
+
+
+@pytest.mark.parametrize(("orig_hz", "target_hz"), [(44100, 16000), (48000, 16000),
+                                                    (8000, 16000), (1000, 96000),
+                                                    (384000, 8000), (16001, 16000)])
+def test_resample_window_equals_resampling_the_whole_clip(rng, orig_hz, target_hz):
+    n_samples = target_hz // 2
+    y = rng.standard_normal(3 * orig_hz)
+    whole = audio.resample(y, orig_hz=orig_hz, target_hz=target_hz)[:n_samples]
+    window = audio.resample_window(y, orig_hz=orig_hz, target_hz=target_hz, n_samples=n_samples)
+    assert window.shape == (n_samples,)
+    np.testing.assert_allclose(window, whole, rtol=0, atol=1e-6)
+
+
+def test_resample_window_pads_short_clips_and_bounds_the_work():
+    short = audio.resample_window(np.ones(100), orig_hz=8000, target_hz=16000, n_samples=1000)
+    assert short.shape == (1000,) and np.all(short[300:] == 0)
+    n_in = audio.input_span(16000, orig_hz=1000, target_hz=96000)
+    assert n_in < 3000  # a 1 kHz clip feeds at most ~2.2k samples, not the whole clip
+    long_clip = np.zeros(600 * 1000)  # 10 min at 1 kHz; whole it would resample to 57.6M
+    out = audio.resample_window(long_clip, orig_hz=1000, target_hz=96000, n_samples=16000)
+    assert out.shape == (16000,)
+    for bad_hz in (0, 1, 999, 384001, float("nan")):
+        with pytest.raises(DataError, match=r"resample: sample rate .* outside \[1000, 384000\]"):
+            audio.resample_window(np.ones(10), orig_hz=bad_hz, target_hz=16000, n_samples=10)

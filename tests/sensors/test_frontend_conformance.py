@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from sensors import extract
-from sensors.frontends import audio, image, vibration
-from sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VectorSpec, VibrationSpec
+from tinyfuse.sensors import extract
+from tinyfuse.sensors.frontends import audio, image, vibration
+from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VectorSpec, VibrationSpec
 
 log = logging.getLogger(__name__)
 

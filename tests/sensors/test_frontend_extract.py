@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sensors
-from sensors import extract
-from sensors.errors import DataError
-from sensors.frontends import audio, image
-from sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VectorSpec, VibrationSpec
+from tinyfuse import sensors
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors import extract
+from tinyfuse.sensors.frontends import audio, image
+from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VectorSpec, VibrationSpec
 
 COUGH = ModalitySpec(name="cough", frontend=AudioSpec(duration_s=0.5))
 
@@ -64,6 +64,16 @@ def test_audio_is_padded_trimmed_and_resampled(rng):
                         tone, sample_rate_hz=8000)
     band = int(np.argmax(resampled[resampled.shape[0] // 2]))
     assert audio.mel_basis(AudioSpec(feature="logmel"))[band, 32] > 0  # 1 kHz is bin 32
+
+
+def test_audio_rate_is_bounded_and_names_the_modality():
+    spec = ModalitySpec(name="cough", frontend=AudioSpec(duration_s=0.5))
+    for bad_hz in (1, 1e-9, 1e9):
+        with pytest.raises(DataError, match=r"^cough: resample: sample rate .* outside"):
+            extract(spec, np.ones(1000), sample_rate_hz=bad_hz)
+    x = np.random.default_rng(0).standard_normal(48000 * 5)
+    np.testing.assert_array_equal(extract(spec, x, sample_rate_hz=48000),
+                                  extract(spec, x[:48000], sample_rate_hz=48000))
 
 
 def test_image_background_is_passed_through():

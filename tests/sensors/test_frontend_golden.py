@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensors import extract
 from tests.golden.regenerate import CASES, make_input
+from tinyfuse.sensors import extract
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 # dB-scale audio features reach |600|: float32 rounding plus library drift stays far below.

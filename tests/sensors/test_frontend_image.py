@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensors.errors import DataError
-from sensors.frontends import image
-from sensors.spec import ImageSpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.frontends import image
+from tinyfuse.sensors.spec import ImageSpec
 
 
 def test_shrinking_32x24_to_8x8_takes_block_means(rng):

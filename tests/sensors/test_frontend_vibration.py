@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensors.errors import DataError
-from sensors.frontends import vibration
-from sensors.spec import VibrationSpec
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.frontends import vibration
+from tinyfuse.sensors.spec import VibrationSpec
 
 RATE_HZ = 12000.0
 

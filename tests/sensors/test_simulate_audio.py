@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensors.simulate import breathing_signal, cough_signal, simulate_cough, speech_signal
-from sensors.simulate.signals import seeded
+from tinyfuse.sensors.simulate import breathing_signal, cough_signal, simulate_cough, speech_signal
+from tinyfuse.sensors.simulate.signals import seeded
 
 RATE_HZ = 16000
 

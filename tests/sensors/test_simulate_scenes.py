@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import hilbert
 
-from sensors.simulate import bearing_frequencies, simulate_factory, simulate_posture
-from sensors.simulate.machine import vibration_signal
-from sensors.simulate.signals import seeded
+from tinyfuse.sensors.simulate import bearing_frequencies, simulate_factory, simulate_posture
+from tinyfuse.sensors.simulate.machine import vibration_signal
+from tinyfuse.sensors.simulate.signals import seeded
 
 
 def _blob_extent(image: np.ndarray) -> tuple[float, float]:
@@ -107,8 +107,8 @@ def test_factory_result_bearing_heats_and_is_deterministic():
 
 
 def test_simulated_samples_fit_the_default_front_ends():
-    from sensors import extract
-    from sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VibrationSpec
+    from tinyfuse.sensors import extract
+    from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec, VibrationSpec
 
     factory = simulate_factory(n_per_class=1, seed=0).samples[0]
     posture = simulate_posture(n_per_class=1, seed=0).samples[0]

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors.errors import DataError
-from sensors.sources import LoadResult, Sample, Skipped, join_by_key
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors.sources import LoadResult, Sample, Skipped, join_by_key
 
 
 def _result(groups_per_label: dict[str, int], per_group: int = 3) -> LoadResult:

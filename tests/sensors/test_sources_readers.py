@@ -3,6 +3,8 @@ the problem, and every good file in the same folder is kept."""
 
 from __future__ import annotations
 
+import struct
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -10,8 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sensors.errors import DataError
-from sensors.sources import load_folder, read_audio, read_csv_matrix, read_image, read_mat
+from tinyfuse.core.errors import DataError
+from tinyfuse.sensors import sources
+from tinyfuse.sensors.frontends import audio, extract
+from tinyfuse.sensors.sources import load_folder, read_audio, read_csv_matrix, read_image, read_mat
+from tinyfuse.sensors.spec import AudioSpec, ModalitySpec
 
 
 def _tone(rate_hz: int, duration_s: float = 0.5, freq_hz: float = 440.0) -> np.ndarray:
@@ -35,7 +40,6 @@ def audio_folder(tmp_path: Path) -> dict[str, Path]:
         "empty": root / "cough" / "empty.wav",
         "truncated": root / "cough" / "truncated.wav",
         "corrupt_mp3": root / "speech" / "corrupt.mp3",
-        "wrong_rate": root / "speech" / "rate8k.wav",
         "silent": root / "speech" / "silent.wav",
         "nan": root / "cough" / "nan.wav",
     }
@@ -43,7 +47,6 @@ def audio_folder(tmp_path: Path) -> dict[str, Path]:
     whole = _write_wav(tmp_path / "whole.wav").read_bytes()
     bad["truncated"].write_bytes(whole[: len(whole) // 2])
     bad["corrupt_mp3"].write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(range(256)) * 8)
-    _write_wav(bad["wrong_rate"], rate_hz=8000)
     sf.write(bad["silent"], np.zeros(8000, dtype=np.float32), 16000, subtype="PCM_16")
     nan_signal = _tone(16000)
     nan_signal[100] = np.nan
@@ -52,28 +55,79 @@ def audio_folder(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_folder_skips_every_bad_file_and_keeps_every_good_one(audio_folder):
-    result = load_folder(audio_folder["root"], modality="audio", rate_mismatch="reject")
+    result = load_folder(audio_folder["root"], modality="audio")
     assert len(result) == 5
     assert result.counts_by_class() == {"cough": 3, "speech": 2}
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
-    assert set(reasons) == {"empty.wav", "truncated.wav", "corrupt.mp3", "rate8k.wav",
-                            "silent.wav", "nan.wav"}
+    assert set(reasons) == {"empty.wav", "truncated.wav", "corrupt.mp3", "silent.wav",
+                            "nan.wav"}
     assert "empty file" in reasons["empty.wav"]
     assert "truncated WAV" in reasons["truncated.wav"]
     assert "corrupt or undecodable" in reasons["corrupt.mp3"]
-    assert "8000 Hz, expected 16000 Hz" in reasons["rate8k.wav"]
     assert "near-silent" in reasons["silent.wav"]
     assert "NaN/inf" in reasons["nan.wav"]
     assert all(str(audio_folder["root"]) in s.path for s in result.skipped)
     summary = result.summary()
-    assert summary["n_skipped"] == 6 and summary["counts_by_class"]["cough"] == 3
+    assert summary["n_skipped"] == 5 and summary["counts_by_class"]["cough"] == 3
 
 
-def test_wrong_rate_is_resampled_by_default(audio_folder):
-    signal, rate_hz = read_audio(audio_folder["wrong_rate"], sample_rate_hz=16000)
-    assert rate_hz == 16000 and signal.shape == (8000,)
-    spectrum = np.abs(np.fft.rfft(signal))
-    assert abs(np.argmax(spectrum) * 16000 / signal.size - 440.0) < 3.0
+def test_loaders_keep_the_native_rate_in_meta(tmp_path):
+    for rate_hz in (44100, 48000, 8000):
+        _write_wav(tmp_path / "cough" / f"r{rate_hz}.wav", rate_hz=rate_hz, duration_s=0.5)
+    result = load_folder(tmp_path, modality="audio")
+    assert not result.skipped
+    for sample in result:
+        rate_hz = int(Path(sample.source).stem[1:])
+        assert sample.meta_value("sample_rate_hz") == rate_hz
+        assert sample.data["audio"].shape == (rate_hz // 2,)
+        np.testing.assert_allclose(sample.data["audio"], _tone(rate_hz), atol=1e-4)
+    assert not hasattr(sources, "resample")
+
+
+@pytest.mark.parametrize("rate_hz", [44100, 48000])
+def test_extract_of_a_loaded_sample_is_the_front_end_resampling(tmp_path, rate_hz):
+    path = _write_wav(tmp_path / "cough" / "clip.wav", rate_hz=rate_hz, duration_s=1.5,
+                      freq_hz=1000.0)
+    (sample,) = load_folder(tmp_path, modality="audio").samples
+    spec = ModalitySpec(name="audio", frontend=AudioSpec(duration_s=1.0))
+    served = extract(spec, sf.read(path, dtype="float32")[0], sample_rate_hz=rate_hz)
+    trained = extract(spec, sample.data["audio"],
+                      sample_rate_hz=sample.meta_value("sample_rate_hz"))
+    np.testing.assert_array_equal(trained, served)
+    whole = audio.resample(sample.data["audio"], orig_hz=rate_hz, target_hz=16000)
+    reference = audio.mfcc(audio.fix_length(whole, n_samples=16000), spec=spec.frontend)
+    np.testing.assert_allclose(trained, reference, atol=1e-3)
+
+
+def _wav_header(rate_hz: int, n_data_bytes: int) -> bytes:
+    fmt = struct.pack("<HHIIHH", 1, 1, rate_hz, 2 * rate_hz, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 36 + n_data_bytes) + b"WAVE" + b"fmt "
+            + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", n_data_bytes))
+
+
+@pytest.mark.parametrize("rate_hz", [1, 999, 384001, 4_000_000])
+def test_absurd_header_rate_is_rejected_before_decoding(tmp_path, rate_hz):
+    path = tmp_path / f"rate{rate_hz}.wav"
+    data = (np.sin(np.arange(200_000) * 0.1) * 10000).astype("<i2").tobytes()
+    path.write_bytes(_wav_header(rate_hz, len(data)) + data)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as caught:
+            read_audio(path)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert f"sample rate {rate_hz} Hz, outside [1000, 384000] Hz" in message
+    assert peak_bytes < 200_000  # nothing decoded: the 400 KB of samples are never read
+
+
+def test_long_recordings_are_rejected_before_decoding(tmp_path):
+    path = _write_wav(tmp_path / "long.wav", rate_hz=16000, duration_s=2.0)
+    assert read_audio(path, max_duration_s=2.0)[0].shape == (32000,)
+    with pytest.raises(DataError, match=r"long.wav: too long: header claims 32000 frames"):
+        read_audio(path, max_duration_s=1.0)
 
 
 def test_rms_floor_is_configurable(tmp_path):

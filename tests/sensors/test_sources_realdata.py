@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensors.sources import (
+from tinyfuse.sensors.sources import (
     detect_dataset,
     load_ceiling_fan,
     load_coswara,
@@ -53,10 +53,14 @@ def test_coswara_participant_join(datasets_dir):
     assert any("dropped: missing" in s.reason for s in dropped.skipped)
 
 
-def test_covid_cough_limit_resamples_and_keeps_source(datasets_dir):
+def test_covid_cough_limit_keeps_native_rate_and_source(datasets_dir):
+    import soundfile
+
     result = load_covid_cough(datasets_dir / "covid19_cough", limit=15)
     assert result.counts_by_class() == {"negative": 15, "positive": 15}
-    assert {s.meta_value("sample_rate_hz") for s in result} == {16000}
+    for sample in result.samples[:5]:
+        assert sample.meta_value("sample_rate_hz") == soundfile.info(sample.source).samplerate
+        assert sample.data["audio"].dtype == np.float32 and sample.data["audio"].ndim == 1
     assert {s.meta_value("source") for s in result} <= {"call-center", "telegram"}
     assert len(result.counts_by_group()) == 30
 

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from sensors.errors import SpecError
-from sensors.spec import (
+from tinyfuse.core.errors import SpecError
+from tinyfuse.core.specs import spec_hash
+from tinyfuse.sensors.spec import (
     AudioSpec,
     ImageSpec,
     ModalitySpec,
     VectorSpec,
     VibrationSpec,
     frontend_from_dict,
-    spec_hash,
 )
 
 SPECS = [

@@ -9,6 +9,8 @@
  *   [3] inputs                      [4] outputs             [5] stack high-water mark, bytes
  *   [6] model arena bytes           [7] timer reload value (0xFFFFFFFF)
  * followed by tinyfuse_model_input_bytes[] and tinyfuse_model_output_bytes[] (int32 each).
+ * Before any vector it writes "bundle_hash.txt": tinyfuse_model_bundle_hash, the hash of the
+ * bundle the linked model was compiled from, so the host can refuse a board running another.
  *
  * Timing: CMSDK APB timer 0 (0x40000000) counts down at the 25 MHz system clock. Under
  * `-icount shift=0` QEMU executes one instruction per virtual nanosecond, so one tick is
@@ -46,6 +48,7 @@ HARNESS_RODATA static const char path_inputs[] = "inputs.bin";
 HARNESS_RODATA static const char path_outputs[] = "outputs.bin";
 HARNESS_RODATA static const char path_ticks[] = "ticks.bin";
 HARNESS_RODATA static const char path_header[] = "header.bin";
+HARNESS_RODATA static const char path_hash[] = "bundle_hash.txt";
 HARNESS_RODATA static const char msg_short_read[] = "tinyfuse harness: short read of inputs.bin\n";
 HARNESS_RODATA static const char msg_invoke_failed[] = "tinyfuse harness: tinyfuse_model_invoke failed\n";
 HARNESS_RODATA static const char msg_write_failed[] = "tinyfuse harness: cannot write results\n";
@@ -78,6 +81,21 @@ HARNESS_TEXT static void bind_buffers(const int8_t *in[], int8_t *out[])
         out[i] = cursor;
         cursor += tinyfuse_model_output_bytes[i];
     }
+}
+
+HARNESS_TEXT static int write_bundle_hash(void)
+{
+    uint32_t length = 0;
+    while (tinyfuse_model_bundle_hash[length] != '\0' && length < 64u) {
+        length++;
+    }
+    int32_t file = sh_open(path_hash, SH_MODE_WRITE_BINARY);
+    if (file < 0) {
+        return -1;
+    }
+    int status = length == 0 ? 0 : sh_write(file, tinyfuse_model_bundle_hash, length);
+    sh_close(file);
+    return status;
 }
 
 HARNESS_TEXT static void timer_start(void)
@@ -160,6 +178,9 @@ HARNESS_TEXT int main(void)
     int32_t length = sh_file_length(input_file);
     if (length < 0 || in_bytes == 0 || (uint32_t)length % in_bytes != 0) {
         return fail(HARNESS_BAD_INPUT_LENGTH, msg_bad_length);
+    }
+    if (write_bundle_hash() != 0) {
+        return fail(HARNESS_WRITE_FAILED, msg_no_output);
     }
     int32_t output_file = sh_open(path_outputs, SH_MODE_WRITE_BINARY);
     int32_t ticks_file = sh_open(path_ticks, SH_MODE_WRITE_BINARY);

@@ -1,7 +1,4 @@
-"""The one error hierarchy of tinyfuse.
-
-It lives in ``sensors`` because that is the bottom layer: every other package may import it.
-"""
+"""The one error hierarchy of tinyfuse (in ``tinyfuse.core``: every layer may import it)."""
 
 
 class TinyfuseError(Exception):

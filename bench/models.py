@@ -1,4 +1,5 @@
-"""Small Keras models converted to full-int8 TFLite, for the compiler tests.
+"""Small Keras models and seeded random graphs converted to full-int8 TFLite: the compiler
+tests and the firmware footprint bench use them.
 
 Each builder returns a Keras model; :func:`to_int8_tflite` converts it with a seeded random
 representative dataset. Tests may import TensorFlow directly (the compiler may not).

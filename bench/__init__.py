@@ -1,0 +1,1 @@
+"""Benchmark configs and scripts; they import only the tinyfuse packages."""
