@@ -112,16 +112,16 @@ class Preprocessor:
 
     def feature(self, modality: ModalitySpec, sample) -> np.ndarray | None:
         """One modality's front-end output for ``sample`` (``None`` when the sample lacks it).
-        Audio is resampled by the front-end from the rate in the sample's meta."""
+        Audio is resampled by the front-end from the sample's native rate
+        (``Sample.sample_rate_hz``)."""
         from tinyfuse.sensors.frontends import extract
 
         raw = sample.data.get(modality.name)
         if raw is None:
             return None
-        rate = sample.meta_value("sample_rate_hz") if modality.frontend.kind == "audio" \
+        rate = sample.sample_rate_hz(modality.name) if modality.frontend.kind == "audio" \
             else None
-        return extract(modality, raw,
-                       sample_rate_hz=rate if isinstance(rate, int | float) else None)
+        return extract(modality, raw, sample_rate_hz=rate)
 
     def features(self, sample) -> dict[str, np.ndarray | None]:
         """Front-end features per modality name (``None`` where the sample lacks it)."""

@@ -145,9 +145,9 @@ def featurize(samples: Sequence[Sample], modality: ModalitySpec, *, data_key: st
     out = np.empty((len(samples), *modality.output_shape), np.float32)
     for row, sample in enumerate(samples):
         raw = np.asarray(sample.data[data_key])
-        rate = sample.meta_value("sample_rate_hz") if sample_rate_hz is None else sample_rate_hz
+        rate = sample.sample_rate_hz(data_key) if sample_rate_hz is None else sample_rate_hz
         if transform is not None:
-            raw = transform(raw, rate if isinstance(rate, int | float) else None)
+            raw = transform(raw, rate)
         out[row] = extract(modality, raw, sample_rate_hz=rate if _is_audio(modality) else None)
     return out
 

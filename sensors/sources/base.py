@@ -70,6 +70,14 @@ class Sample:
                 return value
         return default
 
+    def sample_rate_hz(self, modality: str) -> float | None:
+        """The native rate of ``data[modality]``: meta ``"<modality>.sample_rate_hz"`` (a
+        joined multimodal sample), else ``"sample_rate_hz"``; ``None`` when neither is a
+        number."""
+        rate = self.meta_value(f"{modality}.sample_rate_hz", self.meta_value("sample_rate_hz"))
+        return float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) \
+            else None
+
 
 @dataclass(frozen=True, slots=True)
 class Skipped:

@@ -9,8 +9,9 @@
  *   [3] inputs                      [4] outputs             [5] stack high-water mark, bytes
  *   [6] model arena bytes           [7] timer reload value (0xFFFFFFFF)
  * followed by tinyfuse_model_input_bytes[] and tinyfuse_model_output_bytes[] (int32 each).
- * Before any vector it writes "bundle_hash.txt": tinyfuse_model_bundle_hash, the hash of the
- * bundle the linked model was compiled from, so the host can refuse a board running another.
+ * Before any vector it writes "bundle_hash.txt": TINYFUSE_MODEL_BUNDLE_HASH from model.h, the
+ * hash of the bundle the linked model was compiled from (empty for a model.h without one), so
+ * the host can refuse a board running another bundle's model.
  *
  * Timing: CMSDK APB timer 0 (0x40000000) counts down at the 25 MHz system clock. Under
  * `-icount shift=0` QEMU executes one instruction per virtual nanosecond, so one tick is
@@ -83,17 +84,20 @@ HARNESS_TEXT static void bind_buffers(const int8_t *in[], int8_t *out[])
     }
 }
 
+#ifdef TINYFUSE_MODEL_BUNDLE_HASH
+HARNESS_RODATA static const char bundle_hash[] = TINYFUSE_MODEL_BUNDLE_HASH;
+#else
+HARNESS_RODATA static const char bundle_hash[] = "";
+#endif
+
 HARNESS_TEXT static int write_bundle_hash(void)
 {
-    uint32_t length = 0;
-    while (tinyfuse_model_bundle_hash[length] != '\0' && length < 64u) {
-        length++;
-    }
+    uint32_t length = (uint32_t)(sizeof bundle_hash - 1u);
     int32_t file = sh_open(path_hash, SH_MODE_WRITE_BINARY);
     if (file < 0) {
         return -1;
     }
-    int status = length == 0 ? 0 : sh_write(file, tinyfuse_model_bundle_hash, length);
+    int status = length == 0 ? 0 : sh_write(file, bundle_hash, length);
     sh_close(file);
     return status;
 }
