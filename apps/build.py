@@ -1,10 +1,12 @@
 """The whole build a user runs (``tinyfuse build`` / ``tinyfuse demo``): fusion's passes with
-``calibrate`` before ``export``, so the bundle is written once, with its calibrated policy.
+``calibrate`` after ``quantize`` (before ``refit`` and ``export``), so thresholds come from
+validation scores of a model that did not train on them and the bundle is written once, with
+its calibrated policy.
 
 Examples
 --------
 >>> " ".join(p.name for p in BUILD_PASSES)
-'load split features teacher search distill prune quantize calibrate export report'
+'load split features teacher search distill prune quantize calibrate refit export report'
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def calibrate_pass(state: BuildState) -> None:
 
 
 BUILD_PASSES: tuple[Pass, ...] = with_pass(PASSES, Pass("calibrate", calibrate_pass),
-                                           before="export")
+                                           before="refit")
 
 
 def build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = None,

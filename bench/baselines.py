@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from tinyfuse.core.errors import DataError
+from tinyfuse.fusion.baseline import logistic_regression as fused_logistic
+from tinyfuse.fusion.baseline import majority_class
 
 
 def flatten(features: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
@@ -29,25 +30,16 @@ def flatten(features: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndar
 
 def majority(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, float | int]:
     """Accuracy of always answering the most frequent training class."""
-    values, counts = np.unique(y_train, return_counts=True)
-    top = int(values[np.argmax(counts)])
+    top = majority_class(y_train)
     return {"class_index": top, "accuracy": float(np.mean(np.asarray(y_test) == top))}
 
 
 def logistic_regression(x_train: Mapping[str, np.ndarray], y_train: np.ndarray,
                         x_test: Mapping[str, np.ndarray], *, names: Sequence[str],
                         seed: int = 0) -> np.ndarray:
-    """Predicted test labels of a multinomial logistic regression (L2, C=1) on standardised
-    flattened features.
-
-    Returns
-    -------
-    ndarray, int64, shape ``(n_test,)``
-    """
-    scaler = StandardScaler().fit(flatten(x_train, names))
-    model = LogisticRegression(max_iter=2000, random_state=seed)
-    model.fit(scaler.transform(flatten(x_train, names)), np.asarray(y_train))
-    return model.predict(scaler.transform(flatten(x_test, names))).astype(np.int64)
+    """``tinyfuse.fusion.baseline.logistic_regression`` on the ``names`` modalities."""
+    return fused_logistic([x_train[n] for n in names], y_train, [x_test[n] for n in names],
+                          seed=seed)
 
 
 def pca_scores(x_train: Mapping[str, np.ndarray], x_test: Mapping[str, np.ndarray], *,

@@ -17,6 +17,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
     [budget]          # board = "<preset>" or name/flash_bytes/ram_bytes
     [train]           # TrainSettings fields
     [policy]          # PolicySettings fields: alert classes, k-of-n, cooldown, target
+    [evaluate]        # EvaluateSettings fields: folds, repeats, by_meta
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class TrainSettings:
     depths: tuple[int, ...] = ()
     input_scales: tuple[float, ...] = (1.0,)
     validation_fraction: float = 0.25
+    refit: bool = False
 
     def __post_init__(self) -> None:
         for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
@@ -70,6 +72,8 @@ class TrainSettings:
                 raise SpecError(f"train.{name}: must be >= 1")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
+        if not isinstance(self.refit, bool):
+            raise SpecError("train.refit: must be true or false")
 
 
 TARGET_KEYS = ("target_recall", "target_precision", "max_false_alarms_per_hour")
@@ -149,6 +153,32 @@ class PolicySettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EvaluateSettings:
+    """``[evaluate]``: how ``tinyfuse evaluate`` cross-validates the build.
+
+    ``folds`` grouped folds (every group tested once per repeat), ``repeats`` fold
+    assignments; ``by_meta`` names a sample meta entry (e.g. ``"source"``) whose values get
+    their own accuracy.
+    """
+
+    folds: int = 5
+    repeats: int = 1
+    by_meta: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or \
+                not 2 <= self.folds <= 100:
+            raise SpecError(f"evaluate.folds: must be an integer in [2, 100], got "
+                            f"{self.folds!r}")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or \
+                not 1 <= self.repeats <= 20:
+            raise SpecError(f"evaluate.repeats: must be an integer in [1, 20], got "
+                            f"{self.repeats!r}")
+        if not isinstance(self.by_meta, str):
+            raise SpecError("evaluate.by_meta: must be a meta name")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AppConfig:
     name: str
     data: DataSettings
@@ -157,6 +187,7 @@ class AppConfig:
     budget: Budget
     train: TrainSettings
     policy: PolicySettings = PolicySettings()
+    evaluate: EvaluateSettings = EvaluateSettings()
 
 
 def _build(cls: type, table: Any, what: str, **fixed: Any) -> Any:
@@ -186,16 +217,30 @@ def _modalities(tables: Any) -> tuple[ModalitySpec, ...]:
 
 
 def _fusion(table: dict[str, Any], modalities: tuple[ModalitySpec, ...]) -> FusionSpec:
+    """``[model]``: FusionSpec fields; ``width``/``depth``/``activation`` (and ``blocks``, by
+    modality name) for every branch; ``[model.branches.<name>]`` overrides one branch's
+    ``block``, ``width``, ``depth`` or ``activation``."""
     table = dict(table)
     if "classes" not in table:
         raise SpecError("[model]: 'classes' is required")
     width, depth = table.pop("width", 8), table.pop("depth", 2)
     blocks, activation = table.pop("blocks", {}), table.pop("activation", "relu")
-    branches = tuple(BranchSpec(modality=m.name, block=blocks.get(m.name, default_block(m)),
-                                width=width, depth=depth, activation=activation)
-                     for m in modalities)
+    overrides = table.pop("branches", {})
+    names = {m.name for m in modalities}
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict)
+                                                  for v in overrides.values()):
+        raise SpecError("[model.branches]: expected one table per modality name")
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise SpecError(f"[model.branches]: {unknown} are not modalities ({sorted(names)})")
+    branches = []
+    for m in modalities:
+        values = {"block": blocks.get(m.name, default_block(m)), "width": width,
+                  "depth": depth, "activation": activation, **overrides.get(m.name, {})}
+        branches.append(_build(BranchSpec, values, f"model.branches.{m.name}",
+                               modality=m.name))
     table["classes"] = tuple(table["classes"])
-    return _build(FusionSpec, table, "model", modalities=modalities, branches=branches)
+    return _build(FusionSpec, table, "model", modalities=modalities, branches=tuple(branches))
 
 
 def _budget(table: dict[str, Any]) -> Budget:
@@ -219,6 +264,7 @@ def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig
             budget=_budget(data.get("budget", {"board": "nrf52840"})),
             train=_build(TrainSettings, data.get("train", {}), "train"),
             policy=_build(PolicySettings, data.get("policy", {}), "policy"),
+            evaluate=_build(EvaluateSettings, data.get("evaluate", {}), "evaluate"),
         )
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None

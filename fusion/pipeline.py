@@ -1,6 +1,8 @@
 """The build as an ordered list of small named passes, in the spirit of hls4ml's optimizer
 passes: ``load -> split -> features -> teacher -> search -> distill -> prune -> quantize ->
-export -> report``. ``tinyfuse.apps.build`` adds ``calibrate`` before ``export``.
+refit -> export -> report`` (``refit`` only with ``[train] refit = true``).
+``tinyfuse.apps.build`` adds ``calibrate`` after ``quantize``: thresholds are calibrated on the
+validation scores of a model that never trained on them.
 
 Each pass is a function of one :class:`BuildState`: it reads what earlier passes left there and
 adds its own product (:meth:`BuildState.need` names the pass that should have run). The
@@ -13,7 +15,7 @@ Examples
 >>> from tinyfuse.fusion.config import load_config
 >>> result = run_build(load_config("apps/posture/app.toml"), "out/posture")  # doctest: +SKIP
 >>> " ".join(p.name for p in PASSES)
-'load split features teacher search distill prune quantize export report'
+'load split features teacher search distill prune quantize refit export report'
 """
 
 from __future__ import annotations
@@ -251,6 +253,37 @@ def quantize_pass(state: BuildState) -> None:
     state.val_probs = int8_scores(state.quant.tflite, state.need("spec"), prepared.x_val)
 
 
+def refit_pass(state: BuildState) -> None:
+    """With ``[train] refit = true``: after every decision was taken on validation (search,
+    pruning, QAT), train teacher and student again on train + validation (standardisation
+    refitted, the student's final architecture from scratch, same recipe and seed) and
+    quantize them; the QAT decision of the refit uses its own training rows (the label-free
+    disagreement criterion). The policy calibrated on the validation split is kept. Off: a
+    no-op."""
+    if not state.config.train.refit:
+        return
+    config, split = state.config, state.need("split")
+    merged = Split(train=np.sort(np.concatenate([split.train, split.val])), val=split.val,
+                   test=split.test, kind=split.kind,
+                   validation=f"{split.validation}; refitted on train + validation")
+    policy = state.need("bundle").policy
+    state.split = merged
+    state.prepared = prepare(state.need("store"), state.need("base"), merged)
+    state.student_prep = prepare(state.need("store"), state.need("spec"), merged)
+    teacher_pass(state)
+    keras.utils.set_random_seed(config.data.seed)
+    state.student = build_model(state.need("spec"), seed=config.data.seed)
+    _fit_student(state, state.student, epochs=config.train.student_epochs)
+    prepared = state.need("student_prep")
+    state.quant = quantize_model(state.student, config.compression,
+                                 train=(prepared.x_train, state.y_train),
+                                 val=(prepared.x_train, state.y_train),
+                                 epochs=config.train.quantize_epochs)
+    bundle = make_bundle(config, state.need("spec"), prepared.stats, state.quant.tflite)
+    state.bundle = bundle if policy is None else bundle.with_policy(policy)
+    state.products["refit"] = True
+
+
 def export_pass(state: BuildState) -> None:
     """Write the bundle (once, atomically) and the model as TFLite Micro C sources."""
     bundle = state.need("bundle")
@@ -282,7 +315,8 @@ PASSES: tuple[Pass, ...] = (
     Pass("load", load_pass), Pass("split", split_pass), Pass("features", features_pass),
     Pass("teacher", teacher_pass), Pass("search", search_pass),
     Pass("distill", distill_pass), Pass("prune", prune_pass),
-    Pass("quantize", quantize_pass), Pass("export", export_pass), Pass("report", report_pass),
+    Pass("quantize", quantize_pass), Pass("refit", refit_pass), Pass("export", export_pass),
+    Pass("report", report_pass),
 )
 
 
@@ -408,6 +442,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
     cost = footprint(tflite)
     return {
         "app": config.name, "bundle_hash": bundle.bundle_hash, "spec_hash": spec.spec_hash(),
+        "refit_on_train_and_validation": bool(state.products.get("refit", False)),
         "policy": None if bundle.policy is None else bundle.policy.to_dict(),
         "accuracy": {**_accuracy_block(state, probs), "confusion_matrix": matrix.tolist()},
         "model": {

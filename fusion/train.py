@@ -54,10 +54,14 @@ def train_classifier(model: keras.Model, inputs: Sequence[np.ndarray], labels: n
                      verbose=0, shuffle=True)
 
 
+def predicted_classes(model: keras.Model, inputs: Sequence[np.ndarray]) -> np.ndarray:
+    """Top-1 class ``(n,)`` of a probability- or logit-output model."""
+    return np.argmax(model.predict(list(inputs), verbose=0, batch_size=256), axis=1)
+
+
 def accuracy(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndarray) -> float:
     """Top-1 accuracy of a probability- or logit-output model, in [0, 1]."""
-    outputs = model.predict(list(inputs), verbose=0, batch_size=256)
-    return float(np.mean(np.argmax(outputs, axis=1) == np.asarray(labels)))
+    return float(np.mean(predicted_classes(model, inputs) == np.asarray(labels)))
 
 
 def distillation_loss(labels, student_logits, teacher_logits, *, temperature: float,

@@ -11,7 +11,8 @@ import sys
 from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
-COMMAND_MODULES = ("features", "data", "build", "demo", "compile", "verify", "deploy", "run")
+COMMAND_MODULES = ("features", "data", "build", "evaluate", "demo", "compile", "verify", "deploy",
+                   "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

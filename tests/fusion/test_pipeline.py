@@ -165,9 +165,9 @@ def test_passes_run_one_at_a_time(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written before export
     names = [p.name for p in PASSES]
     assert names == ["load", "split", "features", "teacher", "search", "distill", "prune",
-                     "quantize", "export", "report"]
+                     "quantize", "refit", "export", "report"]
     extra = with_pass(PASSES, PASSES[0], before="export")
-    assert [p.name for p in extra][8:10] == ["load", "export"]
+    assert [p.name for p in extra][9:11] == ["load", "export"]
     with pytest.raises(TinyfuseError, match="no pass 'calibrated'"):
         with_pass(PASSES, PASSES[0], before="calibrated")
 
@@ -176,4 +176,5 @@ def test_the_apps_build_calibrates_before_export():
     from tinyfuse.apps.build import BUILD_PASSES
 
     names = [p.name for p in BUILD_PASSES]
-    assert names.index("quantize") < names.index("calibrate") < names.index("export")
+    assert names.index("quantize") < names.index("calibrate") < names.index("refit") \
+        < names.index("export")
