@@ -13,7 +13,7 @@ all folds and repeats, so every group is tested ``repeats`` times by models that
 Examples
 --------
 >>> from tinyfuse.fusion.config import load_config
->>> result = cross_validate(load_config("bench/configs/cwru_de.toml"))   # doctest: +SKIP
+>>> result, model = cross_validate(load_config("bench/configs/cwru_de.toml"))  # doctest: +SKIP
 >>> result["accuracy"]["student_int8"]                                     # doctest: +SKIP
 """
 
@@ -103,15 +103,15 @@ def _predict_fold(state: BuildState, *, repeat: int, index: int) -> FoldPredicti
 
 def cross_validate(config: AppConfig, *, data_dir: str | None = None,
                    folds: int | None = None, repeats: int | None = None,
-                   passes: Sequence[Pass] = PASSES) -> dict[str, Any]:
+                   passes: Sequence[Pass] = PASSES) -> tuple[dict[str, Any], bytes]:
     """Cross-validate ``config``'s build (``[evaluate]`` folds and repeats unless given).
 
     Returns
     -------
-    dict
-        JSON-ready: the pooled accuracies, int8 - float points and agreement, per modality,
-        per ``by_meta`` value, baselines, the int8 confusion matrix, every fold's numbers and
-        the footprint of the first fold's int8 model.
+    (dict, bytes)
+        The JSON-ready result (the pooled accuracies, int8 - float points and agreement, per
+        modality, per ``by_meta`` value, baselines, the int8 confusion matrix, every fold's
+        numbers, the footprint of the first fold's int8 model) and that model's ``.tflite``.
     """
     settings = config.evaluate
     folds = folds or settings.folds
@@ -133,7 +133,7 @@ def cross_validate(config: AppConfig, *, data_dir: str | None = None,
                                              val_fraction=config.train.validation_fraction))
             run_passes(state, fold_passes(passes))
             runs.append(_predict_fold(state, repeat=repeat, index=index))
-    return pooled(config, loaded, runs, folds=folds, repeats=repeats)
+    return pooled(config, loaded, runs, folds=folds, repeats=repeats), runs[0].tflite
 
 
 def _rate(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -179,7 +179,9 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         result["per_modality_int8"] = alone
         result["fused_gain_over_best_branch_points"] = 100 * report.fused_gain(int8_rate, alone)
     if config.evaluate.by_meta:
-        result["by_meta"] = _by_meta(config.evaluate.by_meta, loaded, runs, truth, int8)
+        result["by_meta"] = report.accuracy_by_meta(
+            loaded.data.samples, _cat(runs, "rows"), truth, int8,
+            name=config.evaluate.by_meta, n_classes=len(classes))
     return result
 
 
@@ -190,20 +192,6 @@ def _fold_row(run: FoldPredictions) -> dict[str, Any]:
             "teacher_float": _rate(run.teacher, run.truth),
             "logistic_regression": _rate(run.logistic, run.truth),
             "qat_applied": run.qat_applied, "validation": run.validation}
-
-
-def _by_meta(name: str, loaded: BuildState, runs: list[FoldPredictions], truth: np.ndarray,
-             int8: np.ndarray) -> dict[str, Any]:
-    samples = loaded.data.samples
-    values = np.array([str(samples[row].meta_value(name, "")) for row in _cat(runs, "rows")])
-    out = {}
-    for value in sorted(set(values.tolist())):
-        chosen = values == value
-        counts = np.bincount(truth[chosen], minlength=len(loaded.need("base").classes))
-        out[value] = {"n": int(chosen.sum()), "student_int8": _rate(int8[chosen],
-                                                                    truth[chosen]),
-                      "best_constant": float(counts.max() / max(1, counts.sum()))}
-    return out
 
 
 def _footprint(config: AppConfig, tflite: bytes) -> dict[str, Any]:

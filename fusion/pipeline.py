@@ -440,7 +440,11 @@ def build_report(state: BuildState) -> dict[str, Any]:
     probs = int8_scores(tflite, spec, state.need("student_prep").x_test)
     matrix = report.confusion_matrix(state.y_test, probs.argmax(1), n_classes=len(spec.classes))
     cost = footprint(tflite)
+    by_meta = {} if not config.evaluate.by_meta else {"by_meta": report.accuracy_by_meta(
+        data.samples, split.test, state.y_test, probs.argmax(1), name=config.evaluate.by_meta,
+        n_classes=len(spec.classes))}
     return {
+        **by_meta,
         "app": config.name, "bundle_hash": bundle.bundle_hash, "spec_hash": spec.spec_hash(),
         "refit_on_train_and_validation": bool(state.products.get("refit", False)),
         "policy": None if bundle.policy is None else bundle.policy.to_dict(),

@@ -120,6 +120,21 @@ def write_confusion_png(matrix: np.ndarray, classes: tuple[str, ...], path: Path
         plt.close(fig)
 
 
+def accuracy_by_meta(samples, rows: np.ndarray, truth: np.ndarray, predicted: np.ndarray,
+                     *, name: str, n_classes: int) -> dict[str, dict[str, float | int]]:
+    """Accuracy within each value of the meta entry ``name`` of ``samples[rows]`` (e.g. the
+    recording channel), next to the best constant answer within that value."""
+    values = np.array([str(samples[int(row)].meta_value(name, "")) for row in rows])
+    out: dict[str, dict[str, float | int]] = {}
+    for value in sorted(set(values.tolist())):
+        chosen = values == value
+        counts = np.bincount(np.asarray(truth)[chosen], minlength=n_classes)
+        out[value] = {"n": int(chosen.sum()),
+                      "student_int8": float(np.mean(predicted[chosen] == truth[chosen])),
+                      "best_constant": float(counts.max() / max(1, counts.sum()))}
+    return out
+
+
 def fused_gain(student_int8: float, per_modality: dict[str, float]) -> float:
     """Fused accuracy minus the best single-modality accuracy (positive: fusion helps)."""
     return float(student_int8 - max(per_modality.values())) if per_modality else 0.0

@@ -135,7 +135,8 @@ def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint
 def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: FeaturesFor, *,
            epochs: int = 5, learning_rate: float = 1e-2,
            seed: int = 0) -> tuple[FusionSpec, list[CandidateResult]]:
-    """Pick the most accurate candidate whose int8 footprint fits ``budget``.
+    """Pick the most accurate candidate whose int8 footprint fits ``budget`` (a single
+    candidate is only measured, not trained: its ``accuracy`` is ``None``).
 
     Parameters
     ----------
@@ -156,7 +157,7 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
         cost = measure(spec, x_train)
         fits = cost.fits(budget)
         acc = None
-        if fits:
+        if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
             train_classifier(model, x_train, y_train, epochs=epochs,
@@ -170,5 +171,5 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     if not fitting:
         smallest = min(results, key=lambda r: sum(r.cost.overage(budget)))
         check_fit(smallest.cost, budget, what=f"the smallest of {len(results)} candidates")
-    best = max(fitting, key=lambda r: (r.accuracy, -r.cost.macs))
+    best = max(fitting, key=lambda r: (r.accuracy or 0.0, -r.cost.macs))
     return best.spec, results

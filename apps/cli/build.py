@@ -39,12 +39,21 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def with_overrides(config: AppConfig, args: argparse.Namespace) -> AppConfig:
+    """``--board`` replaces the budget. ``--data DIR`` replaces the data path: a config that
+    names a dataset keeps it and its ``[data].options``; a simulated app switches to the
+    data set found in DIR (auto-detected, no options). ``--limit N`` sets the loader's
+    ``limit``."""
     if args.board:
         config = replace(config, budget=board_budget(args.board))
     if args.data:
-        options = (("limit", args.limit),) if args.limit else ()
-        data = replace(config.data, simulator="", dataset="auto", path=args.data,
-                       options=options)
+        if config.data.dataset:
+            kept = tuple((k, v) for k, v in config.data.options if k != "limit")
+            data = replace(config.data, path=args.data, options=kept)
+        else:
+            data = replace(config.data, simulator="", dataset="auto", path=args.data,
+                           options=())
+        if args.limit:
+            data = replace(data, options=tuple(sorted((*data.options, ("limit", args.limit)))))
         config = replace(config, data=data)
     return config
 

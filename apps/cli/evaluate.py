@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "volunteers, recordings) run the build's passes with that fold as the test split and "
         "pool the predictions: int8 (TFLite Micro), float student, teacher, each modality "
         "alone, majority and logistic-regression baselines. Folds and repeats come from the "
-        "[evaluate] table unless given here. Writes --out/evaluation.json.")
+        "[evaluate] table unless given here. Writes --out/evaluation.json and the first "
+        "fold's int8 model.")
     parser.add_argument("config", metavar="APP.toml", help="app config")
     add_common(parser)
     parser.add_argument("--folds", type=int, default=None, help="folds (default [evaluate])")
@@ -38,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < (2 if name == "folds" else 1):
             raise DataError(f"--{name}: {value} is too small")
     config = with_overrides(load_config(args.config), args)
-    result = cross_validate(config, data_dir=args.data, folds=args.folds, repeats=args.repeats)
+    result, first_model = cross_validate(config, data_dir=args.data, folds=args.folds,
+                                         repeats=args.repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "fold0_model.tflite").write_bytes(first_model)
     acc = result["accuracy"]
     print(f"{config.name}: {result['evaluation']}")
     print(f"  {result['n_test_answers']} answers from {result['n_groups']} groups: int8 "
@@ -53,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
           f"{base['majority']:.3f}")
     for name, value in result.get("per_modality_int8", {}).items():
         print(f"  {name} only: {value:.3f}")
-    print(f"  wrote {out / 'evaluation.json'}")
+    print(f"  wrote {out / 'evaluation.json'} and {out / 'fold0_model.tflite'} (the first "
+          f"fold's int8 model)")
     return 0

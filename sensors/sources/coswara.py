@@ -16,11 +16,12 @@ Audio keeps each file's native rate (meta ``sample_rate_hz``); the front-end res
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
 from tinyfuse.core.errors import DataError
-from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect
 from tinyfuse.sensors.sources.join import join_by_key
 from tinyfuse.sensors.sources.readers import DEFAULT_RMS_FLOOR, read_audio
 
@@ -46,6 +47,7 @@ def load_coswara(
     rms_floor: float = DEFAULT_RMS_FLOOR,
     min_duration_s: float = 0.1,
     limit: int | None = None,
+    label_by: str = "covid_status",
 ) -> LoadResult:
     """Load the Coswara batch under ``root``.
 
@@ -59,6 +61,9 @@ def load_coswara(
         Recordings below the RMS floor or shorter than this are skipped.
     limit : int, optional
         At most this many participants (sorted by id).
+    label_by : {"covid_status", "gender"}
+        Participant mode only: the label (``gender`` keeps participants whose recorded
+        gender is male or female; the others are skipped and listed).
 
     Returns
     -------
@@ -69,6 +74,9 @@ def load_coswara(
     root = Path(root)
     if mode not in ("sound", "participant"):
         raise DataError(f"load_coswara: mode={mode!r} must be 'sound' or 'participant'")
+    if label_by not in ("covid_status", "gender"):
+        raise DataError(f"load_coswara: label_by={label_by!r} must be 'covid_status' or "
+                        f"'gender'")
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
     participants = _participant_dirs(root)[:limit]
@@ -81,6 +89,8 @@ def load_coswara(
     }
     if mode == "participant":
         joined = join_by_key(per_sound, missing=missing, name=NAME)
+        if label_by == "gender":
+            return _by_gender(joined)
         return LoadResult(samples=joined.samples, skipped=joined.skipped, name=NAME)
     samples = sorted((s for r in per_sound.values() for s in r.samples), key=lambda s: s.source)
     skipped = sorted((s for r in per_sound.values() for s in r.skipped), key=lambda s: s.path)
@@ -108,6 +118,20 @@ def _load_sound(participants: list[Path], stem: str, sound: str, info: dict[str,
                                key_of=lambda f: f.name, desc=f"coswara {sound}",
                                total=len(participants))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"{NAME}:{sound}")
+
+
+def _by_gender(joined: LoadResult) -> LoadResult:
+    """Participants relabelled by recorded gender; those without male/female are skipped."""
+    kept, skipped = [], list(joined.skipped)
+    for sample in joined.samples:
+        gender = next((sample.meta_value(f"{sound}.gender") for sound in SOUNDS.values()
+                       if sample.meta_value(f"{sound}.gender") in ("male", "female")), None)
+        if gender is None:
+            skipped.append(Skipped(path=sample.source, reason="no male/female gender recorded",
+                                   key=sample.key))
+        else:
+            kept.append(dataclasses.replace(sample, label=str(gender)))
+    return LoadResult(samples=tuple(kept), skipped=tuple(skipped), name=f"{NAME}:gender")
 
 
 def _age(value: object) -> int | None:

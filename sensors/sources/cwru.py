@@ -43,6 +43,7 @@ def load_cwru(
     channels: tuple[str, ...] = ("DE",),
     label_by: str = "type",
     limit: int | None = None,
+    channel_names: tuple[str, ...] = (),
 ) -> LoadResult:
     """Load all recordings as time windows at 12 kHz.
 
@@ -55,8 +56,16 @@ def load_cwru(
     label_by : {"type", "code"}
     limit : int, optional
         At most this many windows per recording (from its start).
+    channel_names : tuple of str, optional
+        One modality name per channel: each accelerometer becomes its own modality (a
+        ``(n,)`` signal under that name) instead of one ``"vibration"`` array with the
+        channels as axes.
     """
     root = Path(root)
+    channels, channel_names = tuple(channels), tuple(channel_names)
+    if channel_names and len(channel_names) != len(channels):
+        raise DataError(f"load_cwru: channel_names {list(channel_names)} must name each of "
+                        f"the channels {list(channels)}")
     if label_by not in ("type", "code"):
         raise DataError(f"load_cwru: label_by={label_by!r} must be 'type' or 'code'")
     window = int(round(window_s * SAMPLE_RATE_HZ))
@@ -69,7 +78,8 @@ def load_cwru(
         code = _parse_code(path)
         signal = _read_channels(path, channels)
         label = FAULT_TYPES[code["kind"]] if label_by == "type" else path.stem.split("_")[0]
-        return _windows(path, signal, label, code, window=window, hop=hop, limit=limit)
+        return _windows(path, signal, label, code, window=window, hop=hop, limit=limit,
+                        names=channel_names)
 
     samples, skipped = collect(files, load_one, path_of=str, desc="cwru", total=len(files))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME)
@@ -103,7 +113,7 @@ def _read_channels(path: Path, channels: tuple[str, ...]) -> np.ndarray:
 
 
 def _windows(path: Path, signal: np.ndarray, label: str, code: dict[str, str], *, window: int,
-             hop: int, limit: int | None) -> list[Sample]:
+             hop: int, limit: int | None, names: tuple[str, ...] = ()) -> list[Sample]:
     n_total = signal.shape[0]
     if n_total < window:
         raise DataError(f"{path}: {n_total} samples, shorter than one window of {window}")
@@ -111,7 +121,14 @@ def _windows(path: Path, signal: np.ndarray, label: str, code: dict[str, str], *
     meta_base = (("code", path.stem.split("_")[0]), ("fault_mils", int(code["mils"] or 0)),
                  ("clock", code["clock"] or None), ("load_hp", int(code["hp"])),
                  ("sample_rate_hz", SAMPLE_RATE_HZ))
-    return [Sample(data={"vibration": signal[s:s + window].copy()}, label=label,
+
+    def data(start: int) -> dict[str, np.ndarray]:
+        part = signal[start:start + window]
+        if names:
+            return {name: part[:, i].copy() for i, name in enumerate(names)}
+        return {"vibration": part.copy()}
+
+    return [Sample(data=data(s), label=label,
                    group=path.stem, key=f"{path.stem}@{s}", source=str(path),
                    meta=(*meta_base, ("start_s", s / SAMPLE_RATE_HZ),
                          ("start_fraction", s / n_total),

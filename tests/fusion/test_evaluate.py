@@ -94,6 +94,7 @@ def test_evaluate_cli_cross_validates_the_build(tmp_path, capsys):
     assert np.asarray(result["int8_confusion"]).sum() == 32
     assert result["footprint"]["weights_bytes"] > 0
     assert "4 groups" in capsys.readouterr().out
+    assert (tmp_path / "eval" / "fold0_model.tflite").read_bytes()[4:8] == b"TFL3"
 
 
 def test_refit_trains_again_on_train_and_validation(tmp_path):
