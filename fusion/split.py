@@ -10,9 +10,11 @@ the fallbacks hold out rows instead and say so in ``Carved.how``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -241,16 +243,41 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
 
 
 def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """By group, unless some class is recorded in one group only (CWRU: one recording per
-    fault) and the windows know their time position: a group split would then test classes
-    it never trained on, so each recording is split in time instead."""
+    """By group, unless some class is recorded in one group only and its samples know their
+    time position: a group split would then test a class it never trained on.
+
+    * Every class in one group (CWRU: one recording per fault): each recording is split in
+      time (:func:`split_by_time`).
+    * Some classes in one group (the D6T set's empty rooms, recorded without a volunteer):
+      those classes' recordings are split in time, every other class by group
+      (:func:`split_by_group`), and the two are joined; ``kind`` says so.
+    """
     groups = np.array([s.group for s in result.samples])
     labels = np.array([s.label for s in result.samples])
     lonely = [c for c in sorted(set(labels.tolist()))
               if len(set(groups[labels == c].tolist())) < 2]
-    if lonely and _time_positions(result.samples) is not None:
+    in_time = np.flatnonzero(np.isin(labels, lonely))
+    by_group = np.flatnonzero(~np.isin(labels, lonely))
+    timed = _time_positions([result.samples[i] for i in in_time]) is not None
+    separate = not set(groups[in_time].tolist()) & set(groups[by_group].tolist())
+    options: dict[str, Any] = {"test_fraction": test_fraction, "val_fraction": val_fraction,
+                               "seed": seed}
+    if lonely and timed and len(by_group) == 0:
         log.info("classes %s are each recorded in one group only", lonely)
-        return split_by_time(result, test_fraction=test_fraction, val_fraction=val_fraction,
-                             seed=seed)
-    return split_by_group(result, test_fraction=test_fraction, val_fraction=val_fraction,
-                          seed=seed)
+        return split_by_time(result, **options)
+    if lonely and timed and separate:
+        log.info("classes %s are each recorded in one group only: split in time", lonely)
+        grouped = split_by_group(_subset(result, by_group), **options)
+        tailed = split_by_time(_subset(result, in_time), **options)
+        return Split(**{part: np.sort(np.concatenate([by_group[getattr(grouped, part)],
+                                                      in_time[getattr(tailed, part)]]))
+                        for part in ("train", "val", "test")},
+                     kind="by group; by time for classes recorded in one group only",
+                     validation=f"{grouped.validation}; {tailed.validation}")
+    return split_by_group(result, **options)
+
+
+def _subset(result, rows: np.ndarray):
+    """``result`` with only the samples at ``rows`` (a ``LoadResult`` with the same name)."""
+    return dataclasses.replace(result, samples=tuple(result.samples[i] for i in rows),
+                               skipped=())

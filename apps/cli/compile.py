@@ -1,4 +1,6 @@
-"""`tinyfuse compile MODEL.tflite --out DIR`: int8 .tflite -> model.c, model.h + the runtime."""
+"""`tinyfuse compile MODEL.tflite|BUILD_DIR --out DIR`: int8 .tflite -> model.c, model.h + the
+runtime. Given a build folder, the bundle's model is compiled and ``model.h`` carries the bundle
+hash, its modality names and class labels (what ``deploy`` and a board check)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from tinyfuse.core.errors import ExportError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("compile", help="compile an int8 .tflite to C99")
-    parser.add_argument("model", type=Path, help="int8 .tflite file")
+    parser.add_argument("model", type=Path,
+                        help="int8 .tflite file, or a build folder (bundle.json + model.tflite)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--prefix", default="tinyfuse_model", help="C symbol prefix")
     parser.set_defaults(handler=run)
@@ -27,8 +30,15 @@ def read_tflite(path: Path) -> bytes:
 def run(args: argparse.Namespace) -> int:
     from tinyfuse.firmware.compiler import compile_model, estimate, runtime_dir, runtime_sources
 
-    data = read_tflite(args.model)
-    compiled = compile_model(data, prefix=args.prefix)
+    bundle = None
+    if args.model.is_dir():
+        from tinyfuse.core.bundle import Bundle
+
+        bundle = Bundle.read(args.model)
+        data = bundle.tflite
+    else:
+        data = read_tflite(args.model)
+    compiled = compile_model(data, prefix=args.prefix, bundle=bundle)
     footprint = estimate(data)
     written = compiled.write(args.out)
     runtime_out = args.out / "runtime"
@@ -39,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     print(footprint.summary())
     print(f"arena {compiled.arena_bytes} bytes, weights {compiled.weights_bytes} bytes, "
           f"ops: {', '.join(compiled.ops_used)}")
+    if bundle is not None:
+        print(f"bundle {bundle.bundle_hash[:16]} ({bundle.app}: {', '.join(bundle.modalities)} "
+              f"-> {len(bundle.classes)} classes)")
     for path in written:
         print(f"wrote {path}")
     return 0

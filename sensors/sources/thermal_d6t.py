@@ -115,12 +115,16 @@ def load_thermal_d6t(root: str | Path, *, limit: int | None = None) -> LoadResul
             dropped.append((path, n_dropped))
         label = POSTURES[int(info["posture_id"])]
         group = "none" if str(info["volunteer"]).lower() == "none" else str(info["volunteer"])
+        count = len(rows)
         return [Sample(data={"thermal": frame}, label=label, group=group,
                        key=f"{path.stem}#{row}", source=str(path),
                        meta=(("room", info["room"]), ("day", info["day"]),
                              ("posture_id", info["posture_id"]), ("row", int(row)),
-                             ("ambient_c", float(ambient))))
-                for frame, ambient, row in zip(frames_c, ambient_c, rows, strict=True)]
+                             ("ambient_c", float(ambient)),
+                             ("start_fraction", position / count),
+                             ("end_fraction", (position + 1) / count)))
+                for position, (frame, ambient, row) in enumerate(
+                    zip(frames_c, ambient_c, rows, strict=True))]
 
     samples, skipped = collect(files, load_one, path_of=str, desc="thermal_d6t",
                                total=len(files))

@@ -78,3 +78,34 @@ def test_interleaved_groups_alternate_strata():
     order = interleaved_groups(groups, labels, seed=3)
     strata = [int(g[1:]) % 2 for g in order]
     assert strata == [0, 1, 0, 1, 0, 1]
+
+
+def test_classes_of_one_group_are_split_in_time_the_rest_by_group():
+    from tinyfuse.fusion.split import split_samples
+    from tinyfuse.sensors.sources.base import LoadResult, Sample
+
+    def sample(group: str, label: str, index: int, count: int) -> Sample:
+        return Sample(data={"x": np.zeros(2, np.float32)}, label=label, group=group,
+                      key=f"{group}/{label}/{index}", source=f"mem:{group}",
+                      meta=(("start_fraction", index / count),))
+
+    samples = [sample(f"p{g}", label, i, 10) for g in range(6) for label in ("sit", "lie")
+               for i in range(10)]
+    samples += [sample("none", "empty", i, 40) for i in range(40)]  # recorded without a person
+    result = LoadResult(samples=tuple(samples), name="mem")
+    split = split_samples(result, test_fraction=0.34, val_fraction=0.25, seed=0)
+    assert split.kind == "by group; by time for classes recorded in one group only"
+    groups = np.array([s.group for s in samples])
+    labels = np.array([s.label for s in samples])
+    parts = {name: getattr(split, name) for name in ("train", "val", "test")}
+    people = {name: set(groups[rows]) - {"none"} for name, rows in parts.items()}
+    assert not people["train"] & people["test"] and not people["val"] & people["test"]
+    for name, rows in parts.items():  # every class on every side
+        assert set(labels[rows]) == {"sit", "lie", "empty"}, name
+    empty_test = [samples[i].meta_value("start_fraction") for i in parts["test"]
+                  if labels[i] == "empty"]
+    empty_train = [samples[i].meta_value("start_fraction") for i in parts["train"]
+                   if labels[i] == "empty"]
+    assert min(empty_test) > max(empty_train)  # the tail of the recording tests
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == sorted(
+        set(np.concatenate(list(parts.values())).tolist()))
