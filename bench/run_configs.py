@@ -62,7 +62,7 @@ def checks(task: str, command: str, result: dict[str, Any]) -> dict[str, Any]:
                                         "limit_bytes": TASKS[task][2],
                                         "holds": bool(weights < TASKS[task][2])},
     }
-    linear = result.get("baselines", {}).get("logistic_regression")
+    linear = (result.get("baselines") or acc.get("baselines", {})).get("logistic_regression")
     if linear is not None:
         out["int8_beats_logistic_regression"] = {"linear": linear,
                                                  "holds": bool(acc["student_int8"] > linear)}

@@ -35,7 +35,7 @@ import numpy as np
 from tinyfuse.core.bundle import Bundle, BundleInput, BundleOutput, atomic_write
 from tinyfuse.core.errors import TinyfuseError
 from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
-from tinyfuse.fusion import export, report
+from tinyfuse.fusion import baseline, export, report
 from tinyfuse.fusion.compress import (
     QuantizationResult,
     candidate_grid,
@@ -429,6 +429,12 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
         "per_modality": per_mod,
         "fused_gain_over_best_branch": report.fused_gain(int8_acc, per_mod),
         "fused_beats_every_branch": all(int8_acc > v for v in per_mod.values()),
+        "baselines": {
+            "majority": float(np.mean(y_test == baseline.majority_class(state.y_train))),
+            "logistic_regression": float(np.mean(baseline.logistic_regression(
+                prepared.x_train, state.y_train, prepared.x_test,
+                seed=state.config.data.seed) == y_test)),
+            "note": "on the same standardised features (flattened, all modalities)"},
     }
 
 

@@ -72,6 +72,7 @@ def test_build_cli_end_to_end(tmp_path, capsys):
     assert missing_keys(report) == []
     assert report["data"]["split"] == "by group" and report["data"]["n_test"] > 0
     assert set(report["accuracy"]["per_modality"]) == {"vibration", "thermal", "audio"}
+    assert 0 <= report["accuracy"]["baselines"]["logistic_regression"] <= 1
     tflite = (out / "model.tflite").read_bytes()
     info = inspect_tflite(tflite)
     assert set(info.tensor_types) <= {"INT8", "INT32"}
