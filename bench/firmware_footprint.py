@@ -10,8 +10,10 @@ differential fuzz graphs (random conv/depthwise/pool/dense Keras graphs) the sam
 Writes ``bench/results/firmware_footprint.json``.
 
 Models (all by default):
-  bench      every ``bench/models/*.tflite`` (the real-data benchmark students; the tasks that
-             are not there yet are listed under ``missing_benchmark_models``);
+  bench      the real-data benchmark students that ``bench/run_configs.py`` left in
+             ``build/bench/<task>/`` (a built task's ``model.tflite``, an evaluated task's
+             first-fold ``fold0_model.tflite``; the tasks not there are listed under
+             ``missing_benchmark_models``);
   demo       the three demo bundles ``build/demo-<app>/model.tflite`` (built with
              ``tinyfuse demo <app> --out build/demo-<app>`` when absent);
   synthetic  three tinyfuse models built here from specs with seeded random weights (weights do
@@ -37,13 +39,12 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS_DIR = REPO / "bench" / "models"
+BUILDS_DIR = REPO / "build" / "bench"
 CACHE_DIR = REPO / "build" / "bench_models"
 RESULTS = REPO / "bench" / "results" / "firmware_footprint.json"
 RAM_TARGET_RATIO = 0.75
 KERNELS = ("portable", "dsp")
-BENCHMARK_TASKS = ("posture_thermal", "posture_fusion", "cwru", "cwru_de", "ceiling_fan",
-                   "coswara_sound", "coswara_participant", "covid_cough")
+BENCHMARK_TASKS = ("cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_participant")
 DEMO_APPS = ("cough", "posture", "factory")
 FUZZ_FIRST_SEED = 100
 
@@ -110,9 +111,19 @@ def demo_models() -> dict[str, bytes]:
     return models
 
 
+def benchmark_path(task: str) -> Path | None:
+    """The int8 model ``bench/run_configs.py`` left for ``task``, if any."""
+    for name in ("model.tflite", "fold0_model.tflite"):
+        path = BUILDS_DIR / task / name
+        if path.is_file():
+            return path
+    return None
+
+
 def benchmark_models() -> dict[str, bytes]:
-    """``bench/models/*.tflite`` by file stem (empty while the folder is absent)."""
-    return {path.stem: path.read_bytes() for path in sorted(MODELS_DIR.glob("*.tflite"))}
+    """The benchmark tasks' int8 models by task name (those that have been run)."""
+    return {task: path.read_bytes() for task in BENCHMARK_TASKS
+            if (path := benchmark_path(task)) is not None}
 
 
 def qemu_row(compiled, inputs, reference, *, kernels: str, work_dir: Path) -> dict:
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyfuse-footprint-") as scratch:
         rows, failures = measure_all(models, vectors=args.vectors, scratch=Path(scratch))
     fuzzed = fuzz(args.fuzz_graphs, vectors=args.fuzz_vectors) if args.fuzz_graphs > 0 else None
-    present = {path.stem for path in MODELS_DIR.glob("*.tflite")}
+    present = set(benchmark_models())
     result = {
         "board": "qemu-mps2-an386 (Cortex-M4F, -icount shift=0)",
         "instruction_resolution": "40 instructions per timer tick; mean over vectors",

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tinyfuse.core.tflm import inspect_tflite, predict_int8
 from tinyfuse.fusion.export import convert_int8
@@ -78,11 +77,14 @@ def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels
                         learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
     """Fine-tune with straight-through fake-quantized kernels; returns per-epoch mean loss.
 
-    Each step: remember the float kernels, assign their snapped copies, compute loss and
-    gradients with the snapped kernels, restore the float kernels, apply the gradients.
+    Each step: remember the float kernels, assign their snapped copies, take one optimizer
+    step there (``train_on_batch``: loss and gradients with the snapped kernels), then move
+    each float kernel by the step its snapped copy took. The update does not depend on the
+    weights (Adam, no weight decay), so this is the straight-through estimator applied to the
+    float kernels, with public Keras calls only (no backend gradient tape).
     """
-    optimizer = keras.optimizers.Adam(learning_rate)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy())
     kernels = list(_kernels(model))
     order_rng = np.random.default_rng(seed)
     losses = []
@@ -92,18 +94,19 @@ def fake_quant_finetune(model: keras.Model, inputs: Sequence[np.ndarray], labels
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             floats = [kernel.numpy() for _, kernel in kernels]
-            for (layer, kernel), value in zip(kernels, floats, strict=True):
-                kernel.assign(snap(value, bits=bits, axis=_channel_axis(layer)))
+            snapped = [snap(value, bits=bits, axis=_channel_axis(layer))
+                       for (layer, _), value in zip(kernels, floats, strict=True)]
+            stepped = None
             try:
-                with tf.GradientTape() as tape:
-                    probs = model([x[rows] for x in inputs], training=True)
-                    loss = loss_fn(labels[rows], probs)
-                grads = tape.gradient(loss, model.trainable_variables)
-            finally:
-                for (_, kernel), value in zip(kernels, floats, strict=True):
+                for (_, kernel), value in zip(kernels, snapped, strict=True):
                     kernel.assign(value)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            epoch_losses.append(float(loss))
+                loss = model.train_on_batch([x[rows] for x in inputs], labels[rows])
+                stepped = [kernel.numpy() for _, kernel in kernels]
+            finally:
+                for index, ((_, kernel), value) in enumerate(zip(kernels, floats, strict=True)):
+                    step = 0.0 if stepped is None else stepped[index] - snapped[index]
+                    kernel.assign(value + step)
+            epoch_losses.append(float(np.asarray(loss).reshape(-1)[0]))
         losses.append(float(np.mean(epoch_losses)))
     return losses
 
