@@ -40,7 +40,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
-	$(BIN)/python bench/run_fusion.py --all
+	$(BIN)/python bench/run_configs.py --all
 	$(BIN)/python bench/firmware_footprint.py
 
 clean:

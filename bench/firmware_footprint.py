@@ -35,16 +35,20 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from tinyfuse.firmware.deploy import Kernels
 
 REPO = Path(__file__).resolve().parent.parent
 BUILDS_DIR = REPO / "build" / "bench"
 CACHE_DIR = REPO / "build" / "bench_models"
 RESULTS = REPO / "bench" / "results" / "firmware_footprint.json"
 RAM_TARGET_RATIO = 0.75
-KERNELS = ("portable", "dsp")
-BENCHMARK_TASKS = ("cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_participant")
+KERNELS: tuple[Kernels, ...] = ("portable", "dsp")
+BENCHMARK_TASKS = ("posture_thermal", "cwru", "cwru_de", "covid_cough", "coswara_sound",
+                   "coswara_participant")
 DEMO_APPS = ("cough", "posture", "factory")
 FUZZ_FIRST_SEED = 100
 
@@ -126,7 +130,7 @@ def benchmark_models() -> dict[str, bytes]:
             if (path := benchmark_path(task)) is not None}
 
 
-def qemu_row(compiled, inputs, reference, *, kernels: str, work_dir: Path) -> dict:
+def qemu_row(compiled, inputs, reference, *, kernels: Kernels, work_dir: Path) -> dict:
     """One model on one kernel path in QEMU: parity, sizes, RAM peak, instructions."""
     from tinyfuse.firmware.deploy import build_for_qemu, run_on_qemu, size_report
     from tinyfuse.firmware.parity import board_inputs, compare_outputs, host_outputs
@@ -172,7 +176,7 @@ def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
     reference = [reference_invoke(tflite, v) for v in inputs]
     footprint = estimate(tflite)
     tflm = tflm_arena_bytes(tflite)
-    common = {
+    common: dict[str, Any] = {
         "model": name, "source": source, "ops": sorted(compiled.ops_used),
         "weights_bytes": compiled.weights_bytes, "macs": footprint.macs,
         "tflm_arena_bytes": tflm,
@@ -180,7 +184,7 @@ def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
     }
     rows = []
     for kernels in KERNELS:
-        row = {**common, "kernels": kernels}
+        row: dict[str, Any] = {**common, "kernels": kernels}
         row.update(qemu_row(compiled, inputs, reference, kernels=kernels,
                             work_dir=work_dir / kernels))
         row["ram_peak_over_tflm_arena"] = round(row["ram_peak_bytes"] / tflm, 3)
@@ -294,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, failures = measure_all(models, vectors=args.vectors, scratch=Path(scratch))
     fuzzed = fuzz(args.fuzz_graphs, vectors=args.fuzz_vectors) if args.fuzz_graphs > 0 else None
     present = set(benchmark_models())
-    result = {
+    result: dict[str, Any] = {
         "board": "qemu-mps2-an386 (Cortex-M4F, -icount shift=0)",
         "instruction_resolution": "40 instructions per timer tick; mean over vectors",
         "ram_peak": "bss + data (static arena) + stack high-water mark measured in QEMU",

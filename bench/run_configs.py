@@ -33,6 +33,7 @@ MAX_INT8_LOSS_POINTS = 1.0
 
 # task -> (command, data folder under the datasets root, weight limit)
 TASKS: dict[str, tuple[str, str, int]] = {
+    "posture_thermal": ("build", "thermal_d6t_posture", 58 * KB),
     "cwru_de": ("build", "cwru_0hp", 58 * KB),
     "cwru": ("build", "cwru_0hp", 58 * KB),
     "covid_cough": ("build", "covid19_cough", 16 * KB),

@@ -40,9 +40,12 @@ class DataSettings:
     path: str = ""
     options: tuple[tuple[str, Any], ...] = ()
     test_fraction: float = 0.3
+    test_groups: tuple[str, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not all(isinstance(g, str) and g for g in self.test_groups):
+            raise SpecError("data.test_groups: must be a list of group names")
         if bool(self.simulator) == bool(self.dataset):
             raise SpecError("data: give exactly one of 'simulator' or 'dataset'")
         if self.simulator and self.simulator not in ("cough", "posture", "factory"):

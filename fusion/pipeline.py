@@ -165,7 +165,7 @@ def split_pass(state: BuildState) -> None:
     config = state.config
     state.split = split_samples(state.need("data"), test_fraction=config.data.test_fraction,
                                 val_fraction=config.train.validation_fraction,
-                                seed=config.data.seed)
+                                seed=config.data.seed, test_groups=config.data.test_groups)
 
 
 def features_pass(state: BuildState) -> None:

@@ -198,14 +198,25 @@ class Split:
     validation: str
 
 
-def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
-    """Test groups first, then validation carved from the rest: train = all - test - val
-    (``fusion.split.validation_split``; it logs a warning when it must fall back to rows)."""
-    train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
-    test_groups = {s.group for s in test_part.samples}
-    if not test_groups or len(train_part) == 0:
-        raise DataError(f"{result.name}: too few groups for a train/test split by group")
+def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: int,
+                   test_groups: tuple[str, ...] = ()) -> Split:
+    """Test groups first (``test_groups`` when given, else drawn by
+    ``LoadResult.group_split``), then validation carved from the rest: train = all - test -
+    val (``fusion.split.validation_split``; it logs a warning when it must fall back to
+    rows)."""
     groups = np.array([s.group for s in result.samples])
+    if test_groups:
+        unknown = sorted(set(test_groups) - set(groups.tolist()))
+        if unknown:
+            raise DataError(f"{result.name}: data.test_groups {unknown} are not groups of the "
+                            f"data (it has {sorted(set(groups.tolist()))[:20]})")
+        chosen = set(test_groups)
+    else:
+        train_part, test_part = result.group_split(test_fraction=test_fraction, seed=seed)
+        chosen = {s.group for s in test_part.samples}
+    if not chosen or chosen >= set(groups.tolist()):
+        raise DataError(f"{result.name}: too few groups for a train/test split by group")
+    test_groups = tuple(sorted(chosen))
     labels = np.array([s.label for s in result.samples])
     test = np.flatnonzero(np.isin(groups, list(test_groups)))
     rest = np.flatnonzero(~np.isin(groups, list(test_groups)))
@@ -242,7 +253,8 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
                  kind="by time", validation=how)
 
 
-def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int) -> Split:
+def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int,
+                  test_groups: tuple[str, ...] = ()) -> Split:
     """By group, unless some class is recorded in one group only and its samples know their
     time position: a group split would then test a class it never trained on.
 
@@ -251,6 +263,8 @@ def split_samples(result, *, test_fraction: float, val_fraction: float, seed: in
     * Some classes in one group (the D6T set's empty rooms, recorded without a volunteer):
       those classes' recordings are split in time, every other class by group
       (:func:`split_by_group`), and the two are joined; ``kind`` says so.
+
+    ``test_groups`` names the groups that test (``[data] test_groups``); drawn otherwise.
     """
     groups = np.array([s.group for s in result.samples])
     labels = np.array([s.label for s in result.samples])
@@ -267,14 +281,14 @@ def split_samples(result, *, test_fraction: float, val_fraction: float, seed: in
         return split_by_time(result, **options)
     if lonely and timed and separate:
         log.info("classes %s are each recorded in one group only: split in time", lonely)
-        grouped = split_by_group(_subset(result, by_group), **options)
+        grouped = split_by_group(_subset(result, by_group), test_groups=test_groups, **options)
         tailed = split_by_time(_subset(result, in_time), **options)
         return Split(**{part: np.sort(np.concatenate([by_group[getattr(grouped, part)],
                                                       in_time[getattr(tailed, part)]]))
                         for part in ("train", "val", "test")},
                      kind="by group; by time for classes recorded in one group only",
                      validation=f"{grouped.validation}; {tailed.validation}")
-    return split_by_group(result, **options)
+    return split_by_group(result, test_groups=test_groups, **options)
 
 
 def _subset(result, rows: np.ndarray):

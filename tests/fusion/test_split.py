@@ -109,3 +109,20 @@ def test_classes_of_one_group_are_split_in_time_the_rest_by_group():
     assert min(empty_test) > max(empty_train)  # the tail of the recording tests
     assert sorted(np.concatenate(list(parts.values())).tolist()) == sorted(
         set(np.concatenate(list(parts.values())).tolist()))
+
+
+def test_named_test_groups_are_the_test_part():
+    from tinyfuse.fusion.split import split_by_group
+    from tinyfuse.sensors.sources.base import LoadResult, Sample
+
+    samples = tuple(Sample(data={"x": np.zeros(1, np.float32)}, label=("a", "b")[i % 2],
+                           group=f"p{g}", key=f"{g}/{i}", source="mem")
+                    for g in range(5) for i in range(4))
+    result = LoadResult(samples=samples, name="mem")
+    split = split_by_group(result, test_fraction=0.3, val_fraction=0.25, seed=0,
+                           test_groups=("p1", "p3"))
+    groups = np.array([s.group for s in samples])
+    assert set(groups[split.test]) == {"p1", "p3"} and len(split.test) == 8
+    with pytest.raises(DataError, match=r"data.test_groups \['p9'\] are not groups"):
+        split_by_group(result, test_fraction=0.3, val_fraction=0.25, seed=0,
+                       test_groups=("p9",))
