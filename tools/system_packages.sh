@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tinyfuse's demo and tests need, only when something is missing:
-# the MQTT broker, the Arm cross-compiler with newlib, the Cortex-M4 emulator, and Python's venv.
+# the MQTT broker, the host C/C++ compilers, the Arm cross-compiler with newlib, the Cortex-M4
+# emulator, and Python's venv.
 set -euo pipefail
 
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
 [ -d /usr/lib/arm-none-eabi/newlib ] || missing+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
