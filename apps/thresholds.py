@@ -153,8 +153,9 @@ def centre_of_gap(values: np.ndarray, threshold: float) -> float:
 
     Every level in that gap raises exactly the same validation windows as ``threshold``, so
     the validation precision and recall do not change; the middle is the level furthest from
-    the scores on both sides (``apps.policy.calibrate`` returns the gap's upper edge, which on
-    a well-separated validation split sits right on the lowest positive score). A threshold
+    the scores on both sides (``tinyfuse.apps.policy.calibrate`` returns the gap's upper
+    edge, which on a well-separated validation split sits right on the lowest positive
+    score). A threshold
     with no lower score, or above every score, is returned unchanged.
     """
     below = values[values < threshold]

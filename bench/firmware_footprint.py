@@ -20,7 +20,8 @@ Models (all by default):
              not change the footprint or the instruction count, only the numbers): a 2-D conv
              MFCC branch, an 8x8 thermal + 4x4 depth fusion, a two-accelerometer fusion.
 
-Vectors: all -128, all 127, then seeded uniform random int8 (``firmware.parity.random_inputs``).
+Vectors: all -128, all 127, then seeded uniform random int8
+(``tinyfuse.firmware.parity.random_inputs``).
 
 Usage: ``python bench/firmware_footprint.py [--vectors N] [--fuzz-graphs N] [--sources ...]
 [--out PATH]``; exit status 1 when any model fails to compile or is not bit-exact.

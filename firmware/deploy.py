@@ -243,7 +243,7 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
     ----------
     model : path or CompiledModel
         A folder with ``model.c``/``model.h``, an ``app.elf`` from `build_for_qemu`, or a
-        ``firmware.compiler.CompiledModel`` (written and built here).
+        ``tinyfuse.firmware.compiler.CompiledModel`` (written and built here).
     vectors : list of list of ndarray
         ``vectors[v][i]`` is input ``i`` of vector ``v``, int8, any shape of the right size.
     kernels : {"portable", "dsp"}

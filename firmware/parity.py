@@ -98,7 +98,7 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
     tflite_bytes : bytes
         Any int8 .tflite the compiler supports.
     target : {"host", "qemu-m4"}
-        Where the compiled C runs ("qemu-m4" needs ``firmware.deploy.run_on_qemu``).
+        Where the compiled C runs ("qemu-m4" needs ``tinyfuse.firmware.deploy.run_on_qemu``).
     vectors : int or sequence of input lists
         How many random input sets (incl. all -128 / all 127), or the input sets themselves.
     seed : int

@@ -13,8 +13,8 @@ smaller thing plus what it cost; the pipeline runs them in this order:
    more than ``compression.qat_threshold`` on validation; with ``int4-weights``, kernels
    snapped to 16 levels per channel (``snap``, ``snap_model``, ``packed_weight_bytes``).
 
-The implementations live in ``fusion.prune``, ``fusion.quantize`` and ``fusion.search``;
-this module is the documented API.
+The implementations live in ``tinyfuse.fusion.prune``, ``tinyfuse.fusion.quantize`` and
+``tinyfuse.fusion.search``; this module is the documented API.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The samples are loaded once (the ``load`` pass) and their front-end features cached once;
 each repeat deals the groups (participant, volunteer, recording) into ``folds`` folds of whole
-groups, balanced by label (``fusion.split.grouped_folds``), a new assignment per repeat. Every
+groups, balanced by label (``tinyfuse.fusion.split.grouped_folds``), a new assignment per
+repeat. Every
 fold runs the same passes as ``tinyfuse build`` (``features`` .. ``quantize`` and ``refit``)
 with its fold as the test split and a validation part carved from the other folds, and
 predicts its own groups: the int8 student on TFLite Micro, the float student, the teacher,

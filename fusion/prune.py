@@ -72,7 +72,7 @@ def prune_model(model: keras.Model, spec: FusionSpec, *,
     Parameters
     ----------
     model : keras.Model
-        A model built by ``fusion.model.build_model(spec)`` (trained).
+        A model built by ``tinyfuse.fusion.model.build_model(spec)`` (trained).
     fraction : float
         In [0, 1); each layer keeps ``kept_count(width, fraction)`` channels.
 

@@ -150,7 +150,7 @@ def quantize_model(model: keras.Model, compression: CompressionSpec, *,
 
     ``train`` and ``val`` are ``(inputs in model order, integer labels)``;
     ``compression.representative_samples`` training rows drawn at random (seeded, see
-    ``fusion.export.calibration_rows``) calibrate the int8 ranges. The QAT decision and the
+    ``tinyfuse.fusion.export.calibration_rows``) calibrate the int8 ranges. The QAT decision and the
     reported accuracies use ``val``: pass rows held out from training, never the test split.
     """
     x_train, y_train = train

@@ -1,7 +1,7 @@
 """Memory-aware student search: the most accurate candidate that fits a board budget.
 
 For every candidate the int8 footprint is measured first (it does not depend on training):
-the untrained model is converted and passed to ``firmware.compiler.estimate`` (the same
+the untrained model is converted and passed to ``tinyfuse.firmware.compiler.estimate`` (the same
 liveness-based planner that lays out the generated C). Only candidates that fit are trained
 (briefly) and scored; the most accurate one wins (fewer MACs break ties).
 

@@ -208,7 +208,7 @@ class CompressionSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Budget:
     """What a board leaves for the model: flash for weights + graph + runtime, RAM for the
-    tensor arena. Presets in ``fusion.boards`` already subtract a firmware reserve."""
+    tensor arena. Presets in ``tinyfuse.fusion.boards`` already subtract a firmware reserve."""
 
     name: str
     flash_bytes: int

@@ -187,7 +187,7 @@ class Split:
     """Sample rows of the train / validation / test parts; the three are disjoint.
 
     ``kind`` is ``"by group"`` (no group on both sides) or ``"by time"`` (every recording
-    split in time). ``validation`` says how ``val`` was made (``fusion.split.Carved.how``):
+    split in time). ``validation`` says how ``val`` was made (``tinyfuse.fusion.split.Carved.how``):
     whole held-out groups, or held-out rows / time tails when there are too few groups.
     """
 
@@ -202,7 +202,7 @@ def split_by_group(result, *, test_fraction: float, val_fraction: float, seed: i
                    test_groups: tuple[str, ...] = ()) -> Split:
     """Test groups first (``test_groups`` when given, else drawn by
     ``LoadResult.group_split``), then validation carved from the rest: train = all - test -
-    val (``fusion.split.validation_split``; it logs a warning when it must fall back to
+    val (``tinyfuse.fusion.split.validation_split``; it logs a warning when it must fall back to
     rows)."""
     groups = np.array([s.group for s in result.samples])
     if test_groups:

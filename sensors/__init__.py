@@ -1,7 +1,7 @@
 """What a modality is (specs) and raw samples -> features (front-ends).
 
-``from sensors import extract`` is the entry point; it is loaded on first use so that
-``import sensors.errors`` / ``sensors.spec`` stay light (no librosa, OpenCV or SciPy).
+``from tinyfuse.sensors import extract`` is the entry point; it is loaded on first use so that
+``import tinyfuse.sensors.spec`` stays light (no librosa, OpenCV or SciPy).
 """
 
 from __future__ import annotations
@@ -16,4 +16,4 @@ def __getattr__(name: str) -> Any:
         from tinyfuse.sensors.frontends import extract
 
         return extract
-    raise AttributeError(f"module 'sensors' has no attribute {name!r}")
+    raise AttributeError(f"module 'tinyfuse.sensors' has no attribute {name!r}")

@@ -97,7 +97,7 @@ class ImageSpec:
 class VibrationSpec:
     """Vibration front-end: per axis, detrend -> band-pass -> Welch band powers on fixed bins,
     time statistics (log10 RMS, log10 peak, crest factor, Pearson kurtosis) and
-    envelope-spectrum band powers (details in ``sensors.frontends.vibration``).
+    envelope-spectrum band powers (details in ``tinyfuse.sensors.frontends.vibration``).
 
     Input is ``(n_samples, n_axes)``; output is ``(n_axes, n_bands + 4 + n_envelope_bands)``
     float32 (log10 band powers, then the four statistics, then log10 envelope band powers).

@@ -1,6 +1,6 @@
 """`tinyfuse build APP.toml --out DIR`: features -> teacher -> student -> prune -> quantize ->
 export -> report, then decision thresholds calibrated on the validation split
-(``apps.thresholds``), then a short summary on stdout."""
+(``tinyfuse.apps.thresholds``), then a short summary on stdout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``fusion.compress`` is the one documented entry point of the compression passes."""
+"""``tinyfuse.fusion.compress`` is the one documented entry point of the compression passes."""
 
 from __future__ import annotations
 
