@@ -106,3 +106,5 @@ def test_refit_trains_again_on_train_and_validation(tmp_path):
     assert result.report["refit_on_train_and_validation"] is True
     assert result.bundle.policy == calibrated.policy  # calibrated before the refit
     assert result.report["data"]["n_train"] + result.report["data"]["n_test"] == 16
+    assert "**Refit.**" in (tmp_path / "out" / "model_card.md").read_text()
+    assert result.report["accuracy"]["validation"]["note"].startswith("measured on the validation")
