@@ -100,3 +100,18 @@ def test_serving_needs_no_tensorflow(bundle_tflite_dir, tmp_path):
 @pytest.fixture
 def bundle_tflite_dir(bundle_dir):
     return bundle_dir, bundle_dir / "model.tflite"
+
+
+def test_version_is_one_number_everywhere(capsys):
+    from importlib.metadata import version
+
+    import tinyfuse
+    from tinyfuse.apps.cli import main
+    from tinyfuse.core.bundle import Bundle
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tinyfuse {tinyfuse.__version__}"
+    assert version("tinyfuse") == tinyfuse.__version__
+    assert Bundle.__module__ == "tinyfuse.core.bundle"

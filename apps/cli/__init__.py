@@ -8,6 +8,7 @@ import importlib
 import logging
 import sys
 
+from tinyfuse import __version__
 from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multimodal TinyML: sensors -> fused int8 model -> C on a microcontroller.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"tinyfuse {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"tinyfuse.apps.cli.{name}")
