@@ -4,6 +4,7 @@ preprocessor) working with TensorFlow and Keras unimportable."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -72,20 +73,23 @@ sys.meta_path.insert(0, Block())
 
 
 def test_serving_needs_no_tensorflow(bundle_tflite_dir, tmp_path):
-    """``compile``, ``verify --target host`` and ``run`` (host scorer) on a real bundle, in a
-    process where importing TensorFlow or Keras fails."""
+    """``compile``, ``verify --target host``, ``deploy`` (emulated board) and ``run`` (both
+    scorers) on a real bundle, in a process where importing TensorFlow or Keras fails."""
     build, tflite = bundle_tflite_dir
+    board = tmp_path / "board"
+    shutil.copytree(build, board)
     script = BLOCK_TENSORFLOW + textwrap.dedent(f"""
         from tinyfuse.apps.cli import main
         codes = [
             main(["compile", {str(tflite)!r}, "--out", {str(tmp_path / "c")!r}]),
             main(["verify", {str(tflite)!r}, "--vectors", "4"]),
+            main(["deploy", {str(board)!r}, "--vectors", "3"]),
             main(["run", {str(build)!r}, "--out", {str(tmp_path / "run")!r},
                   "--per-class", "2", "--scorer", "host"]),
             main(["run", {str(build)!r}, "--out", {str(tmp_path / "run2")!r},
                   "--per-class", "2", "--scorer", "tflite"]),
         ]
-        assert codes == [0, 0, 0, 0], codes
+        assert codes == [0, 0, 0, 0, 0], codes
         import sys
         assert not {{"tensorflow", "keras"}} & set(sys.modules)
         print("served")
