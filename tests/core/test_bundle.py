@@ -154,3 +154,42 @@ def test_quantize_rounds_half_away_from_zero_like_tflite():
     q = np.arange(-128, 128, dtype=np.int8)
     assert (quantize(dequantize(q, scale=0.037, zero_point=-7), scale=0.037,
                      zero_point=-7) == q).all()
+
+
+LEAVES = [None, True, -1, 0, 1, 300, 1e308, -1e-9, "", "x", [], {}, [1, 2], {"kind": 1},
+          float("nan")]
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+def test_any_edited_field_is_a_data_error_or_a_valid_bundle(tmp_path):
+    """Every field of a real bundle.json replaced by each of a set of hostile values: the
+    reader returns a bundle or raises DataError; it never raises anything else."""
+    make_bundle().write(tmp_path)
+    path = tmp_path / "bundle.json"
+    original = json.loads(path.read_text())
+    original.pop("bundle_hash")
+    outcomes = {"ok": 0, "refused": 0}
+    for where in list(_paths(original))[1:]:
+        for leaf in LEAVES:
+            data = json.loads(json.dumps(original))
+            target = data
+            for key in where[:-1]:
+                target = target[key]
+            target[where[-1]] = leaf
+            path.write_text(json.dumps(data))
+            try:
+                assert len(Bundle.read(tmp_path).bundle_hash) == 64
+                outcomes["ok"] += 1
+            except DataError as exc:
+                assert "\n" not in str(exc)
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 100 and outcomes["ok"] > 0

@@ -233,10 +233,14 @@ class Bundle:
                          record=_mapping(entry.get("record", {}), f"{where}.record"))
         except SpecError as exc:
             raise DataError(f"{where}: {exc}") from None
+        try:
+            actual = bundle.bundle_hash
+        except (TypeError, ValueError) as exc:  # a NaN or a non-JSON value in the record
+            raise DataError(f"{where}: parameters are not canonical JSON ({exc})") from None
         stored = entry.get("bundle_hash")
-        if stored is not None and stored != bundle.bundle_hash:
+        if stored is not None and stored != actual:
             raise DataError(f"{where}: bundle_hash {str(stored)[:12]}... does not match the "
-                            f"files ({bundle.bundle_hash[:12]}...): {MODEL_FILE} or "
+                            f"files ({actual[:12]}...): {MODEL_FILE} or "
                             f"{BUNDLE_FILE} was changed after the build")
         return bundle
 
