@@ -34,6 +34,7 @@ from tinyfuse.fusion import baseline, report
 from tinyfuse.fusion.compress import footprint
 from tinyfuse.fusion.config import AppConfig
 from tinyfuse.fusion.features import FeatureStore
+from tinyfuse.fusion.metrics import class_metrics, warnings_for
 from tinyfuse.fusion.pipeline import (
     PASSES,
     BuildState,
@@ -169,6 +170,7 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         "accuracy": {**accuracy, "qat_applied_folds": sum(r.qat_applied for r in runs)},
         "baselines": {"majority": _rate(majority, truth),
                       "logistic_regression": _rate(_cat(runs, "logistic"), truth)},
+        "int8_metrics": class_metrics(truth, int8, classes=classes),
         "int8_confusion": report.confusion_matrix(truth, int8,
                                                   n_classes=len(classes)).tolist(),
         "folds": [_fold_row(run) for run in runs],
@@ -179,6 +181,9 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
                  for name in runs[0].one_modality}
         result["per_modality_int8"] = alone
         result["fused_gain_over_best_branch_points"] = 100 * report.fused_gain(int8_rate, alone)
+    result["warnings"] = warnings_for(result["int8_metrics"], classes=classes,
+                                      majority=result["baselines"]["majority"],
+                                      linear=result["baselines"]["logistic_regression"])
     if config.evaluate.by_meta:
         result["by_meta"] = report.accuracy_by_meta(
             loaded.data.samples, _cat(runs, "rows"), truth, int8,

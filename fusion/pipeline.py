@@ -54,6 +54,8 @@ from tinyfuse.fusion.features import (
     model_inputs,
     restrict_to_present,
 )
+from tinyfuse.fusion.metrics import class_metrics
+from tinyfuse.fusion.metrics import warnings_for as metrics_warnings
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import FusionSpec
 from tinyfuse.fusion.split import Split, split_samples
@@ -426,6 +428,12 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
     prepared, y_test = state.need("student_prep"), state.y_test
     int8_acc = float(np.mean(probs.argmax(1) == y_test))
     per_mod = per_modality_accuracy(quant.tflite, spec, prepared.x_test, y_test)
+    metrics = class_metrics(y_test, probs.argmax(1), classes=spec.classes)
+    majority = float(np.mean(y_test == baseline.majority_class(state.y_train)))
+    linear = float(np.mean(baseline.logistic_regression(
+        prepared.x_train, state.y_train, prepared.x_test, seed=state.config.data.seed) == y_test))
+    baselines = {"majority": majority, "logistic_regression": linear,
+                 "note": "on the same standardised features (flattened, all modalities)"}
     return {
         "teacher_float": accuracy(state.need("teacher"), state.need("prepared").x_test, y_test),
         "student_float": accuracy(state.need("student"), prepared.x_test, y_test),
@@ -440,12 +448,10 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
         "per_modality": per_mod,
         "fused_gain_over_best_branch": report.fused_gain(int8_acc, per_mod),
         "fused_beats_every_branch": all(int8_acc > v for v in per_mod.values()),
-        "baselines": {
-            "majority": float(np.mean(y_test == baseline.majority_class(state.y_train))),
-            "logistic_regression": float(np.mean(baseline.logistic_regression(
-                prepared.x_train, state.y_train, prepared.x_test,
-                seed=state.config.data.seed) == y_test)),
-            "note": "on the same standardised features (flattened, all modalities)"},
+        "baselines": baselines,
+        "int8_metrics": metrics,
+        "warnings": metrics_warnings(metrics, classes=spec.classes, majority=majority,
+                                     linear=linear),
     }
 
 

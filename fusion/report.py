@@ -155,8 +155,18 @@ def model_card(report: dict[str, Any]) -> str:
     fusion_line = (f"The fused model {beats} every single branch (gain "
                    f"{acc['fused_gain_over_best_branch']:+.3f})." if acc["per_modality"]
                    else "One modality: there is no fusion gain to report.")
+    warnings = acc.get("warnings") or []
+    warning_block = "".join(f"> **Warning:** {text}.\n" for text in warnings)
+    if warning_block:
+        warning_block = "\n" + warning_block
+    int8 = acc.get("int8_metrics") or {}
+    base = acc.get("baselines") or {}
+    balanced = (f"\nBalanced accuracy {int8['balanced_accuracy']:.3f}, macro-F1 "
+                f"{int8['macro_f1']:.3f} (int8); majority rate {base.get('majority', 0):.3f}, "
+                f"logistic regression on the same features "
+                f"{base.get('logistic_regression', 0):.3f}.\n" if int8 else "")
     return f"""# Model card: {report.get('app', 'tinyfuse model')}
-
+{warning_block}
 Late-fusion int8 model (bundle `{report.get('bundle_hash', '')[:16]}`), modalities:
 {', '.join(acc['per_modality']) or 'one'}; classes: {', '.join(data['classes'])}.
 
@@ -173,7 +183,7 @@ Late-fusion int8 model (bundle `{report.get('bundle_hash', '')[:16]}`), modaliti
 | student (float) | {acc['student_float']:.3f} |
 | student (int8, deployed) | {acc['student_int8']:.3f} |
 {per_mod}
-
+{balanced}
 {fusion_line}
 
 ## Decision rule

@@ -81,6 +81,12 @@ def _print_model(config: AppConfig, report: dict) -> None:
         verdict = "beats" if acc["fused_beats_every_branch"] else "does not beat"
         print(f"  fused model {verdict} every single branch "
               f"(gain {acc['fused_gain_over_best_branch']:+.3f})")
+    metrics, base = acc["int8_metrics"], acc["baselines"]
+    print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f}, macro-F1 "
+          f"{metrics['macro_f1']:.3f}; majority {base['majority']:.3f}, logistic regression "
+          f"{base['logistic_regression']:.3f}")
+    for text in acc["warnings"]:
+        print(f"  WARNING: {text}")
     print(f"  weights {model['weights_bytes']} B, flash ~{model['flash_bytes_estimate']} B, "
           f"RAM ~{model['ram_peak_bytes']} B, {model['macs']} MACs; "
           f"fits {config.budget.name}: {model['fits_budget']}")

@@ -54,8 +54,13 @@ def run(args: argparse.Namespace) -> int:
     base = result["baselines"]
     print(f"  baselines: logistic regression {base['logistic_regression']:.3f}, majority "
           f"{base['majority']:.3f}")
+    metrics = result["int8_metrics"]
+    print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f}, macro-F1 "
+          f"{metrics['macro_f1']:.3f}")
     for name, value in result.get("per_modality_int8", {}).items():
         print(f"  {name} only: {value:.3f}")
+    for text in result["warnings"]:
+        print(f"  WARNING: {text}")
     print(f"  wrote {out / 'evaluation.json'} and {out / 'fold0_model.tflite'} (the first "
           f"fold's int8 model)")
     return 0

@@ -73,6 +73,9 @@ def test_build_cli_end_to_end(tmp_path, capsys):
     assert report["data"]["split"] == "by group" and report["data"]["n_test"] > 0
     assert set(report["accuracy"]["per_modality"]) == {"vibration", "thermal", "audio"}
     assert 0 <= report["accuracy"]["baselines"]["logistic_regression"] <= 1
+    assert set(report["accuracy"]["int8_metrics"]["per_class"]) == set(report["data"]["classes"])
+    assert isinstance(report["accuracy"]["warnings"], list)
+    assert "Balanced accuracy" in (out / "model_card.md").read_text()
     tflite = (out / "model.tflite").read_bytes()
     info = inspect_tflite(tflite)
     assert set(info.tensor_types) <= {"INT8", "INT32"}

@@ -1,0 +1,69 @@
+"""Classification metrics that do not flatter a model, and the warnings a report must give.
+
+Plain accuracy reads like a result even when a model answers the majority class for every
+window; balanced accuracy (the mean recall over the classes present) and macro-F1 do not.
+:func:`warnings_for` names the cases a person must not miss: a collapsed model, a model no
+better than the majority rate or than a linear model on the same features, a test split that
+lacks classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinyfuse.fusion.report import confusion_matrix
+
+
+def class_metrics(truth: np.ndarray, predicted: np.ndarray, *,
+                  classes: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, macro-F1 and per-class precision / recall / F1 / support.
+
+    Balanced accuracy and macro-F1 average over the classes present in ``truth``; a class
+    never predicted has precision ``None`` (and F1 0).
+    """
+    truth, predicted = np.asarray(truth, int), np.asarray(predicted, int)
+    matrix = confusion_matrix(truth, predicted, n_classes=len(classes))
+    support = matrix.sum(axis=1)
+    predicted_count = matrix.sum(axis=0)
+    rows: dict[str, dict[str, Any]] = {}
+    recalls, f1s = [], []
+    for index, name in enumerate(classes):
+        hits = int(matrix[index, index])
+        recall = hits / int(support[index]) if support[index] else None
+        precision = hits / int(predicted_count[index]) if predicted_count[index] else None
+        f1 = (0.0 if not precision or not recall
+              else 2 * precision * recall / (precision + recall))
+        rows[name] = {"precision": precision, "recall": recall, "f1": f1,
+                      "support": int(support[index])}
+        if support[index]:
+            recalls.append(recall or 0.0)
+            f1s.append(f1)
+    total = int(matrix.sum())
+    return {"accuracy": float(np.trace(matrix) / total) if total else 0.0,
+            "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
+            "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+            "per_class": rows, "n": total}
+
+
+def warnings_for(metrics: dict[str, Any], *, classes: Sequence[str], majority: float,
+                 linear: float | None) -> list[str]:
+    """One sentence per thing a reader of the report must not miss (empty: nothing)."""
+    out = []
+    per_class = metrics["per_class"]
+    answered = [name for name, row in per_class.items() if row["precision"] is not None]
+    if len(answered) == 1 and len(classes) > 1:
+        out.append(f"the int8 model answers {answered[0]!r} for every test sample: it has "
+                   f"collapsed to one class")
+    if metrics["accuracy"] <= majority + 1e-12:
+        out.append(f"accuracy {metrics['accuracy']:.3f} is not better than always answering "
+                   f"the majority class ({majority:.3f})")
+    if linear is not None and metrics["accuracy"] < linear:
+        out.append(f"accuracy {metrics['accuracy']:.3f} is below a logistic regression on the "
+                   f"same features ({linear:.3f})")
+    absent = [name for name, row in per_class.items() if row["support"] == 0]
+    if absent:
+        out.append(f"the test split has no sample of {absent}: their accuracy is unknown")
+    return out

@@ -1,0 +1,42 @@
+"""Honest metrics: known answers, and the warnings for a collapsed or useless model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyfuse.fusion.metrics import class_metrics, warnings_for
+
+CLASSES = ("normal", "fault", "other")
+
+
+def test_known_answers():
+    truth = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 0, 0, 1, 1, 0, 2, 2])
+    m = class_metrics(truth, predicted, classes=CLASSES)
+    assert m["accuracy"] == pytest.approx(6 / 8) and m["n"] == 8
+    # recalls 3/4, 1/2, 1 -> balanced 0.75; precisions 3/4, 1/2, 1
+    assert m["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 1.0) / 3)
+    fault = m["per_class"]["fault"]
+    assert (fault["precision"], fault["recall"], fault["support"]) == (0.5, 0.5, 2)
+    assert m["macro_f1"] == pytest.approx((0.75 + 0.5 + 1.0) / 3)
+
+
+def test_a_collapsed_model_is_called_out():
+    truth = np.array([0] * 8 + [1] * 2)
+    majority_only = np.zeros(10, int)
+    m = class_metrics(truth, majority_only, classes=CLASSES)
+    assert m["accuracy"] == 0.8 and m["balanced_accuracy"] == pytest.approx(0.5)
+    assert m["per_class"]["fault"]["precision"] is None
+    found = warnings_for(m, classes=CLASSES, majority=0.8, linear=0.9)
+    assert any("collapsed to one class" in w for w in found)
+    assert any("not better than always answering the majority class" in w for w in found)
+    assert any("below a logistic regression" in w for w in found)
+    assert any("no sample of ['other']" in w for w in found)
+
+
+def test_a_good_model_has_no_warning():
+    truth = np.array([0, 1, 2, 0, 1, 2])
+    m = class_metrics(truth, truth, classes=CLASSES)
+    assert m["balanced_accuracy"] == m["macro_f1"] == 1.0
+    assert warnings_for(m, classes=CLASSES, majority=1 / 3, linear=0.9) == []
