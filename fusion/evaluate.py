@@ -34,7 +34,7 @@ from tinyfuse.fusion import baseline, report
 from tinyfuse.fusion.compress import footprint
 from tinyfuse.fusion.config import AppConfig
 from tinyfuse.fusion.features import FeatureStore
-from tinyfuse.fusion.metrics import class_metrics, warnings_for
+from tinyfuse.fusion.metrics import class_metrics, confusion_matrix, warnings_for
 from tinyfuse.fusion.pipeline import (
     PASSES,
     BuildState,
@@ -171,7 +171,7 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         "baselines": {"majority": _rate(majority, truth),
                       "logistic_regression": _rate(_cat(runs, "logistic"), truth)},
         "int8_metrics": class_metrics(truth, int8, classes=classes),
-        "int8_confusion": report.confusion_matrix(truth, int8,
+        "int8_confusion": confusion_matrix(truth, int8,
                                                   n_classes=len(classes)).tolist(),
         "folds": [_fold_row(run) for run in runs],
         "footprint": _footprint(config, runs[0].tflite),

@@ -54,7 +54,7 @@ from tinyfuse.fusion.features import (
     model_inputs,
     restrict_to_present,
 )
-from tinyfuse.fusion.metrics import class_metrics
+from tinyfuse.fusion.metrics import class_metrics, confusion_matrix, write_confusion_png
 from tinyfuse.fusion.metrics import warnings_for as metrics_warnings
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import FusionSpec
@@ -303,7 +303,7 @@ def report_pass(state: BuildState) -> None:
     state.report = build_report(state)
     spec = state.need("spec")
     matrix = np.asarray(state.report["accuracy"]["confusion_matrix"])
-    report.write_confusion_png(matrix, spec.classes, out / "confusion.png")
+    write_confusion_png(matrix, spec.classes, out / "confusion.png")
     atomic_write(out / "summary.txt", (report.summary(state.need("student")) + "\n").encode())
     card = report.model_card(state.report)
     for part in state.parts:
@@ -461,7 +461,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
     bundle, split, data = state.need("bundle"), state.need("split"), state.need("data")
     tflite = quant.tflite
     probs = int8_scores(tflite, spec, state.need("student_prep").x_test)
-    matrix = report.confusion_matrix(state.y_test, probs.argmax(1), n_classes=len(spec.classes))
+    matrix = confusion_matrix(state.y_test, probs.argmax(1), n_classes=len(spec.classes))
     cost = footprint(tflite)
     by_meta = {} if not config.evaluate.by_meta else {"by_meta": report.accuracy_by_meta(
         data.samples, split.test, state.y_test, probs.argmax(1), name=config.evaluate.by_meta,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyfuse.fusion.metrics import confusion_matrix, write_confusion_png
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.report import (
-    confusion_matrix,
     fused_gain,
     layer_rows,
     missing_keys,
     model_card,
     summary,
-    write_confusion_png,
 )
 
 from .conftest import make_spec
