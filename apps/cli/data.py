@@ -37,21 +37,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.set_defaults(handler=run_inspect)
 
 
+def _option_value(text: str) -> object:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
 def parse_options(pairs: list[str]) -> dict[str, object]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}`` (ints and floats converted)."""
+    """``["a=1", "b=x", "c=DE,FE"]`` -> ``{"a": 1, "b": "x", "c": ["DE", "FE"]}`` (ints and
+    floats converted; a comma makes a list)."""
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
             raise DataError(f"--option {pair!r}: expected KEY=VALUE")
-        value: object = text
-        for convert in (int, float):
-            try:
-                value = convert(text)
-                break
-            except ValueError:
-                continue
-        options[key] = value
+        options[key] = ([_option_value(part) for part in text.split(",")] if "," in text
+                        else _option_value(text))
     return options
 
 

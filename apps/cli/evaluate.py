@@ -1,5 +1,12 @@
-"""`tinyfuse evaluate APP.toml --out DIR [--folds K] [--repeats R]`: grouped k-fold
-cross-validation of the same passes `tinyfuse build` runs; writes DIR/evaluation.json."""
+"""`tinyfuse evaluate`, two ways:
+
+* ``tinyfuse evaluate APP.toml --out DIR [--folds K] [--repeats R]``: grouped k-fold
+  cross-validation of the same passes `tinyfuse build` runs;
+* ``tinyfuse evaluate BUNDLE --data DIR [--option K=V ...] --out OUT``: a built bundle scored
+  on a labelled data set it never saw (another load, user, room, site), with its own
+  Preprocessor and int8 engine.
+
+Both write OUT/evaluation.json."""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import argparse
 import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 from tinyfuse.apps.cli.build import add_common, with_overrides
 from tinyfuse.core.errors import DataError
@@ -22,8 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "alone, majority and logistic-regression baselines. Folds and repeats come from the "
         "[evaluate] table unless given here. Writes --out/evaluation.json and the first "
         "fold's int8 model.")
-    parser.add_argument("config", metavar="APP.toml", help="app config")
+    parser.add_argument("config", metavar="APP.toml|BUNDLE",
+                        help="an app config (cross-validate its build) or a build folder "
+                        "(score that bundle on --data)")
     add_common(parser)
+    parser.add_argument("--dataset", default="auto",
+                        help="with a bundle: the loader of --data (default: auto-detect)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="with a bundle: a loader option, e.g. channels=DE")
+    parser.add_argument("--scorer", choices=("host", "tflite"), default="host",
+                        help="with a bundle: compiled C (host) or TFLite Micro")
     parser.add_argument("--folds", type=int, default=None, help="folds (default [evaluate])")
     parser.add_argument("--repeats", type=int, default=None,
                         help="fold assignments (default [evaluate])")
@@ -31,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (Path(args.config) / "bundle.json").is_file():
+        return run_bundle(args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     from tinyfuse.fusion.evaluate import cross_validate
 
@@ -63,4 +82,40 @@ def run(args: argparse.Namespace) -> int:
         print(f"  WARNING: {text}")
     print(f"  wrote {out / 'evaluation.json'} and {out / 'fold0_model.tflite'} (the first "
           f"fold's int8 model)")
+    return 0
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    """Score the bundle in ``args.config`` on the labelled set in ``--data``."""
+    from tinyfuse.apps.cli.data import parse_options
+    from tinyfuse.apps.evaluation import evaluate_bundle
+    from tinyfuse.core.bundle import Bundle
+    from tinyfuse.fusion.metrics import write_confusion_png
+    from tinyfuse.sensors.sources import load_dataset
+
+    if not args.data:
+        raise DataError(f"{args.config}: scoring a bundle needs --data DIR (a labelled set)")
+    bundle = Bundle.read(args.config)
+    options = parse_options(args.option)
+    if args.limit:
+        options["limit"] = args.limit
+    loaded = load_dataset(args.dataset, args.data, **options)
+    result = evaluate_bundle(bundle, loaded.samples, scorer=args.scorer, name=str(args.data))
+    result["n_loader_skipped"] = len(loaded.skipped)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_confusion_png(np.asarray(result["confusion_matrix"]), bundle.classes,
+                        out / "confusion.png", title=f"int8 bundle on {Path(args.data).name}")
+    metrics = result["int8_metrics"]
+    print(f"{bundle.app} (bundle {bundle.bundle_hash[:16]}) on {args.data}: "
+          f"{result['n_scored']} samples scored by {result['engine']}")
+    print(f"  accuracy {metrics['accuracy']:.3f}, balanced accuracy "
+          f"{metrics['balanced_accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f} (best "
+          f"constant answer {result['best_constant_answer']:.3f})")
+    for group, row in list(result["per_group"].items())[:12]:
+        print(f"    {group:<24} {row['n']:>6} samples  accuracy {row['accuracy']:.3f}")
+    for text in result["warnings"]:
+        print(f"  WARNING: {text}")
+    print(f"  wrote {out / 'evaluation.json'} and {out / 'confusion.png'}")
     return 0

@@ -62,7 +62,8 @@ def load_cwru(
         channels as axes.
     """
     root = Path(root)
-    channels, channel_names = tuple(channels), tuple(channel_names)
+    channels = (channels,) if isinstance(channels, str) else tuple(channels)
+    channel_names = (channel_names,) if isinstance(channel_names, str) else tuple(channel_names)
     if channel_names and len(channel_names) != len(channels):
         raise DataError(f"load_cwru: channel_names {list(channel_names)} must name each of "
                         f"the channels {list(channels)}")
