@@ -22,6 +22,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -193,13 +194,23 @@ class AppConfig:
     evaluate: EvaluateSettings = EvaluateSettings()
 
 
+TABLES = ("name", "data", "modalities", "model", "compression", "budget", "train", "policy",
+          "evaluate")
+
+
+def _unknown(names: Any, known: Any, what: str) -> None:
+    """``SpecError`` for the first name not in ``known``, with the closest known one."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"{what}: unknown keys {unknown}{hint}")
+
+
 def _build(cls: type, table: Any, what: str, **fixed: Any) -> Any:
     if not isinstance(table, dict):
         raise SpecError(f"[{what}]: expected a table")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise SpecError(f"[{what}]: unknown keys {unknown}")
+    _unknown(table, {f.name for f in fields(cls)}, f"[{what}]")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return cls(**values, **fixed)
@@ -257,6 +268,7 @@ def _budget(table: dict[str, Any]) -> Budget:
 def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig:
     """Validate a parsed TOML document; ``SpecError`` names ``source`` and the key."""
     try:
+        _unknown(data, TABLES, "top level")
         data_table = dict(data.get("data", {}))
         options = tuple(sorted(data_table.pop("options", {}).items()))
         return AppConfig(

@@ -99,6 +99,12 @@ def test_config_errors_name_the_key(tmp_path):
     bad.write_text(TINY.replace("teacher_epochs = 4", "teacher_epochs = 4\nspeed = 3"))
     with pytest.raises(SpecError, match=r"bad.toml: \[train\]: unknown keys \['speed'\]"):
         load_config(bad)
+    bad.write_text(TINY.replace("teacher_epochs = 4", "teacher_epoch = 4"))
+    with pytest.raises(SpecError, match=r"\['teacher_epoch'\] \(did you mean 'teacher_epochs'\?\)"):
+        load_config(bad)
+    bad.write_text(TINY.replace("[train]", "[trian]"))
+    with pytest.raises(SpecError, match=r"top level: unknown keys \['trian'\] \(did you mean"):
+        load_config(bad)
     with pytest.raises(SpecError, match="exactly one of"):
         parse_config({"data": {}, "modalities": [{"name": "a", "kind": "vector"}],
                       "model": {"classes": ["x", "y"]}})
