@@ -43,12 +43,8 @@ def evaluate_bundle(bundle: Bundle, samples: Sequence, *, scorer: str = "host",
     DataError
         The samples carry none of the bundle's modalities, or no sample could be scored.
     """
-    present = {key for sample in samples for key in sample.data}
-    if not present & set(bundle.modalities):
-        raise DataError(f"{name or 'data'}: carries none of the bundle's modalities "
-                        f"{list(bundle.modalities)} (it has {sorted(present)[:10]}); check "
-                        f"the loader options or the modality names")
     preprocessor = Preprocessor.from_bundle(bundle)
+    preprocessor.require_any(samples, where=name or "data")
     engine = make_scorer(bundle, kind=scorer)
     truth: list[int] = []
     predicted: list[int] = []

@@ -168,6 +168,15 @@ class Preprocessor:
                                    zero_point=quant.zero_point).reshape(quant.shape))
         return arrays
 
+    def require_any(self, samples, *, where: str) -> None:
+        """``DataError`` unless some sample carries one of the modalities: a source with none
+        of them would be scored as all zeros."""
+        present = {key for sample in samples for key in sample.data}
+        if not present & set(self.names):
+            raise DataError(f"{where}: carries none of the modalities {list(self.names)} "
+                            f"(it has {sorted(present)[:10]}); check the loader options or "
+                            f"the modality names")
+
     def missing(self, features: Features) -> tuple[str, ...]:
         """The modality names ``features`` lacks (or holds as ``None``)."""
         return tuple(m.name for m in self.modalities if features.get(m.name) is None)

@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         metavar="NAME[@FROM_S]",
                         help="pretend this sensor is missing (fed as zeros, flagged), for the "
                         "whole stream or from stream time FROM_S on (a sensor that fails)")
+    parser.add_argument("--dataset", default="auto",
+                        help="with --source PATH: its loader (default: auto-detect)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --source PATH: a loader option, e.g. channels=DE")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=run_command)
 
@@ -75,11 +79,13 @@ def _samples(args: argparse.Namespace, app: str, policy, modalities: tuple[str, 
     if args.source == "simulate":
         samples = _simulated(args, app, policy)
     else:
+        from tinyfuse.apps.cli.data import parse_options
         from tinyfuse.apps.runner import episodes
         from tinyfuse.sensors.sources import load_dataset
 
+        loaded = load_dataset(args.dataset, args.source, **parse_options(args.option))
         # a recorded set comes sorted by recording: replay it as episodes of mixed classes
-        samples = episodes(load_dataset("auto", args.source).samples, seed=args.seed)
+        samples = episodes(loaded.samples, seed=args.seed)
     samples = samples[: args.limit] if args.limit else samples
     for name, from_s in map(_outage, args.drop_modality):
         if name not in modalities:
@@ -149,6 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
     from tinyfuse.apps.confirm import Confirmations
     from tinyfuse.apps.runner import bundle_policy, plot_stream, replay, run_stream
     from tinyfuse.apps.scoring import load_bundle, make_scorer
+    from tinyfuse.sensors.preprocess import Preprocessor
 
     bundle = load_bundle(args.build_dir)
     out = Path(args.out or Path(args.build_dir) / "run")
@@ -156,6 +163,7 @@ def run_command(args: argparse.Namespace) -> int:
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = bundle_policy(bundle)
     samples = _samples(args, bundle.app, policy, bundle.modalities)
+    Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out)
     sink = _sink(args, outbox)

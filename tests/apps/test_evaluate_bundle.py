@@ -46,6 +46,18 @@ def test_a_set_without_the_bundles_modalities_is_refused(bundle_dir, tmp_path, c
                  str(tmp_path / "eval")])
     assert code == 2
     err = capsys.readouterr().err
-    assert "carries none of the bundle's modalities ['thermal', 'depth']" in err
+    assert "carries none of the modalities ['thermal', 'depth']" in err
     assert main(["evaluate", str(bundle_dir), "--out", str(tmp_path / "e")]) == 2
     assert "needs --data DIR" in capsys.readouterr().err
+
+
+def test_run_refuses_a_source_without_the_bundles_modalities(bundle_dir, tmp_path, capsys):
+    write_frames(tmp_path / "frames", seed=79)
+    source = ["--source", str(tmp_path / "frames"), "--dataset", "folder"]
+    code = main(["run", str(bundle_dir), *source, "--option", "modality=audio", "--out",
+                 str(tmp_path / "run")])
+    assert code == 2
+    assert "carries none of the modalities" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "outbox").exists()  # nothing was published
+    assert main(["run", str(bundle_dir), *source, "--option", "modality=thermal", "--out",
+                 str(tmp_path / "run2"), "--scorer", "tflite"]) == 0
