@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 from tinyfuse.core.errors import DataError
@@ -74,6 +75,10 @@ def run_inspect(args: argparse.Namespace) -> int:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json_path}")
+    if not result.samples:
+        print(f"nothing could be loaded from {args.path} ({report['n_skipped']} files skipped)",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -48,6 +48,13 @@ def test_inspect_bad_path_is_a_clean_error(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
+def test_inspect_exits_non_zero_when_nothing_loads(tmp_path, capsys):
+    (tmp_path / "set" / "cough").mkdir(parents=True)
+    (tmp_path / "set" / "cough" / "broken.wav").write_bytes(b"RIFF nonsense")
+    assert main(["data", "inspect", str(tmp_path / "set"), "--dataset", "folder"]) == 1
+    assert "nothing could be loaded" in capsys.readouterr().err
+
+
 def test_features_audio_default_and_spec(tmp_path, capsys):
     root = _tone_folder(tmp_path / "tones")
     out = tmp_path / "f.npy"
