@@ -23,8 +23,14 @@ from tinyfuse.sensors.spec import ModalitySpec
 log = logging.getLogger(__name__)
 
 
-def load_samples(settings: DataSettings, *, data_dir: str | None = None):
-    """The ``LoadResult`` an app config names (simulator, or dataset at ``path``/``data_dir``)."""
+def load_samples(settings: DataSettings, *, data_dir: str | None = None,
+                 modalities: Sequence[str] = ()):
+    """The ``LoadResult`` an app config names (simulator, or dataset at ``path``/``data_dir``).
+
+    A ``<class>/<file>`` folder holds one modality: it is the config's (``modalities``, the
+    names of its ``[[modalities]]``), never guessed; name it with ``[data].options.modality``
+    when the config has several.
+    """
     options = dict(settings.options)
     if settings.simulator and not data_dir:
         from tinyfuse.sensors import simulate
@@ -34,12 +40,20 @@ def load_samples(settings: DataSettings, *, data_dir: str | None = None):
             "factory": simulate.simulate_factory}
         maker = makers[settings.simulator]
         return maker(seed=settings.seed, **options)
-    from tinyfuse.sensors.sources import load_dataset
+    from tinyfuse.sensors.sources import detect_dataset, load_dataset
 
     root = data_dir or settings.path
     if not root:
         raise DataError("data: a dataset needs a 'path' (or --data DIR)")
-    return load_dataset(settings.dataset or "auto", root, **options)
+    name = settings.dataset or "auto"
+    if name == "auto":
+        name = detect_dataset(root)
+    if name == "folder" and "modality" not in options:
+        if len(modalities) != 1:
+            raise DataError(f"{root}: a <class>/<file> folder holds one modality; the config "
+                            f"has {list(modalities)}: set [data].options.modality")
+        options["modality"] = modalities[0]
+    return load_dataset(name, root, **options)
 
 
 def restrict_to_present(spec: FusionSpec, present: Sequence[str]) -> FusionSpec:

@@ -156,7 +156,8 @@ def prepare(store: FeatureStore, spec: FusionSpec, split: Split) -> Prepared:
 def load_pass(state: BuildState) -> None:
     """Load the samples the config names; keep the modalities and classes the data has."""
     config = state.config
-    state.data = load_samples(config.data, data_dir=state.data_dir)
+    state.data = load_samples(config.data, data_dir=state.data_dir,
+                              modalities=config.fusion.modality_names)
     state.base = adopt_data_classes(restrict_to_present(config.fusion, state.data.modalities),
                                     state.data.samples)
     state.labels = labels_of(state.data.samples, state.base.classes)

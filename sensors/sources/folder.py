@@ -1,7 +1,16 @@
-"""Generic folder-per-class loader: ``root/<class>/<file>``."""
+r"""Generic folder-per-class loader: ``root/<class>/<file>`` or ``root/<class>/<group>/<file>``.
+
+A group is what must never sit on both sides of a split (a patient, a recording, a user).
+``groups="file"`` (the default) makes every file its own group; ``groups="folder"`` takes the
+first sub-folder under the class folder (``cough/patient07/a.wav`` -> ``patient07``), so
+``<class>/<recording>/<frame>.png`` keeps a video's frames together; ``group_regex`` takes
+the first capture group of a regular expression searched in the path relative to the root
+(``r"(p\d+)_"`` -> ``p07`` for ``cough/p07_take2.wav``).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,16 +30,50 @@ from tinyfuse.sensors.sources.readers import (
 SUFFIXES = (*AUDIO_SUFFIXES, *IMAGE_SUFFIXES, ".csv")
 
 
-def class_files(root: Path, *, pattern: str | None, limit: int | None) -> list[tuple[str, Path]]:
-    """``(class, file)`` pairs under ``root/<class>/``, sorted; at most ``limit`` per class."""
+GROUPINGS = ("file", "folder")
+
+
+def class_files(root: Path, *, pattern: str | None, limit: int | None,
+                nested: bool = False) -> list[tuple[str, Path]]:
+    """``(class, file)`` pairs under ``root/<class>/`` (and its sub-folders when ``nested``),
+    sorted; at most ``limit`` per class."""
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
     pairs: list[tuple[str, Path]] = []
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(class_dir.glob(pattern) if pattern else class_dir.iterdir())
+        search = class_dir.rglob if nested else class_dir.glob
+        files = sorted(search(pattern or "*"))
         files = [f for f in files if f.is_file() and (pattern or f.suffix.lower() in SUFFIXES)]
         pairs.extend((class_dir.name, f) for f in files[:limit])
     return pairs
+
+
+def _grouping(root: Path, groups: str, group_regex: str | None) -> Callable[[str, Path], str]:
+    """``(class, file) -> group`` for the ``groups`` / ``group_regex`` options."""
+    if groups not in GROUPINGS:
+        raise DataError(f"load_folder: groups={groups!r} must be one of {GROUPINGS}")
+    if group_regex is not None:
+        try:
+            compiled = re.compile(group_regex)
+        except re.error as exc:
+            raise DataError(f"load_folder: group_regex {group_regex!r}: {exc}") from None
+        if compiled.groups < 1:
+            raise DataError(f"load_folder: group_regex {group_regex!r} needs a capture group")
+
+        def by_regex(label: str, path: Path) -> str:
+            match = compiled.search(path.relative_to(root).as_posix())
+            if match is None or not match.group(1):
+                raise DataError(f"{path}: group_regex {group_regex!r} does not match its path")
+            return match.group(1)
+
+        return by_regex
+    if groups == "folder":
+        def by_folder(label: str, path: Path) -> str:
+            parts = path.relative_to(root / label).parts
+            return f"{label}/{parts[0]}" if len(parts) > 1 else f"{label}/{path.stem}"
+
+        return by_folder
+    return lambda label, path: f"{label}/{path.stem}"
 
 
 def load_folder(
@@ -42,6 +85,8 @@ def load_folder(
     rms_floor: float = DEFAULT_RMS_FLOOR,
     csv_columns: int | None = None,
     group_of: Callable[[Path], str] | None = None,
+    groups: str = "file",
+    group_regex: str | None = None,
 ) -> LoadResult:
     """Load ``root/<class>/<file>``: the folder name is the label.
 
@@ -61,8 +106,13 @@ def load_folder(
     limit : int, optional
         At most this many files per class (sorted by name).
     group_of : callable, optional
-        File path -> group (e.g. a speaker id parsed from the name). Default: each file is its
-        own group, ``"<class>/<stem>"``.
+        File path -> group (e.g. a speaker id parsed from the name); overrides ``groups``.
+    groups : {"file", "folder"}
+        ``"file"``: each file is its own group, ``"<class>/<stem>"``; ``"folder"``: files may
+        sit in sub-folders of the class folder and the first one names the group.
+    group_regex : str, optional
+        A regular expression with one capture group, searched in the path relative to
+        ``root``: the group (a file it does not match is skipped, with the reason).
 
     Returns
     -------
@@ -70,17 +120,21 @@ def load_folder(
         Every readable file as a sample; every unreadable one as ``Skipped`` with its reason.
     """
     root = Path(root)
-    pairs = class_files(root, pattern=pattern, limit=limit)
+    grouping = _grouping(root, groups, group_regex)
+    pairs = class_files(root, pattern=pattern, limit=limit,
+                        nested=groups == "folder" or group_regex is not None)
 
     def load_one(pair: tuple[str, Path]) -> list[Sample]:
         label, path = pair
+        group = group_of(path) if group_of else grouping(label, path)
         array, meta = _read_any(path, rms_floor=rms_floor, csv_columns=csv_columns)
-        group = group_of(path) if group_of else f"{label}/{path.stem}"
-        return [Sample(data={modality: array}, label=label, group=group,
-                       key=f"{label}/{path.stem}", source=str(path), meta=meta)]
+        key = path.relative_to(root).with_suffix("").as_posix()
+        return [Sample(data={modality: array}, label=label, group=group, key=key,
+                       source=str(path), meta=meta)]
 
     samples, skipped = collect(pairs, load_one, path_of=lambda p: str(p[1]),
-                               key_of=lambda p: f"{p[0]}/{p[1].stem}", desc=f"load {root.name}",
+                               key_of=lambda p: p[1].relative_to(root).with_suffix("").as_posix(),
+                               desc=f"load {root.name}",
                                total=len(pairs))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"folder:{root}")
 

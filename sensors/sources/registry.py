@@ -51,7 +51,7 @@ def detect_dataset(path: str | Path) -> str:
     for name, matches in _DETECTORS:
         if matches(path):
             return name
-    if class_files(path, pattern=None, limit=1):
+    if class_files(path, pattern=None, limit=1, nested=True):
         return "folder"
     raise DataError(f"{path}: no known dataset layout and no <class>/<file> folders")
 
@@ -63,8 +63,10 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> LoadResult:
     """
     if name == "auto":
         name = detect_dataset(root)
-    if name == "folder":
-        return load_folder(root, **options)
-    if name not in LOADERS:
+    if name != "folder" and name not in LOADERS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(LOADERS)} or 'folder'")
-    return LOADERS[name](root, **options)
+    loader = load_folder if name == "folder" else LOADERS[name]
+    try:
+        return loader(root, **options)
+    except TypeError as exc:  # an option the loader does not take
+        raise DataError(f"{name}: bad loader option ({exc})") from None

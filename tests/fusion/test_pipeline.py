@@ -188,3 +188,22 @@ def test_the_apps_build_calibrates_before_export():
     names = [p.name for p in BUILD_PASSES]
     assert names.index("quantize") < names.index("calibrate") < names.index("refit") \
         < names.index("export")
+
+
+def test_folder_data_takes_its_modality_from_the_config(tmp_path):
+    from tinyfuse.core.errors import DataError
+    from tinyfuse.fusion.config import DataSettings
+    from tinyfuse.fusion.features import load_samples
+
+    for label in ("hot", "cold"):
+        (tmp_path / label / "p1").mkdir(parents=True)
+        np.save(tmp_path / label / "p1" / "0.npy", np.zeros((4, 4), np.float32))
+    settings = DataSettings(dataset="folder", options=(("groups", "folder"),))
+    loaded = load_samples(settings, data_dir=str(tmp_path), modalities=("thermal",))
+    assert {tuple(s.data) for s in loaded.samples} == {("thermal",)}
+    assert {s.group for s in loaded.samples} == {"hot/p1", "cold/p1"}
+    with pytest.raises(DataError, match=r"holds one modality; the config has \['a', 'b'\]"):
+        load_samples(settings, data_dir=str(tmp_path), modalities=("a", "b"))
+    with pytest.raises(DataError, match="bad loader option"):
+        load_samples(DataSettings(dataset="folder", options=(("colour", 1),)),
+                     data_dir=str(tmp_path), modalities=("thermal",))

@@ -198,3 +198,32 @@ def test_csv_empty_file(tmp_path):
     (tmp_path / "e.csv").write_text("")
     with pytest.raises(DataError, match="e.csv: empty file"):
         read_csv_matrix(tmp_path / "e.csv")
+
+
+def _frames(root, layout):
+    for path in layout:
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, np.full((4, 4), 20.0, np.float32))
+
+
+def test_folder_groups_from_sub_folders_and_from_a_regex(tmp_path):
+    from tinyfuse.sensors.sources import load_folder
+
+    _frames(tmp_path / "v", ["fall/video1/000.npy", "fall/video1/001.npy", "fall/video2/000.npy",
+                             "walk/video3/000.npy", "walk/lone.npy"])
+    nested = load_folder(tmp_path / "v", modality="depth", groups="folder")
+    assert sorted((s.label, s.group) for s in nested.samples) == [
+        ("fall", "fall/video1"), ("fall", "fall/video1"), ("fall", "fall/video2"),
+        ("walk", "walk/lone"), ("walk", "walk/video3")]
+    assert len({s.key for s in nested.samples}) == 5  # frames of one video keep their own keys
+    _frames(tmp_path / "r", ["cough/p07_a.npy", "cough/p07_b.npy", "cough/p09_a.npy",
+                             "cough/x.npy"])
+    by_name = load_folder(tmp_path / "r", modality="thermal", group_regex=r"(p\d+)_")
+    assert sorted(s.group for s in by_name.samples) == ["p07", "p07", "p09"]
+    assert [s.path.endswith("x.npy") for s in by_name.skipped] == [True]
+    assert "does not match its path" in by_name.skipped[0].reason
+    with pytest.raises(DataError, match="needs a capture group"):
+        load_folder(tmp_path / "r", group_regex=r"p\d+")
+    with pytest.raises(DataError, match="groups='speaker' must be one of"):
+        load_folder(tmp_path / "r", groups="speaker")
