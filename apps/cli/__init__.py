@@ -9,6 +9,7 @@ import logging
 import sys
 
 from tinyfuse import __version__
+from tinyfuse.apps.cli import quiet
 from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
@@ -40,11 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    if not args.verbose:
+        quiet.filter_native_stderr()
     try:
         return int(args.handler(args) or 0)
     except TinyfuseError as exc:
         print(f"tinyfuse {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        quiet.restore()
 
 
 if __name__ == "__main__":
