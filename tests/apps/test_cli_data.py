@@ -90,3 +90,8 @@ def test_features_vibration_csv_with_rate(tmp_path):
     assert main(["features", "--modality", "vibration", "--input", str(tmp_path / "w.csv"),
                  "--out", str(out), "--sample-rate-hz", "200"]) == 0
     assert np.load(out).shape[0] == 3
+
+
+def test_verbose_is_accepted_anywhere(tmp_path, capsys):
+    assert main(["data", "inspect", str(tmp_path / "nope"), "-v"]) == 2  # parsed, then refused
+    assert "not a directory" in capsys.readouterr().err
