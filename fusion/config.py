@@ -286,12 +286,23 @@ def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig
 
 
 def load_config(path: str | Path) -> AppConfig:
-    """Read and validate an ``app.toml``."""
+    """Read and validate an ``app.toml``; a relative ``[data].path`` is relative to the file
+    (and must exist)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML ({exc})") from None
-    return parse_config(data, source=str(path))
+    config = parse_config(data, source=str(path))
+    if config.data.path:
+        where = Path(config.data.path)
+        where = where if where.is_absolute() else path.parent / where
+        if not where.is_dir():
+            raise SpecError(f"{path}: [data].path {config.data.path!r} is not a folder "
+                            f"(looked at {where})")
+        config = replace(config, data=replace(config.data, path=str(where)))
+    return config

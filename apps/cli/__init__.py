@@ -13,8 +13,8 @@ from tinyfuse.apps.cli import quiet
 from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
-COMMAND_MODULES = ("features", "data", "build", "evaluate", "demo", "compile", "verify", "deploy",
-                   "run")
+COMMAND_MODULES = ("new", "features", "data", "build", "evaluate", "demo", "compile", "verify",
+                   "deploy", "run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -207,3 +207,16 @@ def test_folder_data_takes_its_modality_from_the_config(tmp_path):
     with pytest.raises(DataError, match="bad loader option"):
         load_samples(DataSettings(dataset="folder", options=(("colour", 1),)),
                      data_dir=str(tmp_path), modalities=("thermal",))
+
+
+def test_data_path_is_relative_to_the_config_file(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "recordings").mkdir()
+    config = tmp_path / "conf" / "app.toml"
+    body = TINY.replace('simulator = "factory"\noptions = { n_per_class = 8, n_machines = 4, '
+                        'audio_s = 0.5 }', 'dataset = "folder"\npath = "../recordings"')
+    config.write_text(body)
+    assert load_config(config).data.path == str(tmp_path / "conf" / ".." / "recordings")
+    config.write_text(body.replace("../recordings", "../missing"))
+    with pytest.raises(SpecError, match=r"\[data\].path '../missing' is not a folder"):
+        load_config(config)
