@@ -48,11 +48,12 @@ def load_samples(settings: DataSettings, *, data_dir: str | None = None,
     name = settings.dataset or "auto"
     if name == "auto":
         name = detect_dataset(root)
-    if name == "folder" and "modality" not in options:
-        if len(modalities) != 1:
+    if name in ("folder", "manifest") and "modality" not in options:
+        if len(modalities) == 1:  # a manifest without a modality column, or a folder
+            options["modality"] = modalities[0]
+        elif name == "folder":
             raise DataError(f"{root}: a <class>/<file> folder holds one modality; the config "
                             f"has {list(modalities)}: set [data].options.modality")
-        options["modality"] = modalities[0]
     return load_dataset(name, root, **options)
 
 

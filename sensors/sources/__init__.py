@@ -7,6 +7,7 @@ from tinyfuse.sensors.sources.covid_cough import load_covid_cough
 from tinyfuse.sensors.sources.cwru import load_cwru
 from tinyfuse.sensors.sources.folder import load_folder
 from tinyfuse.sensors.sources.join import join_by_key
+from tinyfuse.sensors.sources.manifest import load_manifest
 from tinyfuse.sensors.sources.readers import (
     read_audio,
     read_csv_matrix,
@@ -30,6 +31,7 @@ __all__ = [
     "load_cwru",
     "load_dataset",
     "load_folder",
+    "load_manifest",
     "load_thermal_d6t",
     "load_urfd",
     "read_audio",

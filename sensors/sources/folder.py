@@ -127,7 +127,7 @@ def load_folder(
     def load_one(pair: tuple[str, Path]) -> list[Sample]:
         label, path = pair
         group = group_of(path) if group_of else grouping(label, path)
-        array, meta = _read_any(path, rms_floor=rms_floor, csv_columns=csv_columns)
+        array, meta = read_any(path, rms_floor=rms_floor, csv_columns=csv_columns)
         key = path.relative_to(root).with_suffix("").as_posix()
         return [Sample(data={modality: array}, label=label, group=group, key=key,
                        source=str(path), meta=meta)]
@@ -139,7 +139,7 @@ def load_folder(
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"folder:{root}")
 
 
-def _read_any(path: Path, *, rms_floor: float,
+def read_any(path: Path, *, rms_floor: float,
               csv_columns: int | None) -> tuple[np.ndarray, tuple]:
     suffix = path.suffix.lower()
     if suffix in AUDIO_SUFFIXES:

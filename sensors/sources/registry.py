@@ -13,6 +13,7 @@ from tinyfuse.sensors.sources.coswara import is_coswara, load_coswara
 from tinyfuse.sensors.sources.covid_cough import is_covid_cough, load_covid_cough
 from tinyfuse.sensors.sources.cwru import is_cwru, load_cwru
 from tinyfuse.sensors.sources.folder import class_files, load_folder
+from tinyfuse.sensors.sources.manifest import is_manifest, load_manifest
 from tinyfuse.sensors.sources.thermal_d6t import is_thermal_d6t, load_thermal_d6t
 from tinyfuse.sensors.sources.urfd import is_urfd, load_urfd
 
@@ -23,9 +24,11 @@ LOADERS: dict[str, Callable[..., LoadResult]] = {
     "urfd_depth_features": load_urfd,
     "cwru_0hp": load_cwru,
     "ceiling_fan": load_ceiling_fan,
+    "manifest": load_manifest,
 }
 # Checked in this order; the first match wins.
 _DETECTORS: tuple[tuple[str, Callable[[Path], bool]], ...] = (
+    ("manifest", is_manifest),
     ("covid19_cough", is_covid_cough),
     ("cwru_0hp", is_cwru),
     ("ceiling_fan", is_ceiling_fan),

@@ -227,3 +227,26 @@ def test_folder_groups_from_sub_folders_and_from_a_regex(tmp_path):
         load_folder(tmp_path / "r", group_regex=r"p\d+")
     with pytest.raises(DataError, match="groups='speaker' must be one of"):
         load_folder(tmp_path / "r", groups="speaker")
+
+
+def test_a_manifest_names_files_labels_groups_modalities_and_crops(tmp_path):
+    from tinyfuse.sensors.sources import load_dataset
+
+    for name in ("p1/cough.wav", "p1/breath.wav", "p2/cough.wav", "p2/breath.wav"):
+        _write_wav(tmp_path / name, rate_hz=8000, duration_s=2.0)
+    (tmp_path / "manifest.csv").write_text(
+        "file,label,group,modality,key,start_s,end_s\n"
+        "p1/cough.wav,sick,p1,cough,p1,0.5,1.5\n"
+        "p1/breath.wav,sick,p1,breathing,p1,,\n"
+        "p2/cough.wav,well,p2,cough,p2,,\n"
+        "p2/breath.wav,well,p2,breathing,p2,,\n"
+        "p3/none.wav,well,p3,cough,p3,,\n")
+    loaded = load_dataset("auto", tmp_path)
+    assert [(s.label, s.group, sorted(s.data)) for s in loaded.samples] == [
+        ("sick", "p1", ["breathing", "cough"]), ("well", "p2", ["breathing", "cough"])]
+    assert len(loaded.samples[0].data["cough"]) == 8000  # 0.5 s .. 1.5 s at 8 kHz
+    assert loaded.samples[0].sample_rate_hz("cough") == 8000
+    assert any("p3/none.wav" in s.path or "manifest.csv:6" in s.path for s in loaded.skipped)
+    (tmp_path / "manifest.csv").write_text("path,class\nx.wav,a\n")
+    with pytest.raises(DataError, match=r"manifest.csv: the header needs columns \['file'"):
+        load_dataset("manifest", tmp_path)
