@@ -14,6 +14,7 @@ the last 30 %; group = recording. Label is the fault type (``normal``, ``inner_r
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
 from tinyfuse.sensors.sources.readers import check_finite, decimation_factor, read_mat
 
 NAME = "cwru_0hp"
+log = logging.getLogger(__name__)
 SAMPLE_RATE_HZ = 12000
 NORMAL_RATE_HZ = 48000
 FAULT_TYPES = {"IR": "inner_race", "B": "ball", "OR": "outer_race", "Normal": "normal"}
@@ -44,6 +46,7 @@ def load_cwru(
     label_by: str = "type",
     limit: int | None = None,
     channel_names: tuple[str, ...] = (),
+    loads_hp: tuple[int, ...] = (),
 ) -> LoadResult:
     """Load all recordings as time windows at 12 kHz.
 
@@ -60,6 +63,9 @@ def load_cwru(
         One modality name per channel: each accelerometer becomes its own modality (a
         ``(n,)`` signal under that name) instead of one ``"vibration"`` array with the
         channels as axes.
+    loads_hp : tuple of int, optional
+        Only the recordings at these motor loads (the ``_<hp>`` of the file name); every
+        load when empty. What was read (windows, recordings, loads, channels) is logged.
     """
     root = Path(root)
     channels = (channels,) if isinstance(channels, str) else tuple(channels)
@@ -74,6 +80,11 @@ def load_cwru(
     if window < 16 or hop < 1:
         raise DataError(f"load_cwru: window_s={window_s}, hop_s={hop_s} too short")
     files = sorted(root.glob("Normal/*.mat")) + sorted(root.glob("12k_DE/*.mat"))
+    loads = (loads_hp,) if isinstance(loads_hp, int) else tuple(int(v) for v in loads_hp)
+    if loads:
+        files = [f for f in files if (m := _CODE.match(f.stem)) and int(m["hp"]) in loads]
+        if not files:
+            raise DataError(f"{root}: no recording at motor load(s) {list(loads)} hp")
 
     def load_one(path: Path) -> list[Sample]:
         code = _parse_code(path)
@@ -83,6 +94,9 @@ def load_cwru(
                         names=channel_names)
 
     samples, skipped = collect(files, load_one, path_of=str, desc="cwru", total=len(files))
+    read = sorted({str(s.meta_value("load_hp")) for s in samples})
+    log.info("cwru: %d windows from %d recordings at load(s) %s hp, channels %s",
+             len(samples), len({s.group for s in samples}), read, list(channels))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME)
 
 

@@ -103,3 +103,15 @@ def test_ceiling_fan_labels_and_deploy(datasets_dir):
     assert result.samples[0].data["vibration"].shape == (200, 3)
     deploy = load_dataset("ceiling_fan", datasets_dir / "ceiling_fan", split="deploy", limit=3)
     assert deploy.counts_by_class() == {"unknown": 3}
+
+
+def test_cwru_selects_motor_loads_and_channels(datasets_dir):
+    from tinyfuse.core.errors import DataError
+    from tinyfuse.sensors.sources import load_cwru
+
+    loaded = load_cwru(datasets_dir / "cwru_0hp", limit=1, loads_hp=(0,), channels=("DE",),
+                       channel_names=("drive_end",))
+    assert {s.meta_value("load_hp") for s in loaded.samples} == {0}
+    assert {tuple(s.data) for s in loaded.samples} == {("drive_end",)}
+    with pytest.raises(DataError, match=r"no recording at motor load\(s\) \[2\] hp"):
+        load_cwru(datasets_dir / "cwru_0hp", loads_hp=(2,))
