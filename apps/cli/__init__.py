@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"tinyfuse.apps.cli.{name}")
         module.register(subparsers)
+    for command in subparsers.choices.values():  # every option's help shows its default
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     return parser
 
 
