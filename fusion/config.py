@@ -23,6 +23,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -74,6 +75,16 @@ class TrainSettings:
         for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise SpecError(f"train.{name}: must be >= 1")
+        for name in ("finetune_epochs", "quantize_epochs"):
+            if getattr(self, name) < 0:
+                raise SpecError(f"train.{name}: must be >= 0")
+        if not (0.0 < self.learning_rate <= 1.0):
+            raise SpecError(f"train.learning_rate: must be in (0, 1], got {self.learning_rate}")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise SpecError("train.validation_fraction: must be in (0, 1)")
+        if self.depths and min(self.depths) < 1 or self.input_scales and \
+                min(self.input_scales) <= 0:
+            raise SpecError("train.depths / train.input_scales: must be positive")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
         if not isinstance(self.refit, bool):
@@ -207,10 +218,40 @@ def _unknown(names: Any, known: Any, what: str) -> None:
         raise SpecError(f"{what}: unknown keys {unknown}{hint}")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+_CHECKS = {
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "float": (_is_number, "a finite number"),
+    "float | None": (_is_number, "a finite number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "tuple[str, ...]": (lambda v: isinstance(v, list | tuple) and all(
+        isinstance(x, str) for x in v), "a list of strings"),
+    "tuple[float, ...]": (lambda v: isinstance(v, list | tuple) and all(
+        _is_number(x) for x in v), "a list of numbers"),
+    "tuple[int, ...]": (lambda v: isinstance(v, list | tuple) and all(
+        isinstance(x, int) and not isinstance(x, bool) for x in v), "a list of integers"),
+}
+
+
+def _check_types(cls: type, table: dict[str, Any], what: str) -> None:
+    """Each value of ``table`` has the type its dataclass field declares (TOML values)."""
+    declared = {f.name: str(f.type) for f in fields(cls)}
+    for key, value in table.items():
+        check = _CHECKS.get(declared.get(key, ""))
+        if check is not None and not check[0](value):
+            raise SpecError(f"[{what}].{key}: expected {check[1]}, got {value!r}")
+
+
 def _build(cls: type, table: Any, what: str, **fixed: Any) -> Any:
     if not isinstance(table, dict):
         raise SpecError(f"[{what}]: expected a table")
     _unknown(table, {f.name for f in fields(cls)}, f"[{what}]")
+    _check_types(cls, table, what)
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     try:
         return cls(**values, **fixed)
@@ -223,6 +264,8 @@ def _modalities(tables: Any) -> tuple[ModalitySpec, ...]:
         raise SpecError("[[modalities]]: at least one modality table is required")
     out = []
     for table in tables:
+        if not isinstance(table, dict):
+            raise SpecError(f"[[modalities]]: expected tables, got {table!r}")
         body = {k: v for k, v in table.items() if k != "name"}
         if "name" not in table:
             raise SpecError("[[modalities]]: every modality needs a name")
@@ -234,11 +277,15 @@ def _fusion(table: dict[str, Any], modalities: tuple[ModalitySpec, ...]) -> Fusi
     """``[model]``: FusionSpec fields; ``width``/``depth``/``activation`` (and ``blocks``, by
     modality name) for every branch; ``[model.branches.<name>]`` overrides one branch's
     ``block``, ``width``, ``depth`` or ``activation``."""
+    if not isinstance(table, dict):
+        raise SpecError("[model]: expected a table")
     table = dict(table)
     if "classes" not in table:
         raise SpecError("[model]: 'classes' is required")
     width, depth = table.pop("width", 8), table.pop("depth", 2)
     blocks, activation = table.pop("blocks", {}), table.pop("activation", "relu")
+    if not isinstance(blocks, dict):
+        raise SpecError(f"[model].blocks: expected a table of modality = block, got {blocks!r}")
     overrides = table.pop("branches", {})
     names = {m.name for m in modalities}
     if not isinstance(overrides, dict) or not all(isinstance(v, dict)
@@ -253,24 +300,41 @@ def _fusion(table: dict[str, Any], modalities: tuple[ModalitySpec, ...]) -> Fusi
                   "depth": depth, "activation": activation, **overrides.get(m.name, {})}
         branches.append(_build(BranchSpec, values, f"model.branches.{m.name}",
                                modality=m.name))
+    _check_types(FusionSpec, {"classes": table["classes"]}, "model")
     table["classes"] = tuple(table["classes"])
     return _build(FusionSpec, table, "model", modalities=modalities, branches=tuple(branches))
 
 
-def _budget(table: dict[str, Any]) -> Budget:
-    if "board" in table:
-        budget = board_budget(table["board"])
-        overrides = {k: v for k, v in table.items() if k != "board"}
-        return replace(budget, **overrides) if overrides else budget
-    return _build(Budget, table, "budget")
+def _budget(table: Any) -> Budget:
+    """``[budget]``: ``board = "<preset>"`` (``flash_bytes``/``ram_bytes`` override it), or
+    ``name``, ``flash_bytes`` and ``ram_bytes``."""
+    if not isinstance(table, dict):
+        raise SpecError("[budget]: expected a table")
+    if "board" not in table:
+        return _build(Budget, table, "budget")
+    if not isinstance(table["board"], str):
+        raise SpecError(f"[budget].board: expected a preset name (a string), got "
+                        f"{table['board']!r}")
+    overrides = {k: v for k, v in table.items() if k != "board"}
+    _unknown(overrides, ("flash_bytes", "ram_bytes"), "[budget] beside board")
+    _check_types(Budget, overrides, "budget")
+    budget = board_budget(table["board"])
+    return replace(budget, **overrides) if overrides else budget
 
 
 def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig:
     """Validate a parsed TOML document; ``SpecError`` names ``source`` and the key."""
     try:
         _unknown(data, TABLES, "top level")
-        data_table = dict(data.get("data", {}))
-        options = tuple(sorted(data_table.pop("options", {}).items()))
+        data_table = data.get("data", {})
+        if not isinstance(data_table, dict):
+            raise SpecError("[data]: expected a table")
+        data_table = dict(data_table)
+        raw_options = data_table.pop("options", {})
+        if not isinstance(raw_options, dict):
+            raise SpecError(f"[data].options: expected a table like {{ limit = 10 }}, got "
+                            f"{raw_options!r}")
+        options = tuple(sorted(raw_options.items()))
         return AppConfig(
             name=str(data.get("name", Path(source).parent.name or "app")),
             data=_build(DataSettings, data_table, "data", options=options),

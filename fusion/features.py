@@ -39,7 +39,11 @@ def load_samples(settings: DataSettings, *, data_dir: str | None = None,
             "cough": simulate.simulate_cough, "posture": simulate.simulate_posture,
             "factory": simulate.simulate_factory}
         maker = makers[settings.simulator]
-        return maker(seed=settings.seed, **options)
+        try:
+            return maker(seed=settings.seed, **options)
+        except TypeError as exc:  # an option the simulator does not take
+            raise DataError(f"[data].options: the {settings.simulator} simulator: {exc}") \
+                from None
     from tinyfuse.sensors.sources import detect_dataset, load_dataset
 
     root = data_dir or settings.path
