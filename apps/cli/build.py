@@ -10,6 +10,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.apps.thresholds import CalibratedPolicy
 from tinyfuse.fusion.boards import BOARD_NAMES, board_budget
 from tinyfuse.fusion.config import AppConfig, load_config
@@ -32,7 +33,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="train on the real dataset in DIR instead of the config's source")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=numbers.count, default=None,
                         help="with --data: load at most N files per class/unit")
     parser.add_argument("--board", choices=BOARD_NAMES, default=None,
                         help="override the config's board budget")

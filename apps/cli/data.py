@@ -8,6 +8,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.core.errors import DataError
 from tinyfuse.sensors.sources import LOADERS, LoadResult, detect_dataset, load_dataset
 
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inspect.add_argument("--dataset", default="auto",
                          choices=["auto", "folder", *sorted(LOADERS)],
                          help="dataset layout (default: auto-detect)")
-    inspect.add_argument("--limit", type=int, default=None,
+    inspect.add_argument("--limit", type=numbers.count, default=None,
                          help="load at most N files per class (or per the loader's unit)")
     inspect.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                          help="extra loader option, e.g. mode=participant or split=deploy")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.firmware.deploy import deploy
 
 
@@ -21,11 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="build folder (bundle.json + model.tflite)")
     parser.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
                         help="target board (default: qemu-m4, the emulated Cortex-M4)")
-    parser.add_argument("--vectors", type=int, default=32,
+    parser.add_argument("--vectors", type=numbers.count, default=32,
                         help="int8 input sets to check, extremes included (default: 32)")
     parser.add_argument("--kernels", default="portable", choices=["portable", "dsp"],
                         help="portable C99 kernels or the Arm DSP SIMD path")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the input vectors")
+    parser.add_argument("--seed", type=numbers.seed, default=0, help="seed of the input vectors")
     parser.set_defaults(handler=run)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.apps.cli.build import add_common, with_overrides
 from tinyfuse.core.errors import DataError
 from tinyfuse.fusion.config import load_config
@@ -41,8 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with a bundle: a loader option, e.g. channels=DE")
     parser.add_argument("--scorer", choices=("host", "tflite"), default="host",
                         help="with a bundle: compiled C (host) or TFLite Micro")
-    parser.add_argument("--folds", type=int, default=None, help="folds (default [evaluate])")
-    parser.add_argument("--repeats", type=int, default=None,
+    parser.add_argument("--folds", type=numbers.count, default=None,
+                        help="folds (default [evaluate])")
+    parser.add_argument("--repeats", type=numbers.count, default=None,
                         help="fold assignments (default [evaluate])")
     parser.set_defaults(handler=run)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.core.errors import DataError, SpecError
 from tinyfuse.sensors.sources import read_audio, read_csv_matrix, read_image, read_mat
 from tinyfuse.sensors.sources.base import Sample
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="FILE.npy", help="where to save")
     parser.add_argument("--spec", metavar="SPEC.json",
                         help="ModalitySpec JSON ({name, frontend}) or a bare front-end JSON")
-    parser.add_argument("--sample-rate-hz", type=float, default=None,
+    parser.add_argument("--sample-rate-hz", type=numbers.rate_hz, default=None,
                         help="vibration only: the input's rate; the default spec then uses "
                         "the whole file as one window with bands scaled to this rate "
                         "(default: VibrationSpec defaults, 12 kHz, 0.25 s)")

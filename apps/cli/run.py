@@ -17,6 +17,7 @@ import math
 import sys
 from pathlib import Path
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.core.errors import DataError
 
 CONFIRM_CHOICES = ("auto", "console", "file")
@@ -45,16 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="outbox and local alert log folder (default OUT/outbox)")
     parser.add_argument("--confirm", choices=CONFIRM_CHOICES, default="auto",
                         help="who answers uncertain alerts (file: OUT/confirm/answers/<id>)")
-    parser.add_argument("--confirm-timeout-s", type=float, default=30.0,
+    parser.add_argument("--confirm-timeout-s", type=numbers.seconds, default=30.0,
                         help="stream seconds to wait for an answer before escalating")
     parser.add_argument("--scorer", choices=("host", "tflite"), default="host",
                         help="compiled C model (host) or TFLite Micro reference (tflite)")
     parser.add_argument("--out", default=None, metavar="DIR", help="default BUILD_DIR/run")
     parser.add_argument("--device", default=None, help="device part of the MQTT topic")
-    parser.add_argument("--period-s", type=float, default=1.0, help="seconds between samples")
-    parser.add_argument("--per-class", type=int, default=12,
+    parser.add_argument("--period-s", type=numbers.seconds, default=1.0,
+                        help="seconds between samples")
+    parser.add_argument("--per-class", type=numbers.count, default=12,
                         help="simulated samples per class (--source simulate)")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=numbers.count, default=None,
                         help="at most N samples of the stream")
     parser.add_argument("--drop-modality", action="append", default=[],
                         metavar="NAME[@FROM_S]",
@@ -64,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --source PATH: its loader (default: auto-detect)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="with --source PATH: a loader option, e.g. channels=DE")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.set_defaults(handler=run_command)
 
 

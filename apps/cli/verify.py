@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinyfuse.apps.cli import numbers
 from tinyfuse.apps.cli.compile import read_tflite
 from tinyfuse.core.errors import ExportError
 
@@ -14,8 +15,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("verify", help="check compiled C against TFLite Micro")
     parser.add_argument("model", type=Path, help="int8 .tflite file")
     parser.add_argument("--target", choices=("host", "qemu-m4"), default="host")
-    parser.add_argument("--vectors", type=int, default=64, help="random input sets")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vectors", type=numbers.count, default=64, help="random input sets")
+    parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.add_argument("--json", type=Path, help="write the parity report here")
     parser.set_defaults(handler=run)
 

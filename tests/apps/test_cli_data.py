@@ -95,3 +95,16 @@ def test_features_vibration_csv_with_rate(tmp_path):
 def test_verbose_is_accepted_anywhere(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "nope"), "-v"]) == 2  # parsed, then refused
     assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "b", "--period-s", "nan"], ["run", "b", "--seed", "-1"], ["run", "b", "--limit", "-5"],
+    ["run", "b", "--per-class", "0"], ["verify", "m.tflite", "--vectors", "0"],
+    ["deploy", "b", "--vectors", "x"], ["evaluate", "a.toml", "--out", "o", "--folds", "0"],
+    ["features", "--modality", "vibration", "--input", "x", "--out", "y",
+     "--sample-rate-hz", "inf"]])
+def test_nonsense_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert "error: argument --" in capsys.readouterr().err
