@@ -55,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     from tinyfuse.fusion.evaluate import cross_validate
 
-    for name in ("folds", "repeats"):
-        value = getattr(args, name)
-        if value is not None and value < (2 if name == "folds" else 1):
-            raise DataError(f"--{name}: {value} is too small")
+    if args.folds == 1:
+        raise DataError("--folds: cross-validation needs at least 2 folds")
     config = with_overrides(load_config(args.config), args)
     result, first_model = cross_validate(config, data_dir=args.data, folds=args.folds,
                                          repeats=args.repeats)
