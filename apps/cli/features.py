@@ -12,6 +12,7 @@ from tinyfuse.apps.cli import numbers
 from tinyfuse.core.errors import DataError, SpecError
 from tinyfuse.sensors.sources import read_audio, read_csv_matrix, read_image, read_mat
 from tinyfuse.sensors.sources.base import Sample
+from tinyfuse.sensors.sources.readers import as_float32
 from tinyfuse.sensors.spec import (
     AudioSpec,
     ImageSpec,
@@ -83,7 +84,7 @@ def read_sample(modality: str, path: Path) -> tuple[np.ndarray, int | None]:
     if modality == "audio":
         return read_audio(path, rms_floor=0.0)
     if suffix == ".csv":
-        matrix = read_csv_matrix(path).astype(np.float32)
+        matrix = as_float32(path, read_csv_matrix(path))
         return (matrix[:, 0] if matrix.shape[1] == 1 and modality == "vibration" else matrix), None
     if modality == "vibration" and suffix == ".mat":
         channels = {k: v for k, v in read_mat(path).items() if k.endswith("_time")}

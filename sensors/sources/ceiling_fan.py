@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from tinyfuse.core.errors import DataError
 from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
-from tinyfuse.sensors.sources.readers import read_csv_matrix
+from tinyfuse.sensors.sources.readers import as_float32, read_csv_matrix
 
 NAME = "ceiling_fan"
 SAMPLE_RATE_HZ = 200.0
@@ -71,7 +69,7 @@ def load_ceiling_fan(root: str | Path, *, split: str = "train",
         window = read_csv_matrix(path, n_columns=3)
         if window.shape[0] != N_ROWS:
             raise DataError(f"{path}: {window.shape[0]} rows, expected {N_ROWS}")
-        return [Sample(data={"vibration": window.astype(np.float32)}, label=label,
+        return [Sample(data={"vibration": as_float32(path, window)}, label=label,
                        group=folder.name, key=f"{folder.name}/{path.stem}", source=str(path),
                        meta=(("speed", speed), ("index", index),
                              ("sample_rate_hz", SAMPLE_RATE_HZ),

@@ -22,7 +22,12 @@ import numpy as np
 
 from tinyfuse.core.errors import DataError
 from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
-from tinyfuse.sensors.sources.readers import check_finite, decimation_factor, read_mat
+from tinyfuse.sensors.sources.readers import (
+    as_float32,
+    check_finite,
+    decimation_factor,
+    read_mat,
+)
 
 NAME = "cwru_0hp"
 log = logging.getLogger(__name__)
@@ -124,7 +129,7 @@ def _read_channels(path: Path, channels: tuple[str, ...]) -> np.ndarray:
 
         factor = decimation_factor(NORMAL_RATE_HZ, SAMPLE_RATE_HZ)
         signal = decimate(signal, factor, ftype="fir", axis=0, zero_phase=True)
-    return signal.astype(np.float32)
+    return as_float32(path, signal)
 
 
 def _windows(path: Path, signal: np.ndarray, label: str, code: dict[str, str], *, window: int,

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from tinyfuse.core.errors import DataError
-from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect
 from tinyfuse.sensors.sources.readers import (
     AUDIO_SUFFIXES,
     DEFAULT_RMS_FLOOR,
     IMAGE_SUFFIXES,
+    as_float32,
     read_audio,
     read_csv_matrix,
     read_image,
@@ -46,6 +47,17 @@ def class_files(root: Path, *, pattern: str | None, limit: int | None,
         files = [f for f in files if f.is_file() and (pattern or f.suffix.lower() in SUFFIXES)]
         pairs.extend((class_dir.name, f) for f in files[:limit])
     return pairs
+
+
+def ignored_files(root: Path, *, nested: bool) -> list[Path]:
+    """Files in the class folders that no reader takes (listed as skipped, never silently
+    dropped)."""
+    out = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        search = class_dir.rglob if nested else class_dir.glob
+        out += [f for f in sorted(search("*")) if f.is_file()
+                and f.suffix.lower() not in SUFFIXES and not f.name.startswith(".")]
+    return out
 
 
 def _grouping(root: Path, groups: str, group_regex: str | None) -> Callable[[str, Path], str]:
@@ -132,11 +144,16 @@ def load_folder(
         return [Sample(data={modality: array}, label=label, group=group, key=key,
                        source=str(path), meta=meta)]
 
+    nested = groups == "folder" or group_regex is not None
+    unread = [] if pattern else [
+        Skipped(str(f), f"unsupported file type {f.suffix.lower() or '(none)'!r}; readable: "
+                        f"{', '.join(SUFFIXES)}") for f in ignored_files(root, nested=nested)]
     samples, skipped = collect(pairs, load_one, path_of=lambda p: str(p[1]),
                                key_of=lambda p: p[1].relative_to(root).with_suffix("").as_posix(),
                                desc=f"load {root.name}",
                                total=len(pairs))
-    return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=f"folder:{root}")
+    return LoadResult(samples=tuple(samples), skipped=(*skipped, *unread),
+                      name=f"folder:{root}")
 
 
 def read_any(path: Path, *, rms_floor: float,
@@ -148,5 +165,5 @@ def read_any(path: Path, *, rms_floor: float,
     if suffix in IMAGE_SUFFIXES:
         return read_image(path), ()
     if suffix == ".csv":
-        return read_csv_matrix(path, n_columns=csv_columns).astype(np.float32), ()
+        return as_float32(path, read_csv_matrix(path, n_columns=csv_columns)), ()
     raise DataError(f"{path}: unsupported file type {suffix!r}")

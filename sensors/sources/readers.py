@@ -51,6 +51,16 @@ def check_finite(path: str | Path, array: np.ndarray) -> np.ndarray:
     return array
 
 
+def as_float32(path: str | Path, array: np.ndarray) -> np.ndarray:
+    """``array`` as float32, refusing values the cast turns into inf (beyond +-3.4e38)."""
+    values = np.asarray(array)
+    with np.errstate(over="ignore"):
+        cast = values.astype(np.float32)
+    if np.isfinite(values).all() and not np.isfinite(cast).all():
+        raise _fail(path, "values beyond the float32 range (about 3.4e38)")
+    return check_finite(path, cast)
+
+
 def read_audio(
     path: str | Path,
     *,

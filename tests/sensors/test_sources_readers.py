@@ -250,3 +250,20 @@ def test_a_manifest_names_files_labels_groups_modalities_and_crops(tmp_path):
     (tmp_path / "manifest.csv").write_text("path,class\nx.wav,a\n")
     with pytest.raises(DataError, match=r"manifest.csv: the header needs columns \['file'"):
         load_dataset("manifest", tmp_path)
+
+
+def test_unread_files_are_listed_and_huge_values_refused(tmp_path):
+    from tinyfuse.sensors.sources import load_folder
+
+    _write_wav(tmp_path / "set" / "cough" / "a.wav", rate_hz=8000, duration_s=1.0)
+    (tmp_path / "set" / "cough" / "notes.txt").write_text("recorded on a Monday")
+    (tmp_path / "set" / "cough" / "b.mat").write_bytes(b"MATLAB")
+    loaded = load_folder(tmp_path / "set")
+    assert len(loaded.samples) == 1
+    reasons = {Path(s.path).name: s.reason for s in loaded.skipped}
+    assert set(reasons) == {"notes.txt", "b.mat"}
+    assert reasons["b.mat"].startswith("unsupported file type '.mat'")
+    (tmp_path / "v" / "hit").mkdir(parents=True)
+    (tmp_path / "v" / "hit" / "x.csv").write_text("1e308,1,2\n0,1,2\n")
+    huge = load_folder(tmp_path / "v", modality="vibration")
+    assert not huge.samples and "beyond the float32 range" in huge.skipped[0].reason
