@@ -78,6 +78,9 @@ def prune_and_finetune(model: keras.Model, spec: FusionSpec, *, fraction: float,
     """
     if fraction <= 0:
         return spec, model
+    if spec.head_units == 0:  # a linear student (or one without a head): nothing to narrow
+        log.info("no head layer: the student is not pruned")
+        return spec, model
     pruned_spec, pruned = prune_model(model, spec, fraction=fraction)
     finetune(pruned)
     return pruned_spec, pruned

@@ -70,6 +70,7 @@ class TrainSettings:
     input_scales: tuple[float, ...] = (1.0,)
     validation_fraction: float = 0.25
     refit: bool = False
+    linear_candidate: bool = True
 
     def __post_init__(self) -> None:
         for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
@@ -87,8 +88,8 @@ class TrainSettings:
             raise SpecError("train.depths / train.input_scales: must be positive")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
-        if not isinstance(self.refit, bool):
-            raise SpecError("train.refit: must be true or false")
+        if not isinstance(self.refit, bool) or not isinstance(self.linear_candidate, bool):
+            raise SpecError("train.refit, train.linear_candidate: must be true or false")
 
 
 TARGET_KEYS = ("target_recall", "target_precision", "max_false_alarms_per_hour")

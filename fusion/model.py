@@ -58,6 +58,8 @@ class ModalityDropout(layers.Layer):
 def branch_layer_names(branch: BranchSpec) -> list[str]:
     """Names of the weighted layers of one branch, input to output."""
     name = branch.modality
+    if branch.block == "linear":
+        return []
     if branch.block == "dense":
         return [f"{name}_dense{i}" for i in range(branch.depth)]
     names = [f"{name}_conv0"]
@@ -98,6 +100,13 @@ def _dense_branch(x, branch: BranchSpec, shape: tuple[int, ...]):
     return x
 
 
+def _linear_branch(x, branch: BranchSpec, shape: tuple[int, ...]):
+    return layers.Flatten(name=f"{branch.modality}_flatten")(x) if len(shape) > 1 else x
+
+
+BRANCH_BUILDERS = {"dense": _dense_branch, "linear": _linear_branch}
+
+
 def build_model(spec: FusionSpec, *, seed: int | None = None) -> keras.Model:
     """Build the float late-fusion model of ``spec``.
 
@@ -121,7 +130,7 @@ def build_model(spec: FusionSpec, *, seed: int | None = None) -> keras.Model:
                                   name="modality_dropout")(inputs)
     features = []
     for tensor, modality, branch in zip(dropped, spec.modalities, spec.branches, strict=True):
-        builder = _dense_branch if branch.block == "dense" else _conv_branch
+        builder = BRANCH_BUILDERS.get(branch.block, _conv_branch)
         feature = builder(tensor, branch, modality.output_shape)
         if spec.fusion == "gated":
             gate = layers.Dense(branch.width, activation="sigmoid",
@@ -131,9 +140,10 @@ def build_model(spec: FusionSpec, *, seed: int | None = None) -> keras.Model:
     x = features[0] if len(features) == 1 else layers.Concatenate(name="fusion")(features)
     if spec.dropout > 0:
         x = layers.Dropout(spec.dropout, name="fusion_dropout")(x)
-    x = layers.Dense(spec.head_units, activation="relu", name="head")(x)
-    if spec.dropout > 0:
-        x = layers.Dropout(spec.dropout, name="head_dropout")(x)
+    if spec.head_units > 0:
+        x = layers.Dense(spec.head_units, activation="relu", name="head")(x)
+        if spec.dropout > 0:
+            x = layers.Dropout(spec.dropout, name="head_dropout")(x)
     logits = layers.Dense(len(spec.classes), name="logits")(x)
     probs = layers.Softmax(name="probs")(logits)
     return keras.Model(inputs, probs, name="tinyfuse")

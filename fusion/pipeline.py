@@ -194,11 +194,13 @@ def teacher_pass(state: BuildState) -> None:
 
 
 def search_pass(state: BuildState) -> None:
-    """The most accurate candidate student that fits the budget (judged on validation)."""
+    """The best candidate student that fits the budget, the linear one included (judged on
+    validation by int8 balanced accuracy; ties go to the smallest)."""
     config, store, split = state.config, state.need("store"), state.need("split")
     labels, settings = state.need("labels"), config.train
     grid = candidate_grid(state.need("base"), width_multipliers=settings.width_multipliers,
-                          depths=settings.depths or (None,), input_scales=settings.input_scales)
+                          depths=settings.depths or (None,), input_scales=settings.input_scales,
+                          linear=settings.linear_candidate)
     cache: dict[tuple, Prepared] = {state.need("base").modalities: state.need("prepared")}
 
     def features_for(spec: FusionSpec):
@@ -480,7 +482,9 @@ def build_report(state: BuildState) -> dict[str, Any]:
             "tflite_bytes": len(tflite), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),
             "footprint_source": cost.source, "fits_budget": cost.fits(config.budget),
             "packed_4bit_weights_bytes": quant.packed_4bit_weights_bytes,
-            "branch_widths": {b.modality: b.width for b in spec.branches},
+            "student": "linear" if spec.is_linear else "late-fusion",
+            "branch_widths": {b.modality: b.width for b in spec.branches
+                              if b.block != "linear"},
             "head_units": spec.head_units,
         },
         "data": {
@@ -493,6 +497,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
         "search": [{"widths": [b.width for b in c.spec.branches],
                     "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
-                    "macs": c.cost.macs, "fits": c.fits, "val_accuracy": c.accuracy}
+                    "macs": c.cost.macs, "fits": c.fits, "linear": c.spec.is_linear,
+                    "val_balanced_accuracy_int8": c.accuracy}
                    for c in state.candidates],
     }

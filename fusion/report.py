@@ -131,9 +131,12 @@ def model_card(report: dict[str, Any]) -> str:
                 f"{int8['macro_f1']:.3f} (int8); majority rate {base.get('majority', 0):.3f}, "
                 f"logistic regression on the same features "
                 f"{base.get('logistic_regression', 0):.3f}.\n" if int8 else "")
+    kind = ("Linear int8 model (one fully connected layer: the search found no deeper student "
+            "better by more than the validation noise)"
+            if model.get("student") == "linear" else "Late-fusion int8 model")
     return f"""# Model card: {report.get('app', 'tinyfuse model')}
 {warning_block}
-Late-fusion int8 model (bundle `{report.get('bundle_hash', '')[:16]}`), modalities:
+{kind} (bundle `{report.get('bundle_hash', '')[:16]}`), modalities:
 {', '.join(acc['per_modality']) or 'one'}; classes: {', '.join(data['classes'])}.
 
 ## Data

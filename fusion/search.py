@@ -1,9 +1,14 @@
-"""Memory-aware student search: the most accurate candidate that fits a board budget.
+"""Memory-aware student search: the best candidate that fits a board budget, never worse than
+a linear model.
 
 For every candidate the int8 footprint is measured first (it does not depend on training):
 the untrained model is converted and passed to ``tinyfuse.firmware.compiler.estimate`` (the same
 liveness-based planner that lays out the generated C). Only candidates that fit are trained
-(briefly) and scored; the most accurate one wins (fewer MACs break ties).
+(briefly) and scored on the validation split by the balanced accuracy of their int8 model on
+TFLite Micro. Candidates within one standard error of the best score are tied, and a tie goes
+to the smallest (fewest MACs, then fewest weight bytes). The grid includes the linear student
+(one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that does as
+well wins, and a deep one must beat it by more than the validation noise.
 
 Flash estimate = constant bytes (weights, biases, requantization tables) +
 ``RUNTIME_FLASH_BYTES`` (the C int8 kernels, front-end and glue; an allowance, not measured
@@ -16,6 +21,7 @@ flatbuffer's constant bytes, and says so in ``source``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -23,11 +29,12 @@ import keras
 import numpy as np
 
 from tinyfuse.core.errors import BudgetExceeded, ExportError
-from tinyfuse.core.tflm import inspect_tflite, tflm_arena_bytes
+from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
 from tinyfuse.fusion.export import convert_int8
+from tinyfuse.fusion.metrics import class_metrics
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import Budget, FusionSpec
-from tinyfuse.fusion.train import accuracy, train_classifier
+from tinyfuse.fusion.train import train_classifier
 from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec
 
 log = logging.getLogger(__name__)
@@ -91,9 +98,11 @@ def check_fit(cost: Footprint, budget: Budget, *, what: str = "model") -> None:
 
 def candidate_grid(base: FusionSpec, *, width_multipliers: Sequence[float] = (1.0,),
                    depths: Sequence[int | None] = (None,),
-                   input_scales: Sequence[float] = (1.0,)) -> list[FusionSpec]:
+                   input_scales: Sequence[float] = (1.0,),
+                   linear: bool = False) -> list[FusionSpec]:
     """Student specs: every width multiplier x depth x input scale (image height/width and
-    MFCC count scaled by ``input_scale``); duplicates removed, order kept."""
+    MFCC count scaled by ``input_scale``), then (``linear``) the linear student of ``base``;
+    duplicates removed, order kept."""
     specs: list[FusionSpec] = []
     for scale in input_scales:
         scaled_inputs = replace(base, modalities=tuple(_scale_input(m, scale)
@@ -103,6 +112,8 @@ def candidate_grid(base: FusionSpec, *, width_multipliers: Sequence[float] = (1.
                 spec = scaled_inputs.scaled(width_multiplier=multiplier, depth=depth)
                 if spec not in specs:
                     specs.append(spec)
+    if linear and base.linear() not in specs:
+        specs.append(base.linear())
     return specs
 
 
@@ -121,10 +132,13 @@ def _scale_input(modality: ModalitySpec, scale: float) -> ModalitySpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandidateResult:
+    """One candidate: its footprint and, when it fits and was trained, its validation score
+    (balanced accuracy of the int8 model on TFLite Micro; ``None`` when not trained)."""
+
     spec: FusionSpec
     cost: Footprint
     fits: bool
-    accuracy: float | None  # validation accuracy of the float model; None when not trained
+    accuracy: float | None
 
 
 def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint:
@@ -132,11 +146,27 @@ def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint
     return footprint(convert_int8(build_model(spec), representative, n_samples=8))
 
 
+def int8_balanced_accuracy(model: keras.Model, spec: FusionSpec,
+                           train: Sequence[np.ndarray], val: Split) -> float:
+    """Balanced accuracy on ``val`` of ``model`` converted to int8 (calibrated on ``train``)
+    and run on TFLite Micro."""
+    x_val, y_val = val
+    tflite = convert_int8(model, list(train), n_samples=64)
+    probs = ReferenceModel(tflite).predict(dict(zip(spec.modality_names, x_val, strict=True)))
+    return float(class_metrics(np.asarray(y_val), probs.argmax(1),
+                               classes=spec.classes)["balanced_accuracy"])
+
+
+def standard_error(score: float, count: int) -> float:
+    """Binomial standard error of a rate ``score`` measured on ``count`` samples."""
+    return math.sqrt(max(score * (1.0 - score), 0.0) / max(count, 1))
+
+
 def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: FeaturesFor, *,
            epochs: int = 5, learning_rate: float = 1e-2,
            seed: int = 0) -> tuple[FusionSpec, list[CandidateResult]]:
-    """Pick the most accurate candidate whose int8 footprint fits ``budget`` (a single
-    candidate is only measured, not trained: its ``accuracy`` is ``None``).
+    """Pick the best candidate whose int8 footprint fits ``budget`` (see the module doc; a
+    single candidate is only measured, not trained: its ``accuracy`` is ``None``).
 
     Parameters
     ----------
@@ -151,25 +181,34 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     BudgetExceeded
         No candidate fits; the message gives the smallest candidate's overage in bytes.
     """
-    results = []
+    results, n_val = [], 1
     for spec in candidates:
         (x_train, y_train), (x_val, y_val) = features_for(spec)
         cost = measure(spec, x_train)
         fits = cost.fits(budget)
-        acc = None
+        score = None
         if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
             train_classifier(model, x_train, y_train, epochs=epochs,
                              learning_rate=learning_rate)
-            acc = accuracy(model, x_val, y_val)
-        log.info("candidate %s: flash %d B, RAM %d B, %d MACs, fits=%s, acc=%s",
-                 [b.width for b in spec.branches], cost.flash_bytes, cost.ram_bytes,
-                 cost.macs, fits, acc)
-        results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=acc))
+            score, n_val = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val)), len(
+                y_val)
+        log.info("candidate %s%s: flash %d B, RAM %d B, %d MACs, fits=%s, int8 balanced "
+                 "accuracy %s", [b.width for b in spec.branches],
+                 " (linear)" if spec.is_linear else "", cost.flash_bytes, cost.ram_bytes,
+                 cost.macs, fits, "-" if score is None else f"{score:.3f}")
+        results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=score))
     fitting = [r for r in results if r.fits]
     if not fitting:
         smallest = min(results, key=lambda r: sum(r.cost.overage(budget)))
         check_fit(smallest.cost, budget, what=f"the smallest of {len(results)} candidates")
-    best = max(fitting, key=lambda r: (r.accuracy or 0.0, -r.cost.macs))
+    scored = [r.accuracy for r in fitting if r.accuracy is not None]
+    top = max(scored) if scored else 0.0
+    floor = top - standard_error(top, n_val)
+    tied = [r for r in fitting if r.accuracy is None or r.accuracy >= floor]
+    best = min(tied, key=lambda r: (r.cost.macs, r.cost.weights_bytes))
+    log.info("search: best int8 balanced accuracy %.3f; %d candidate(s) within one standard "
+             "error (%.3f); the smallest wins%s", top, len(tied), top - floor,
+             " (the linear student)" if best.spec.is_linear else "")
     return best.spec, results

@@ -15,7 +15,7 @@ from tinyfuse.core.specs import canonical_json, check, check_known, loads_json, 
 from tinyfuse.core.specs import spec_hash as _hash
 from tinyfuse.sensors.spec import ModalitySpec
 
-BLOCK_TYPES = ("conv", "dsconv", "dense")
+BLOCK_TYPES = ("conv", "dsconv", "dense", "linear")
 ACTIVATIONS = ("relu", "relu6")
 FUSION_TYPES = ("concat", "gated")
 QUANTIZATION_MODES = ("int8", "int8-qat", "int4-weights")
@@ -36,6 +36,9 @@ def default_block(modality: ModalitySpec) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BranchSpec:
     """One modality branch: ``depth`` blocks of ``width`` channels (units for dense).
+
+    ``block = "linear"`` has no layer: the branch passes its flattened input to the fusion
+    (``width`` and ``depth`` are then unused).
 
     ``activation`` is that of every block. ``relu6`` bounds the activations, so an unseen
     input that drives a layer past its calibrated range saturates int8 less.
@@ -92,10 +95,13 @@ class FusionSpec:
                f"must name the modalities {names} in order")
         for branch, modality in zip(self.branches, self.modalities, strict=True):
             two_d = len(modality.output_shape) == 2
-            check(branch.block == "dense" or two_d, f"branch {branch.modality}.block",
+            check(branch.block in ("dense", "linear") or two_d, f"branch {branch.modality}.block",
                    f"{branch.block!r} needs a 2-D input, got shape {modality.output_shape}")
         check(self.fusion in FUSION_TYPES, "fusion", f"{self.fusion!r} not in {FUSION_TYPES}")
-        check(1 <= self.head_units <= 1024, "head_units", "must be in [1, 1024]")
+        check(0 <= self.head_units <= 1024, "head_units", "must be in [0, 1024] (0: no head "
+              "layer, the fused features go straight to the logits)")
+        check(self.fusion == "concat" or all(b.block != "linear" for b in self.branches),
+              "fusion", "linear branches fuse by concat")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         check(0.0 <= self.modality_dropout < 1.0, "modality_dropout", "must be in [0, 1)")
 
@@ -109,6 +115,16 @@ class FusionSpec:
                 return branch
         raise SpecError(f"branches: no branch named {name!r}")
 
+    @property
+    def is_linear(self) -> bool:
+        """One int8 FULLY_CONNECTED layer from the concatenated inputs to the classes."""
+        return self.head_units == 0 and all(b.block == "linear" for b in self.branches)
+
+    def linear(self) -> FusionSpec:
+        """The linear student of this spec: every branch ``linear``, no head, no dropout."""
+        return replace(self, branches=tuple(replace(b, block="linear") for b in self.branches),
+                       head_units=0, dropout=0.0, fusion="concat")
+
     def scaled(self, *, width_multiplier: float = 1.0, depth: int | None = None,
                head_units: int | None = None) -> FusionSpec:
         """A copy with every branch width scaled (at least 1) and optionally a new depth."""
@@ -118,6 +134,8 @@ class FusionSpec:
             for b in self.branches
         )
         units = self.head_units if head_units is None else head_units
+        if self.is_linear:
+            return self
         return replace(self, branches=branches, head_units=units)
 
     def to_dict(self) -> dict[str, Any]:

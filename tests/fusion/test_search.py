@@ -65,3 +65,41 @@ def test_budget_exceeded_says_by_how_many_bytes(task):
     check_fit(cost, Budget(name="ok", flash_bytes=cost.flash_bytes, ram_bytes=cost.ram_bytes))
     with pytest.raises(BudgetExceeded, match=re.escape("RAM by 1 bytes")):
         check_fit(cost, Budget(name="x", flash_bytes=10**7, ram_bytes=cost.ram_bytes - 1))
+
+
+def test_the_linear_student_is_one_fully_connected_layer_and_compiles(task):
+    import numpy as np
+
+    from tinyfuse.core.tflm import inspect_tflite
+    from tinyfuse.firmware.compiler import compile_model
+    from tinyfuse.fusion.export import convert_int8
+    from tinyfuse.fusion.model import build_model
+
+    grid = candidate_grid(task.spec, width_multipliers=(1.0,), linear=True)
+    assert [s.is_linear for s in grid] == [False, True]
+    linear = grid[1]
+    model = build_model(linear)
+    dense = [layer for layer in model.layers if layer.weights]
+    assert [layer.name for layer in dense] == ["logits"]
+    features = sum(int(np.prod(m.output_shape)) for m in task.spec.modalities)
+    assert model.count_params() == (features + 1) * len(task.spec.classes)
+    tflite = convert_int8(model, task.inputs("train"), n_samples=8)
+    assert "FULLY_CONNECTED" in inspect_tflite(tflite).ops
+    assert compile_model(tflite).weights_bytes > 0
+    assert linear.scaled(width_multiplier=3.0) == linear
+
+
+def test_a_tie_goes_to_the_smaller_candidate(task, monkeypatch):
+    import tinyfuse.fusion.search as search_module
+
+    grid = candidate_grid(task.spec, width_multipliers=(1.0, 2.0), linear=True)
+    scores = iter([0.90, 0.91, 0.90])  # within one standard error (0.018) of 0.91
+    monkeypatch.setattr(search_module, "int8_balanced_accuracy",
+                        lambda *args, **kwargs: next(scores))
+    best, results = search(grid, Budget(name="big", flash_bytes=10**7, ram_bytes=10**7),
+                           _features_for(task), epochs=1)
+    assert best.is_linear and [r.accuracy for r in results] == [0.90, 0.91, 0.90]
+    scores = iter([0.50, 0.95, 0.60])  # the wide student is better by far more than the noise
+    best, _ = search(grid, Budget(name="big", flash_bytes=10**7, ram_bytes=10**7),
+                     _features_for(task), epochs=1)
+    assert best == grid[1]

@@ -42,7 +42,7 @@ def test_default_branches_follow_the_modality_kind():
     ({"classes": ("a",)}, "classes"),
     ({"classes": ("a", "a")}, "classes"),
     ({"fusion": "attention"}, "fusion"),
-    ({"head_units": 0}, "head_units"),
+    ({"head_units": -1}, "head_units"),
     ({"modality_dropout": 1.0}, "modality_dropout"),
     ({"branches": (BranchSpec(modality="vec", block="dense"),)}, "branches"),
     ({"branches": (BranchSpec(modality="thermal"), BranchSpec(modality="vec", block="conv"))},
