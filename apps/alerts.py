@@ -20,8 +20,10 @@ import json
 import logging
 import os
 import re
+import ssl
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +46,11 @@ def alert_topic(app: str, device: str) -> str:
         if not isinstance(value, str) or not _TOPIC_PART.match(value):
             raise DataError(f"alert topic: {field} {value!r} must match {_TOPIC_PART.pattern}")
     return f"tinyfuse/{app}/{device}/alert"
+
+
+def availability_topic(app: str, device: str) -> str:
+    """``tinyfuse/<app>/<device>/availability``: retained ``online`` / ``offline``."""
+    return alert_topic(app, device).removesuffix("/alert") + "/availability"
 
 
 def payload_text(alert: Alert) -> str:
@@ -111,6 +118,33 @@ def read_local(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MqttSecurity:
+    """How to log in to a site's broker: a username and password, and TLS (a CA file to
+    verify the broker, optionally a client certificate and key)."""
+
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise DataError(f"mqtt: {name.replace('_', ' ')} {path}: no such file")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise DataError("mqtt: a client certificate needs its key file, and a key its "
+                            "certificate")
+        if self.cert_file and not self.ca_file:
+            raise DataError("mqtt: a client certificate needs the CA file (TLS)")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.ca_file)
+
+
 class MqttSink:
     """Publishes alerts over MQTT with QoS 1 from a persistent :class:`Outbox`.
 
@@ -126,6 +160,12 @@ class MqttSink:
     retry_interval_s : float
         After a failed connection, ``publish`` waits this long (monotonic clock) before it
         tries again; ``flush(force=True)`` tries at once.
+    security : MqttSecurity, optional
+        Username/password and TLS. A refused login or a TLS failure sets ``fatal_error``
+        (it will not cure itself by retrying); alerts stay in the outbox.
+    availability_topic : str, optional
+        Retained ``online`` is published there on every connection, and the broker is left a
+        retained ``offline`` last will (published by ``close`` too).
     """
 
     name = "mqtt"
@@ -133,7 +173,8 @@ class MqttSink:
     def __init__(self, *, host: str, port: int = 1883, outbox: Outbox | str | Path,
                  client_id: str = "", keepalive_s: int = 30, connect_timeout_s: float = 3.0,
                  ack_timeout_s: float = 5.0, retry_interval_s: float = 5.0,
-                 batch_size: int = 50) -> None:
+                 batch_size: int = 50, security: MqttSecurity | None = None,
+                 availability_topic: str = "") -> None:
         if not 0 < int(port) < 65536:
             raise DataError(f"mqtt: port {port} is not in 1..65535")
         self.host, self.port = host, int(port)
@@ -144,7 +185,10 @@ class MqttSink:
         self.ack_timeout_s = ack_timeout_s
         self.retry_interval_s = retry_interval_s
         self.batch_size = batch_size
+        self.security = security or MqttSecurity()
+        self.availability_topic = availability_topic
         self.last_error = ""
+        self.fatal_error = ""
         self._client: mqtt.Client | None = None
         self._connected = False
         self._acked: set[int] = set()
@@ -170,9 +214,17 @@ class MqttSink:
         return len(self._flush(force=force))
 
     def close(self) -> None:
-        """Try once more to send, then disconnect; whatever is left stays in the outbox."""
+        """Try once more to send, say ``offline`` on the availability topic, then disconnect;
+        whatever is left stays in the outbox."""
         try:
             self._flush(force=True)
+            if self.connected and self.availability_topic and self._client is not None:
+                info = self._client.publish(self.availability_topic, "offline", qos=1,
+                                            retain=True)
+                deadline = time.monotonic() + self.ack_timeout_s
+                while self.connected and info.mid not in self._acked and \
+                        time.monotonic() < deadline:
+                    self._client.loop(timeout=0.02)
         finally:
             self._drop("closed")
             self.outbox.close()
@@ -184,17 +236,35 @@ class MqttSink:
                              client_id=self.client_id, clean_session=True,
                              protocol=mqtt.MQTTv311)
         client.connect_timeout = self.connect_timeout_s
+        if self.security.username:
+            client.username_pw_set(self.security.username, self.security.password or None)
+        if self.security.tls:
+            try:
+                client.tls_set(ca_certs=self.security.ca_file,
+                               certfile=self.security.cert_file or None,
+                               keyfile=self.security.key_file or None)
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                raise DataError(f"mqtt: TLS files {self.security.ca_file}: {exc}") from None
+        if self.availability_topic:
+            client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         return client
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if client is not self._client:
+    def _on_connect(self, client: mqtt.Client, userdata, flags, reason_code,
+                    properties) -> None:
+        if client is None or client is not self._client:
             return
         self._connected = not reason_code.is_failure
         if reason_code.is_failure:
-            self.last_error = f"broker {self.host}:{self.port} refused: {reason_code}"
+            self.last_error = f"broker {self.host}:{self.port} refused the login: {reason_code}"
+            self.fatal_error = self.last_error
+        elif self.availability_topic:
+            self._announce(client, "online")
+
+    def _announce(self, client: mqtt.Client, state: str) -> None:
+        client.publish(self.availability_topic, state, qos=1, retain=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if client is self._client:
@@ -218,6 +288,9 @@ class MqttSink:
             while not self._connected and time.monotonic() < deadline:
                 if self._client.loop(timeout=0.02) != mqtt.MQTT_ERR_SUCCESS:
                     break
+        except ssl.SSLError as exc:
+            self.last_error = f"broker {self.host}:{self.port}: TLS failed: {exc}"
+            self.fatal_error = self.last_error
         except (OSError, ValueError) as exc:
             self.last_error = f"broker {self.host}:{self.port} unreachable: {exc}"
         if not self._connected:

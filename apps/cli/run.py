@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from tinyfuse.apps.cli import numbers
-from tinyfuse.core.errors import DataError
+from tinyfuse.core.errors import DataError, DeployError
 
 CONFIRM_CHOICES = ("auto", "console", "file")
 STREAMS = ("episodes", "onsets")
@@ -42,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "class that does not alert, then an alert class appears and stays)")
     parser.add_argument("--mqtt", default=None, metavar="HOST:PORT",
                         help="publish to this MQTT broker (QoS 1, persistent outbox)")
+    parser.add_argument("--mqtt-username", default="", help="broker login")
+    parser.add_argument("--mqtt-password-file", default="", metavar="FILE",
+                        help="a file holding the broker password (first line)")
+    parser.add_argument("--mqtt-ca", default="", metavar="FILE",
+                        help="CA certificate: connect with TLS and verify the broker")
+    parser.add_argument("--mqtt-cert", default="", metavar="FILE",
+                        help="client certificate for TLS (with --mqtt-key)")
+    parser.add_argument("--mqtt-key", default="", metavar="FILE", help="client key for TLS")
     parser.add_argument("--outbox", default=None, metavar="DIR",
                         help="outbox and local alert log folder (default OUT/outbox)")
     parser.add_argument("--confirm", choices=CONFIRM_CHOICES, default="auto",
@@ -129,16 +137,31 @@ def _simulated(args: argparse.Namespace, app: str, policy) -> list:
     return onsets(result.samples, baseline=quiet[0], events=policy.alert_classes)
 
 
-def _sink(args: argparse.Namespace, outbox: Path):
+def _security(args: argparse.Namespace):
+    from tinyfuse.apps.alerts import MqttSecurity
+
+    password = ""
+    if args.mqtt_password_file:
+        try:
+            lines = Path(args.mqtt_password_file).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"--mqtt-password-file {args.mqtt_password_file}: {exc}") from None
+        password = lines[0] if lines else ""
+    return MqttSecurity(username=args.mqtt_username, password=password, ca_file=args.mqtt_ca,
+                        cert_file=args.mqtt_cert, key_file=args.mqtt_key)
+
+
+def _sink(args: argparse.Namespace, outbox: Path, *, availability: str):
     from tinyfuse.apps.alerts import FallbackSink, LocalOutbox, MqttSink
 
     local = LocalOutbox(outbox)
     if not args.mqtt:
-        return local
+        return local, None
     host, port = _mqtt_address(args.mqtt)
     mqtt = MqttSink(host=host, port=port, outbox=outbox / "outbox.sqlite",
-                    connect_timeout_s=2.0, ack_timeout_s=3.0, retry_interval_s=5.0)
-    return FallbackSink([mqtt, local])
+                    connect_timeout_s=2.0, ack_timeout_s=3.0, retry_interval_s=5.0,
+                    security=_security(args), availability_topic=availability)
+    return FallbackSink([mqtt, local]), mqtt
 
 
 def _hook(args: argparse.Namespace, out: Path):
@@ -154,6 +177,7 @@ def _hook(args: argparse.Namespace, out: Path):
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from tinyfuse.apps.alerts import availability_topic
     from tinyfuse.apps.confirm import Confirmations
     from tinyfuse.apps.runner import bundle_policy, plot_stream, replay, run_stream
     from tinyfuse.apps.scoring import load_bundle, make_scorer
@@ -168,7 +192,7 @@ def run_command(args: argparse.Namespace) -> int:
     Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out)
-    sink = _sink(args, outbox)
+    sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
     try:
         result = run_stream(
             replay(samples, period_s=args.period_s), scorer=make_scorer(bundle, kind=args.scorer),
@@ -186,6 +210,9 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"  MQTT outbox: {_outbox_left(outbox)} updates still waiting in "
               f"{outbox / 'outbox.sqlite'} (sent first when a broker answers; reuse --outbox)")
     print(f"  wrote {out}/stream.png and {out}/run_summary.json; alert log {outbox}")
+    if mqtt is not None and mqtt.fatal_error:
+        raise DeployError(f"--mqtt: {mqtt.fatal_error}; the alerts wait in "
+                          f"{outbox / 'outbox.sqlite'}")
     return 0
 
 

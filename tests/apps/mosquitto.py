@@ -9,6 +9,7 @@ object can be started again on the same port.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -37,17 +38,39 @@ def port_open(port: int) -> bool:
 
 
 class Broker:
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    """``users`` ({name: password}) turns anonymous access off (a mosquitto password file);
+    ``tls`` (ca, cert, key file paths) makes the listener TLS-only."""
+
+    def __init__(self, folder: Path, port: int | None = None, *,
+                 users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
         self.folder = Path(folder)
         self.port = port or free_port()
+        self.users = users or {}
+        self.tls = tls
         self.process: subprocess.Popen | None = None
         self.config = self.folder / "mosquitto.conf"
         self.log = self.folder / "mosquitto.log"
 
     def start(self, *, timeout_s: float = 10.0) -> Broker:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               "persistence false\n")
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        if os.geteuid() == 0:  # stay root: the password and key files are root's
+            lines.append("user root")
+        if self.users:
+            passwords = self.folder / "passwords"
+            passwords.write_text("")
+            for name, password in self.users.items():
+                subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd",
+                                "-b", str(passwords), name, password], check=True,
+                               capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.tls:
+            ca, cert, key = self.tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+        self.config.write_text("\n".join(lines) + "\n")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)],
                                             stdout=log, stderr=subprocess.STDOUT)
@@ -56,6 +79,7 @@ class Broker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
             if port_open(self.port):
+                time.sleep(0.05 if self.tls else 0.0)
                 return self
             time.sleep(0.02)
         self.kill()
@@ -81,7 +105,7 @@ class Broker:
 class Subscriber:
     """Collects the JSON payloads published on ``topic`` (a background paho loop)."""
 
-    def __init__(self, port: int, topic: str = "tinyfuse/#") -> None:
+    def __init__(self, port: int, topic: str = "tinyfuse/+/+/alert") -> None:
         self.messages: list[tuple[str, dict]] = []
         self._subscribed = False
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
