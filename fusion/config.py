@@ -70,7 +70,7 @@ class TrainSettings:
     input_scales: tuple[float, ...] = (1.0,)
     validation_fraction: float = 0.25
     refit: bool = False
-    linear_candidate: bool = True
+    linear_candidate: bool = False
 
     def __post_init__(self) -> None:
         for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
