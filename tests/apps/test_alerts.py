@@ -215,3 +215,28 @@ def test_bad_port_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="port 70000"):
         MqttSink(host="127.0.0.1", port=70000, outbox=tmp_path / "o.sqlite")
     assert free_port() > 0
+
+
+def test_one_process_per_outbox(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "outbox.sqlite"
+    first = Outbox(path)
+    with pytest.raises(DataError, match=rf"in use by another process \(pid {os.getpid()}\)"):
+        Outbox(path)
+    first.close()
+    Outbox(path).close()  # free again once closed
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from tinyfuse.apps.outbox import Outbox; "
+         f"o = Outbox({str(path)!r}); print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(DataError, match=rf"pid {holder.pid}\)"):
+            Outbox(path)
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    Outbox(path).close()  # the dead holder's lock went with it
