@@ -18,12 +18,14 @@ answer (``answer``: ``"confirm"``, ``"dismiss"`` or ``None`` while nobody answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -32,6 +34,7 @@ from tinyfuse.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
+PAYLOAD_SCHEMA = 1  # the version of Alert.to_payload (apps/alert.schema.json)
 STATES = ("raised", "awaiting", "confirmed", "dismissed", "expired")
 FINAL_STATES = ("confirmed", "dismissed", "expired")
 ANSWERS = ("confirm", "dismiss")
@@ -60,9 +63,11 @@ class Alert:
     history: tuple[tuple[str, float], ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
-        """The JSON-ready MQTT payload."""
+        """The JSON-ready MQTT payload (``apps/alert.schema.json``, version ``schema``):
+        stream times in seconds and the wall-clock time of this update, ISO 8601 UTC."""
         d = self.decision
         return {
+            "schema": PAYLOAD_SCHEMA,
             "alert_id": self.alert_id, "revision": self.revision, "app": self.app,
             "device": self.device, "bundle_hash": self.bundle_hash,
             "decision": {"label": d.label, "score": d.score, "time_s": d.time_s,
@@ -72,6 +77,7 @@ class Alert:
             "confirmation": {"state": self.state, "answered_by": self.answered_by,
                              "escalated": self.escalated, "deadline_s": self.deadline_s},
             "timestamps": {"raised_s": self.raised_s, "updated_s": self.updated_s,
+                           "wall_utc": wall_utc(),
                            "history": [[state, t] for state, t in self.history]},
         }
 
@@ -82,6 +88,19 @@ def _move(alert: Alert, state: str, now_s: float, **changes: Any) -> Alert:
                         f"to {state!r}")
     return replace(alert, state=state, updated_s=float(now_s), revision=alert.revision + 1,
                    history=(*alert.history, (state, float(now_s))), **changes)
+
+
+def wall_utc() -> str:
+    """Now, ISO 8601 in UTC to the millisecond (``2026-12-02T01:23:45.678Z``)."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def incident_id(app: str, device: str, label: str, time_s: float) -> str:
+    """A stable alert id: the same incident (app, device, class, stream time it started) gets
+    the same id in every run, so a restarted run re-sends and never re-numbers."""
+    digest = hashlib.sha256(f"{app}\0{device}\0{label}\0{time_s:.3f}".encode()).hexdigest()
+    return f"{app}-{digest[:12]}"
 
 
 def raise_alert(decision: Decision, *, alert_id: str, app: str, device: str,

@@ -10,7 +10,6 @@ scored with zeros for it and the decision names it (``Decision.missing``).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tinyfuse.apps.alerts import AlertSink
-from tinyfuse.apps.confirm import Alert, Confirmations, raise_alert
+from tinyfuse.apps.confirm import Alert, Confirmations, incident_id, raise_alert
 from tinyfuse.apps.policy import Decision, Policy, default_policy, initial_state, step
 from tinyfuse.apps.scoring import Scorer
 from tinyfuse.core.bundle import Bundle
@@ -145,19 +144,19 @@ class _Loop:
 
 
 def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: Policy,
-               sink: AlertSink, confirmations: Confirmations, device: str,
-               run_id: str | None = None) -> RunResult:
+               sink: AlertSink, confirmations: Confirmations, device: str) -> RunResult:
     """Run the app loop over ``(time_s, Sample)`` pairs and return what happened.
 
     Alerts still waiting for a person when the stream ends expire (and escalate) at the last
-    time seen. A sample whose features cannot be extracted is skipped and listed.
+    time seen. A sample whose features cannot be extracted is skipped and listed. Alert ids
+    are :func:`~tinyfuse.apps.confirm.incident_id`: a rerun of the same stream gives the same
+    ids.
     """
     bundle = scorer.bundle
     if tuple(policy.classes) != bundle.classes:
         raise DataError(f"policy classes {list(policy.classes)} differ from the bundle's "
                         f"{list(bundle.classes)} (app {bundle.app})")
     preprocessor = Preprocessor.from_bundle(bundle)
-    run_id = run_id or uuid.uuid4().hex[:8]
     loop = _Loop(result=RunResult(app=bundle.app, bundle_hash=bundle.bundle_hash,
                                   classes=bundle.classes), sink=sink,
                  confirmations=confirmations)
@@ -176,7 +175,7 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
         loop.publish(confirmations.poll(now_s=now_s))
         if decision is not None:
             _raise(loop, decision, bundle, device=device,
-                   alert_id=f"{bundle.app}-{run_id}-{len(loop.result.alerts):05d}")
+                   alert_id=incident_id(bundle.app, device, decision.label, decision.time_s))
         loop.result.steps.append(StepRecord(
             time_s=float(now_s), scores=tuple(float(v) for v in scores),
             truth=str(getattr(sample, "label", "")), missing=missing,

@@ -14,7 +14,7 @@ import pytest
 from tests.apps.mosquitto import Subscriber, broker, wait_for
 from tinyfuse.apps.alerts import LocalOutbox, MqttSink, read_local
 from tinyfuse.apps.cli import main
-from tinyfuse.apps.confirm import AutoConfirm, Confirmations, QueueConfirm
+from tinyfuse.apps.confirm import AutoConfirm, Confirmations, QueueConfirm, incident_id
 from tinyfuse.apps.policy import Policy
 from tinyfuse.apps.runner import bundle_policy, episodes, onsets, plot_stream, replay, run_stream
 from tinyfuse.apps.scoring import HostScorer, TfliteScorer, load_bundle
@@ -121,11 +121,12 @@ def test_run_stream_wires_decisions_confirmations_and_sinks(bundle, tmp_path):
     hook = QueueConfirm()
     result = run_stream(replay(samples, period_s=2.0), scorer=LabelScorer(bundle, labels),
                         policy=policy, sink=LocalOutbox(tmp_path), device="room1",
-                        confirmations=Confirmations(hook, timeout_s=5.0), run_id="t")
+                        confirmations=Confirmations(hook, timeout_s=5.0))
     assert [s.decision for s in result.steps].count("lying") == 2
     assert [(a.decision.time_s, a.state) for a in result.alerts.values()] == [
         (8.0, "confirmed"), (22.0, "confirmed")]  # 2nd lying frame of each episode, confident
-    assert list(result.alerts) == ["posture-t-00000", "posture-t-00001"]
+    assert list(result.alerts) == [incident_id("posture", "room1", "lying", a.decision.time_s)
+                                   for a in result.alerts.values()]  # stable per incident
     assert hook.requests.empty()
     assert result.summary()["alerts_matching_truth"] == 2
     path = plot_stream(result, tmp_path / "stream.png", policy=policy)
