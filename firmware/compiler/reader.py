@@ -14,6 +14,7 @@ import numpy as np
 from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler import schema as S
 from tinyfuse.firmware.compiler.flatbuf import Table, root_table
+from tinyfuse.firmware.compiler.validate import check_graph
 
 MAX_ELEMENTS = 1 << 28  # larger tensors cannot be meant for a microcontroller
 
@@ -90,7 +91,8 @@ def read_model(tflite_bytes: bytes) -> Graph:
     Raises
     ------
     ExportError
-        The bytes are not a TFLite model, or a table/field is out of bounds or inconsistent.
+        The bytes are not a TFLite model, a table/field is out of bounds or inconsistent, or
+        the graph breaks a rule of ``tinyfuse.firmware.compiler.validate``.
     """
     buf = bytes(tflite_bytes)
     model = root_table(buf, S.FILE_IDENTIFIER, "TFLite model")
@@ -116,7 +118,9 @@ def read_model(tflite_bytes: bytes) -> Graph:
         raise ExportError("corrupt model: the subgraph declares no inputs or no outputs")
     if min(inputs + outputs) < 0:
         raise ExportError("corrupt model: a subgraph input or output tensor id is -1")
-    return Graph(tensors=tensors, operators=operators, inputs=inputs, outputs=outputs)
+    graph = Graph(tensors=tensors, operators=operators, inputs=inputs, outputs=outputs)
+    check_graph(graph)
+    return graph
 
 
 def _opcode_name(table: Table) -> str:
