@@ -13,7 +13,6 @@ goes into the bundle before it is written; :meth:`CalibratedPolicy.to_dict` beco
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,8 +22,6 @@ import numpy as np
 from tinyfuse.apps.policy import Calibration, Policy, calibrate
 from tinyfuse.core.errors import SpecError
 from tinyfuse.fusion.config import TARGET_KEYS, PolicySettings
-
-log = logging.getLogger(__name__)
 
 SMALL_CLASS_COUNT = 30  # fewer validation examples of an alert class: the card warns
 NEAR_TOP = 0.99  # a calibrated threshold this high: the validation scores were saturated
