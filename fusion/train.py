@@ -1,4 +1,5 @@
-"""Training: feature standardisation, plain training, teacher -> student distillation.
+"""Training: plain training and teacher -> student distillation (standardisation is the
+Preprocessor's, ``tinyfuse.sensors.preprocess``).
 
 Distillation follows Hinton et al.: the student minimises
 ``alpha * CE(y, softmax(s)) + (1 - alpha) * T**2 * KL(softmax(t / T) || softmax(s / T))``
@@ -9,7 +10,7 @@ keeps the soft-target gradients on the same scale as the hard ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -17,27 +18,8 @@ from keras import ops
 
 from tinyfuse.core.errors import DataError
 from tinyfuse.fusion.model import logits_model
-from tinyfuse.sensors.preprocess import fit_standardization
-from tinyfuse.sensors.preprocess import standardize as standardize_one
 
 log = logging.getLogger(__name__)
-
-
-def fit_standardizer(features: Mapping[str, np.ndarray], *,
-                     per_channel: Mapping[str, bool]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{name: (mean, scale)}`` learnt on ``(n, *shape)`` training features per modality
-    (``tinyfuse.sensors.preprocess.fit_standardization``; ``per_channel[name]`` defaults to
-    True)."""
-    return {name: fit_standardization(array, per_channel=per_channel.get(name, True))
-            for name, array in features.items()}
-
-
-def standardize(features: Mapping[str, np.ndarray],
-                stats: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Apply ``fit_standardizer`` statistics per modality
-    (``tinyfuse.sensors.preprocess.standardize``)."""
-    return {name: standardize_one(array, mean=stats[name][0], scale=stats[name][1])
-            for name, array in features.items()}
 
 
 def compile_classifier(model: keras.Model, *, learning_rate: float = 3e-3) -> None:

@@ -30,10 +30,12 @@ from tinyfuse.sensors.spec import ModalitySpec
 Features = Mapping[str, "np.ndarray | None"]
 
 
-def standardize(values: np.ndarray, *, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(x - mean) / scale`` in float32, ``mean``/``scale`` broadcast over the last axis."""
-    return ((np.asarray(values, np.float32) - np.asarray(mean, np.float32))
-            / np.asarray(scale, np.float32)).astype(np.float32)
+def standardize(values: np.ndarray, *, mean: np.ndarray, scale: np.ndarray,
+                dtype: type = np.float32) -> np.ndarray:
+    """``(x - mean) / scale`` computed in ``dtype`` (float32: the model inputs), ``mean`` and
+    ``scale`` broadcast over the last axis."""
+    return ((np.asarray(values, dtype) - np.asarray(mean, dtype))
+            / np.asarray(scale, dtype)).astype(dtype)
 
 
 def fit_standardization(features: np.ndarray, *, per_channel: bool,

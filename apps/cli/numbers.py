@@ -9,26 +9,24 @@ import math
 MAX_COUNT = 10_000_000
 
 
-def count(text: str) -> int:
-    """An integer >= 1 (a limit, a number of vectors, samples per class, folds)."""
+def _integer(text: str, low: int, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"{value} must be in [1, {MAX_COUNT}]")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {high}]")
     return value
+
+
+def count(text: str) -> int:
+    """An integer >= 1 (a limit, a number of vectors, samples per class, folds)."""
+    return _integer(text, 1, MAX_COUNT)
 
 
 def seed(text: str) -> int:
     """An integer in [0, 2**32 - 1]."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value} must be in [0, 2**32 - 1]")
-    return value
+    return _integer(text, 0, 2**32 - 1)
 
 
 def seconds(text: str) -> float:

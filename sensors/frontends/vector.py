@@ -1,16 +1,13 @@
 """Vector front-end: precomputed feature vectors pass through, optionally standardised with
-the fixed ``mean`` / ``scale`` stored in the :class:`~sensors.spec.VectorSpec`."""
+the fixed ``mean`` / ``scale`` stored in the :class:`~tinyfuse.sensors.spec.VectorSpec`
+(``tinyfuse.sensors.preprocess.standardize``, in float64)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from tinyfuse.sensors.preprocess import standardize
 from tinyfuse.sensors.spec import VectorSpec
-
-
-def standardize(vector: np.ndarray, *, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``(vector - mean) / scale`` elementwise; all of shape (size,); returns float64."""
-    return (np.asarray(vector, dtype=np.float64) - mean) / scale
 
 
 def vector_features(vector: np.ndarray, *, spec: VectorSpec) -> np.ndarray:
@@ -28,4 +25,4 @@ def vector_features(vector: np.ndarray, *, spec: VectorSpec) -> np.ndarray:
     """
     mean = np.asarray(spec.mean, dtype=np.float64) if spec.mean else np.zeros(spec.size)
     scale = np.asarray(spec.scale, dtype=np.float64) if spec.scale else np.ones(spec.size)
-    return standardize(vector, mean=mean, scale=scale).astype(np.float32)
+    return standardize(vector, mean=mean, scale=scale, dtype=np.float64).astype(np.float32)

@@ -34,6 +34,13 @@ SUFFIXES = (*AUDIO_SUFFIXES, *IMAGE_SUFFIXES, ".csv")
 GROUPINGS = ("file", "folder")
 
 
+def _class_folder_files(root: Path, *, nested: bool, pattern: str = "*"):
+    """``(class folder, its files sorted)`` for every class folder of ``root``."""
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        search = class_dir.rglob if nested else class_dir.glob
+        yield class_dir, [f for f in sorted(search(pattern)) if f.is_file()]
+
+
 def class_files(root: Path, *, pattern: str | None, limit: int | None,
                 nested: bool = False) -> list[tuple[str, Path]]:
     """``(class, file)`` pairs under ``root/<class>/`` (and its sub-folders when ``nested``),
@@ -41,23 +48,17 @@ def class_files(root: Path, *, pattern: str | None, limit: int | None,
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
     pairs: list[tuple[str, Path]] = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        search = class_dir.rglob if nested else class_dir.glob
-        files = sorted(search(pattern or "*"))
-        files = [f for f in files if f.is_file() and (pattern or f.suffix.lower() in SUFFIXES)]
-        pairs.extend((class_dir.name, f) for f in files[:limit])
+    for class_dir, files in _class_folder_files(root, nested=nested, pattern=pattern or "*"):
+        readable = [f for f in files if pattern or f.suffix.lower() in SUFFIXES]
+        pairs.extend((class_dir.name, f) for f in readable[:limit])
     return pairs
 
 
 def ignored_files(root: Path, *, nested: bool) -> list[Path]:
     """Files in the class folders that no reader takes (listed as skipped, never silently
     dropped)."""
-    out = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        search = class_dir.rglob if nested else class_dir.glob
-        out += [f for f in sorted(search("*")) if f.is_file()
-                and f.suffix.lower() not in SUFFIXES and not f.name.startswith(".")]
-    return out
+    return [f for _, files in _class_folder_files(root, nested=nested) for f in files
+            if f.suffix.lower() not in SUFFIXES and not f.name.startswith(".")]
 
 
 def _grouping(root: Path, groups: str, group_regex: str | None) -> Callable[[str, Path], str]:

@@ -55,7 +55,6 @@ finetune_epochs = 1
 search_epochs = 1
 quantize_epochs = 1
 width_multipliers = [1.0]
-linear_candidate = false
 
 [policy]
 alert_classes = ["lying"]
