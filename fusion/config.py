@@ -43,9 +43,12 @@ class DataSettings:
     options: tuple[tuple[str, Any], ...] = ()
     test_fraction: float = 0.3
     test_groups: tuple[str, ...] = ()
+    split: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.split not in ("auto", "group", "time"):
+            raise SpecError(f"data.split: {self.split!r} is not 'auto', 'group' or 'time'")
         if not all(isinstance(g, str) and g for g in self.test_groups):
             raise SpecError("data.test_groups: must be a list of group names")
         if bool(self.simulator) == bool(self.dataset):
@@ -56,27 +59,44 @@ class DataSettings:
             raise SpecError("data.test_fraction: must be in (0, 1)")
 
 
+AUGMENT_MODES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainSettings:
-    teacher_epochs: int = 20
-    student_epochs: int = 20
-    finetune_epochs: int = 5
-    search_epochs: int = 5
+    """``[train]``: the training recipe (``tinyfuse.fusion.train``).
+
+    Epoch counts are ceilings: with ``patience`` > 0 every fit is scored on the validation
+    split after each epoch, halves its learning rate after ``patience // 2`` epochs without
+    improvement, stops after ``patience`` and keeps its best epoch. ``search_epochs`` 0: each
+    search candidate gets the student's training (``student_epochs``), so it is judged after
+    the training it would get. ``class_balance``: class-weighted loss. ``augment``: seeded
+    noise / gain / shift augmentation; ``auto`` trains the teacher with and without it and
+    keeps what scores better on validation (the students follow that choice).
+    """
+
+    teacher_epochs: int = 60
+    student_epochs: int = 60
+    finetune_epochs: int = 10
+    search_epochs: int = 0
     quantize_epochs: int = 3
     batch_size: int = 32
     learning_rate: float = 3e-3
+    patience: int = 8
+    class_balance: bool = True
+    augment: str = "auto"
     width_multipliers: tuple[float, ...] = (0.5, 1.0)
     depths: tuple[int, ...] = ()
     input_scales: tuple[float, ...] = (1.0,)
     validation_fraction: float = 0.25
     refit: bool = False
-    linear_candidate: bool = False
+    linear_candidate: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("teacher_epochs", "student_epochs", "search_epochs", "batch_size"):
+        for name in ("teacher_epochs", "student_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise SpecError(f"train.{name}: must be >= 1")
-        for name in ("finetune_epochs", "quantize_epochs"):
+        for name in ("finetune_epochs", "quantize_epochs", "search_epochs", "patience"):
             if getattr(self, name) < 0:
                 raise SpecError(f"train.{name}: must be >= 0")
         if not (0.0 < self.learning_rate <= 1.0):
@@ -88,8 +108,13 @@ class TrainSettings:
             raise SpecError("train.depths / train.input_scales: must be positive")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
-        if not isinstance(self.refit, bool) or not isinstance(self.linear_candidate, bool):
-            raise SpecError("train.refit, train.linear_candidate: must be true or false")
+        if self.augment not in AUGMENT_MODES:
+            raise SpecError(f"train.augment: {self.augment!r} is not one of {list(AUGMENT_MODES)}")
+
+    @property
+    def candidate_epochs(self) -> int:
+        """Epoch ceiling of each search candidate."""
+        return self.search_epochs or self.student_epochs
 
 
 TARGET_KEYS = ("target_recall", "target_precision", "max_false_alarms_per_hour")

@@ -34,7 +34,12 @@ from tinyfuse.fusion import baseline, report
 from tinyfuse.fusion.compress import footprint
 from tinyfuse.fusion.config import AppConfig
 from tinyfuse.fusion.features import FeatureStore
-from tinyfuse.fusion.metrics import class_metrics, confusion_matrix, warnings_for
+from tinyfuse.fusion.metrics import (
+    balanced_accuracy,
+    class_metrics,
+    confusion_matrix,
+    warnings_for,
+)
 from tinyfuse.fusion.pipeline import (
     PASSES,
     BuildState,
@@ -169,7 +174,12 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         "test_class_counts": np.bincount(truth, minlength=len(classes)).tolist(),
         "accuracy": {**accuracy, "qat_applied_folds": sum(r.qat_applied for r in runs)},
         "baselines": {"majority": _rate(majority, truth),
-                      "logistic_regression": _rate(_cat(runs, "logistic"), truth)},
+                      "logistic_regression": _rate(_cat(runs, "logistic"), truth),
+                      "logistic_regression_balanced_accuracy": balanced_accuracy(
+                          truth, _cat(runs, "logistic")),
+                      "teacher_float_balanced_accuracy": balanced_accuracy(
+                          truth, _cat(runs, "teacher")),
+                      "student_float_balanced_accuracy": balanced_accuracy(truth, student)},
         "int8_metrics": class_metrics(truth, int8, classes=classes),
         "int8_confusion": confusion_matrix(truth, int8,
                                                   n_classes=len(classes)).tolist(),
@@ -183,7 +193,8 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         result["fused_gain_over_best_branch_points"] = 100 * report.fused_gain(int8_rate, alone)
     result["warnings"] = warnings_for(result["int8_metrics"], classes=classes,
                                       majority=result["baselines"]["majority"],
-                                      linear=result["baselines"]["logistic_regression"])
+                                      linear=result["baselines"][
+                                          "logistic_regression_balanced_accuracy"])
     if config.evaluate.by_meta:
         result["by_meta"] = report.accuracy_by_meta(
             loaded.data.samples, _cat(runs, "rows"), truth, int8,

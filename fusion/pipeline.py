@@ -54,12 +54,24 @@ from tinyfuse.fusion.features import (
     model_inputs,
     restrict_to_present,
 )
-from tinyfuse.fusion.metrics import class_metrics, confusion_matrix, write_confusion_png
+from tinyfuse.fusion.metrics import (
+    balanced_accuracy,
+    class_metrics,
+    confusion_matrix,
+    write_confusion_png,
+)
 from tinyfuse.fusion.metrics import warnings_for as metrics_warnings
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import FusionSpec
 from tinyfuse.fusion.split import Split, split_samples
-from tinyfuse.fusion.train import accuracy, distill, train_classifier
+from tinyfuse.fusion.train import (
+    Fit,
+    Recipe,
+    accuracy,
+    distill,
+    predicted_classes,
+    train_classifier,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +180,8 @@ def split_pass(state: BuildState) -> None:
     config = state.config
     state.split = split_samples(state.need("data"), test_fraction=config.data.test_fraction,
                                 val_fraction=config.train.validation_fraction,
-                                seed=config.data.seed, test_groups=config.data.test_groups)
+                                seed=config.data.seed, test_groups=config.data.test_groups,
+                                how=config.data.split)
 
 
 def features_pass(state: BuildState) -> None:
@@ -177,25 +190,68 @@ def features_pass(state: BuildState) -> None:
     state.prepared = prepare(state.store, state.need("base"), state.need("split"))
 
 
-def _train_settings(state: BuildState) -> dict[str, Any]:
+AUGMENT = (0.1, 0.1, 1)  # noise std, gain std (standardised units), max shift in cells
+
+
+def recipe(state: BuildState, epochs: int, *, fixed: bool = False) -> Recipe:
+    """The ``[train]`` recipe with ``epochs`` as its ceiling (``fixed``: exactly ``epochs``,
+    no validation, as a refit trains); augmented when the teacher pass chose it."""
     settings = state.config.train
-    return {"batch_size": settings.batch_size, "learning_rate": settings.learning_rate}
+    return Recipe(epochs=max(1, epochs), batch_size=settings.batch_size,
+                  learning_rate=settings.learning_rate,
+                  patience=0 if fixed else settings.patience,
+                  balanced=settings.class_balance,
+                  augment=AUGMENT if state.products.get("augment") else None,
+                  seed=state.config.data.seed)
+
+
+def _teacher_spec(state: BuildState) -> FusionSpec:
+    spec = state.need("prepared").spec
+    return spec.scaled(width_multiplier=state.config.compression.teacher_width_multiplier,
+                       head_units=spec.head_units * 2)
+
+
+def _new_teacher(state: BuildState) -> keras.Model:
+    keras.utils.set_random_seed(state.config.data.seed)
+    return build_model(_teacher_spec(state), seed=state.config.data.seed)
 
 
 def teacher_pass(state: BuildState) -> None:
-    """A wide teacher on the base spec's inputs."""
+    """A wide teacher on the base spec's inputs, trained under the recipe (``augment =
+    "auto"``: once plain and once augmented, the better on validation kept), and the logistic
+    regression it must at least match on validation."""
     config, prepared = state.config, state.need("prepared")
-    spec = prepared.spec.scaled(width_multiplier=config.compression.teacher_width_multiplier,
-                                head_units=prepared.spec.head_units * 2)
-    keras.utils.set_random_seed(config.data.seed)
-    state.teacher = build_model(spec, seed=config.data.seed)
-    train_classifier(state.teacher, prepared.x_train, state.y_train,
-                     epochs=config.train.teacher_epochs, **_train_settings(state))
+    validation = (prepared.x_val, state.y_val)
+    mode = config.train.augment
+    tries = {"off": [False], "on": [True], "auto": [False, True]}[mode]
+    best = None
+    for augment in tries:
+        state.products["augment"] = augment
+        teacher = _new_teacher(state)
+        fit = train_classifier(teacher, prepared.x_train, state.y_train,
+                               recipe=recipe(state, config.train.teacher_epochs),
+                               validation=validation)
+        log.info("teacher%s: validation balanced accuracy %s after %d epochs (kept %d)",
+                 " (augmented)" if augment else "", fit.val_balanced_accuracy, fit.epochs_run,
+                 fit.best_epoch)
+        score = fit.val_balanced_accuracy or 0.0
+        if best is None or score > best[0] + 1e-9:
+            best = (score, augment, teacher, fit)
+    assert best is not None
+    _, state.products["augment"], state.teacher, state.products["teacher_fit"] = best
+    linear = baseline.logistic_regression(prepared.x_train, state.y_train, prepared.x_val,
+                                          seed=config.data.seed)
+    state.products["validation_baselines"] = {
+        "teacher_float": best[0],
+        "logistic_regression": balanced_accuracy(state.y_val, linear),
+        "augmented": bool(state.products["augment"]),
+    }
 
 
 def search_pass(state: BuildState) -> None:
-    """The best candidate student that fits the budget, the linear one included (judged on
-    validation by int8 balanced accuracy; ties go to the smallest)."""
+    """The best candidate student that fits the budget, the linear one included, each trained
+    with the student's recipe and judged on validation by int8 balanced accuracy (ties go to
+    the smallest); the winner's trained model is kept for the distill pass."""
     config, store, split = state.config, state.need("store"), state.need("split")
     labels, settings = state.need("labels"), config.train
     grid = candidate_grid(state.need("base"), width_multipliers=settings.width_multipliers,
@@ -209,32 +265,52 @@ def search_pass(state: BuildState) -> None:
         part = cache[spec.modalities]
         return (part.x_train, labels[split.train]), (part.x_val, labels[split.val])
 
-    best, state.candidates = search(grid, config.budget, features_for,
-                                    epochs=settings.search_epochs, seed=config.data.seed)
+    def train(model: keras.Model, train_split, val_split) -> Fit:
+        return train_classifier(model, train_split[0], train_split[1],
+                                recipe=recipe(state, settings.candidate_epochs),
+                                validation=val_split)
+
+    best, state.candidates = search(grid, config.budget, features_for, train=train,
+                                    seed=config.data.seed)
     features_for(best)
     state.spec, state.student_prep = best, cache[best.modalities]
 
 
-def _fit_student(state: BuildState, model: keras.Model, *, epochs: int) -> None:
-    """Distil from the teacher when the student sees the teacher's inputs, else hard labels."""
+def _fit_student(state: BuildState, model: keras.Model, *, epochs: int,
+                 fixed: bool = False) -> Fit:
+    """Distil from the teacher when the student sees the teacher's inputs, else hard labels;
+    early-stopped on validation unless ``fixed``."""
     config, prepared = state.config, state.need("student_prep")
+    validation = None if fixed else (prepared.x_val, state.y_val)
+    plan = recipe(state, epochs, fixed=fixed)
     if state.distilled:
-        distill(model, state.need("teacher"), prepared.x_train, state.y_train,
-                temperature=config.compression.temperature,
-                alpha=config.compression.distill_alpha, epochs=epochs,
-                **_train_settings(state))
-    else:
-        train_classifier(model, prepared.x_train, state.y_train, epochs=epochs,
-                         **_train_settings(state))
+        return distill(model, state.need("teacher"), prepared.x_train, state.y_train,
+                       temperature=config.compression.temperature,
+                       alpha=config.compression.distill_alpha, recipe=plan,
+                       validation=validation)
+    return train_classifier(model, prepared.x_train, state.y_train, recipe=plan,
+                            validation=validation)
 
 
 def distill_pass(state: BuildState) -> None:
-    """Train the chosen student (distilled from the teacher when inputs match)."""
+    """Go on from the search's trained winner (or a new student when the search had one
+    candidate) with distillation from the teacher when inputs match; the fit keeps the
+    starting weights unless validation improves."""
     config, spec = state.config, state.need("spec")
-    keras.utils.set_random_seed(config.data.seed)
-    state.student = build_model(spec, seed=config.data.seed)
+    found = next((c for c in state.candidates if c.spec == spec and c.model is not None), None)
+    steps: list[tuple[str, int]] = []
+    if found is not None:
+        state.student = found.model
+        steps.append(("train", found.fit.best_epoch))
+    else:
+        keras.utils.set_random_seed(config.data.seed)
+        state.student = build_model(spec, seed=config.data.seed)
     state.distilled = spec.modalities == state.need("base").modalities
-    _fit_student(state, state.student, epochs=config.train.student_epochs)
+    if state.distilled or found is None:
+        fit = _fit_student(state, state.student, epochs=config.train.student_epochs)
+        steps.append(("distill" if state.distilled else "train", fit.best_epoch))
+        state.products["student_fit"] = fit
+    state.products["student_steps"] = steps
 
 
 def prune_pass(state: BuildState) -> None:
@@ -276,10 +352,20 @@ def refit_pass(state: BuildState) -> None:
     state.split = merged
     state.prepared = prepare(state.need("store"), state.need("base"), merged)
     state.student_prep = prepare(state.need("store"), state.need("spec"), merged)
-    teacher_pass(state)
+    teacher_epochs = state.products["teacher_fit"].best_epoch
+    state.teacher = _new_teacher(state)
+    train_classifier(state.teacher, state.prepared.x_train, state.y_train,
+                     recipe=recipe(state, teacher_epochs, fixed=True))
     keras.utils.set_random_seed(config.data.seed)
     state.student = build_model(state.need("spec"), seed=config.data.seed)
-    _fit_student(state, state.student, epochs=config.train.student_epochs)
+    for kind, epochs in state.products.get("student_steps", []):
+        if epochs < 1:
+            continue
+        if kind == "distill":
+            _fit_student(state, state.student, epochs=epochs, fixed=True)
+        else:
+            train_classifier(state.student, state.need("student_prep").x_train, state.y_train,
+                             recipe=recipe(state, epochs, fixed=True))
     prepared = state.need("student_prep")
     state.quant = quantize_model(state.student, config.compression,
                                  train=(prepared.x_train, state.y_train),
@@ -433,10 +519,18 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
     per_mod = per_modality_accuracy(quant.tflite, spec, prepared.x_test, y_test)
     metrics = class_metrics(y_test, probs.argmax(1), classes=spec.classes)
     majority = float(np.mean(y_test == baseline.majority_class(state.y_train)))
-    linear = float(np.mean(baseline.logistic_regression(
-        prepared.x_train, state.y_train, prepared.x_test, seed=state.config.data.seed) == y_test))
+    linear_predicted = baseline.logistic_regression(prepared.x_train, state.y_train,
+                                                    prepared.x_test, seed=state.config.data.seed)
+    linear = float(np.mean(linear_predicted == y_test))
+    linear_balanced = balanced_accuracy(y_test, linear_predicted)
+    teacher_balanced = balanced_accuracy(y_test, predicted_classes(
+        state.need("teacher"), state.need("prepared").x_test))
     baselines = {"majority": majority, "logistic_regression": linear,
+                 "logistic_regression_balanced_accuracy": linear_balanced,
+                 "majority_balanced_accuracy": 1.0 / max(1, len(np.unique(y_test))),
+                 "teacher_float_balanced_accuracy": teacher_balanced,
                  "note": "on the same standardised features (flattened, all modalities)"}
+    validation_baselines = state.products.get("validation_baselines", {})
     return {
         "teacher_float": accuracy(state.need("teacher"), state.need("prepared").x_test, y_test),
         "student_float": accuracy(state.need("student"), prepared.x_test, y_test),
@@ -454,8 +548,22 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
         "baselines": baselines,
         "int8_metrics": metrics,
         "warnings": metrics_warnings(metrics, classes=spec.classes, majority=majority,
-                                     linear=linear),
+                                     linear=linear_balanced) + _training_warnings(
+                                         validation_baselines),
+        "training": {"validation_balanced_accuracy": validation_baselines,
+                     "student_steps": state.products.get("student_steps", []),
+                     "teacher_epochs": getattr(state.products.get("teacher_fit"),
+                                               "best_epoch", None)},
     }
+
+
+def _training_warnings(validation: dict[str, Any]) -> list[str]:
+    teacher, linear = validation.get("teacher_float"), validation.get("logistic_regression")
+    if teacher is None or linear is None or teacher >= linear - 0.01:
+        return []
+    return [f"the float teacher's validation balanced accuracy {teacher:.3f} is below a "
+            f"logistic regression's ({linear:.3f}): the deep models are undertrained or the "
+            f"data favours a linear model"]
 
 
 def build_report(state: BuildState) -> dict[str, Any]:

@@ -1,21 +1,22 @@
 """Memory-aware student search: the best candidate that fits a board budget, never worse than
 a linear model.
 
-For every candidate the int8 footprint is measured first (it does not depend on training):
-the untrained model is converted and passed to ``tinyfuse.firmware.compiler.estimate`` (the same
-liveness-based planner that lays out the generated C). Only candidates that fit are trained
-(briefly) and scored on the validation split by the balanced accuracy of their int8 model on
-TFLite Micro. Candidates within one standard error of the best score are tied, and a tie goes
-to the smallest (fewest MACs, then fewest weight bytes). The grid includes the linear student
-(one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that does as
-well wins, and a deep one must beat it by more than the validation noise.
+For every candidate the footprint is measured first (it does not depend on training): the
+untrained model is converted to int8, compiled to C and linked for a Cortex-M4
+(``tinyfuse.firmware.size.compiled_size``: flash = code + constants of the model and its
+kernels, RAM = static arena and buffers + a stack allowance), the numbers ``tinyfuse deploy``
+measures. Only candidates that fit are trained, each with the recipe the deployed student gets
+(``train``: class-balanced, early-stopped on validation), and scored on the validation split
+by the balanced accuracy of their int8 model on TFLite Micro. Candidates within one standard
+error of the best score are tied, and a tie goes to the smallest (fewest MACs, then fewest
+weight bytes). The grid includes the linear student (one int8 FULLY_CONNECTED layer from the
+concatenated inputs), so a linear model that does as well wins, and a deep one must beat it
+by more than the validation noise. The winner's trained model is kept: the distill pass goes
+on from it and can only keep or improve its validation score.
 
-Flash estimate = constant bytes (weights, biases, requantization tables) +
-``RUNTIME_FLASH_BYTES`` (the C int8 kernels, front-end and glue; an allowance, not measured
-per model). RAM estimate = the planner's arena peak + ``RUNTIME_RAM_BYTES`` (runtime state
-and the float feature buffer; an allowance). When the compiler cannot read a model (an op it
-does not support yet) the footprint falls back to the TFLite Micro arena and the
-flatbuffer's constant bytes, and says so in ``source``.
+When the compiler cannot read a model (an op it does not support yet) the footprint falls
+back to the TFLite Micro arena and the flatbuffer's constant bytes plus the code allowance,
+and says so in ``source``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import keras
 import numpy as np
@@ -34,16 +35,14 @@ from tinyfuse.fusion.export import convert_int8
 from tinyfuse.fusion.metrics import class_metrics
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import Budget, FusionSpec
-from tinyfuse.fusion.train import train_classifier
+from tinyfuse.fusion.train import Fit, Recipe, train_classifier
 from tinyfuse.sensors.spec import AudioSpec, ImageSpec, ModalitySpec
 
 log = logging.getLogger(__name__)
 
-RUNTIME_FLASH_BYTES = 40 * 1024
-RUNTIME_RAM_BYTES = 4 * 1024
-
 Split = tuple[Sequence[np.ndarray], np.ndarray]
 FeaturesFor = Callable[[FusionSpec], tuple[Split, Split]]
+Trainer = Callable[[keras.Model, Split, Split], Fit]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,20 +66,24 @@ class Footprint:
 
 
 def footprint(tflite_bytes: bytes) -> Footprint:
-    """Flash, RAM and MACs of an int8 ``.tflite`` (see the module docstring)."""
-    try:
-        from tinyfuse.firmware.compiler import estimate
+    """Flash, RAM and MACs of an int8 ``.tflite`` compiled for a Cortex-M4 (see the module
+    docstring)."""
+    from tinyfuse.core.errors import DeployError
+    from tinyfuse.firmware.size import CODE_ALLOWANCE_BYTES, STACK_BYTES, compiled_size
 
-        plan = estimate(tflite_bytes)
-        weights, arena, macs, source = plan.weights_bytes, plan.arena_bytes, plan.macs, \
-            "tinyfuse.firmware.compiler.estimate"
-    except (ImportError, ExportError) as exc:
-        log.warning("compiler estimate unavailable (%s); using the TFLM arena instead", exc)
-        weights = inspect_tflite(tflite_bytes).weights_bytes
-        arena, macs, source = tflm_arena_bytes(tflite_bytes), 0, "tflite_micro (fallback)"
-    return Footprint(weights_bytes=int(weights), arena_bytes=int(arena), macs=int(macs),
-                     flash_bytes=int(weights) + RUNTIME_FLASH_BYTES,
-                     ram_bytes=int(arena) + RUNTIME_RAM_BYTES, source=source)
+    try:
+        size = compiled_size(tflite_bytes)
+        return Footprint(weights_bytes=size.weights_bytes, arena_bytes=size.arena_bytes,
+                         macs=size.macs, flash_bytes=size.flash_bytes, ram_bytes=size.ram_bytes,
+                         source=size.source)
+    except (ExportError, DeployError) as exc:
+        log.warning("the compiler cannot size this model (%s); using the TFLM arena", exc)
+    weights = inspect_tflite(tflite_bytes).weights_bytes
+    arena = tflm_arena_bytes(tflite_bytes)
+    return Footprint(weights_bytes=int(weights), arena_bytes=int(arena), macs=0,
+                     flash_bytes=int(weights) + CODE_ALLOWANCE_BYTES,
+                     ram_bytes=int(arena) + STACK_BYTES,
+                     source="tflite_micro arena + code allowance (fallback)")
 
 
 def check_fit(cost: Footprint, budget: Budget, *, what: str = "model") -> None:
@@ -139,6 +142,8 @@ class CandidateResult:
     cost: Footprint
     fits: bool
     accuracy: float | None
+    model: keras.Model | None = field(default=None, compare=False, repr=False)
+    fit: Fit | None = None
 
 
 def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint:
@@ -162,8 +167,17 @@ def standard_error(score: float, count: int) -> float:
     return math.sqrt(max(score * (1.0 - score), 0.0) / max(count, 1))
 
 
+def default_trainer(epochs: int, learning_rate: float) -> Trainer:
+    """A plain fixed-epoch trainer (no validation, no class weights)."""
+    def train(model: keras.Model, train_split: Split, val_split: Split) -> Fit:
+        return train_classifier(model, train_split[0], train_split[1],
+                                recipe=Recipe(epochs=epochs, learning_rate=learning_rate,
+                                              patience=0, balanced=False))
+    return train
+
+
 def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: FeaturesFor, *,
-           epochs: int = 5, learning_rate: float = 1e-2,
+           train: Trainer | None = None, epochs: int = 5, learning_rate: float = 1e-2,
            seed: int = 0) -> tuple[FusionSpec, list[CandidateResult]]:
     """Pick the best candidate whose int8 footprint fits ``budget`` (see the module doc; a
     single candidate is only measured, not trained: its ``accuracy`` is ``None``).
@@ -175,30 +189,34 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     features_for : callable
         ``spec -> ((train_inputs, train_labels), (val_inputs, val_labels))`` with inputs in
         ``spec.modalities`` order (candidates with other input sizes need other features).
+    train : callable, optional
+        ``(model, train_split, val_split) -> Fit``: how each candidate is trained (the
+        recipe the deployed student gets); default a plain ``epochs``-epoch fit.
 
     Raises
     ------
     BudgetExceeded
         No candidate fits; the message gives the smallest candidate's overage in bytes.
     """
+    trainer = train or default_trainer(epochs, learning_rate)
     results, n_val = [], 1
     for spec in candidates:
         (x_train, y_train), (x_val, y_val) = features_for(spec)
         cost = measure(spec, x_train)
         fits = cost.fits(budget)
-        score = None
+        score, model, fit = None, None, None
         if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
-            train_classifier(model, x_train, y_train, epochs=epochs,
-                             learning_rate=learning_rate)
+            fit = trainer(model, (x_train, y_train), (x_val, y_val))
             score, n_val = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val)), len(
                 y_val)
         log.info("candidate %s%s: flash %d B, RAM %d B, %d MACs, fits=%s, int8 balanced "
                  "accuracy %s", [b.width for b in spec.branches],
                  " (linear)" if spec.is_linear else "", cost.flash_bytes, cost.ram_bytes,
                  cost.macs, fits, "-" if score is None else f"{score:.3f}")
-        results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=score))
+        results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=score,
+                                       model=model, fit=fit))
     fitting = [r for r in results if r.fits]
     if not fitting:
         smallest = min(results, key=lambda r: sum(r.cost.overage(budget)))
@@ -212,3 +230,8 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
              "error (%.3f); the smallest wins%s", top, len(tied), top - floor,
              " (the linear student)" if best.spec.is_linear else "")
     return best.spec, results
+
+
+def winner(results: Sequence[CandidateResult], spec: FusionSpec) -> CandidateResult:
+    """The result of ``spec`` among ``results``."""
+    return next(r for r in results if r.spec == spec)

@@ -254,7 +254,7 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
 
 
 def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int,
-                  test_groups: tuple[str, ...] = ()) -> Split:
+                  test_groups: tuple[str, ...] = (), how: str = "auto") -> Split:
     """By group, unless some class is recorded in one group only and its samples know their
     time position: a group split would then test a class it never trained on.
 
@@ -265,7 +265,18 @@ def split_samples(result, *, test_fraction: float, val_fraction: float, seed: in
       (:func:`split_by_group`), and the two are joined; ``kind`` says so.
 
     ``test_groups`` names the groups that test (``[data] test_groups``); drawn otherwise.
+    ``how`` (``[data] split``): ``"auto"`` as above, ``"group"`` always by group, ``"time"``
+    every recording in time (an in-domain split, to compare with a split across groups).
     """
+    options: dict[str, Any] = {"test_fraction": test_fraction, "val_fraction": val_fraction,
+                               "seed": seed}
+    if how == "time":
+        if _time_positions(list(result.samples)) is None:
+            raise DataError("[data] split = \"time\": these samples carry no time position "
+                            "(start_fraction)")
+        return split_by_time(result, **options)
+    if how == "group":
+        return split_by_group(result, test_groups=test_groups, **options)
     groups = np.array([s.group for s in result.samples])
     labels = np.array([s.label for s in result.samples])
     lonely = [c for c in sorted(set(labels.tolist()))
@@ -274,8 +285,6 @@ def split_samples(result, *, test_fraction: float, val_fraction: float, seed: in
     by_group = np.flatnonzero(~np.isin(labels, lonely))
     timed = _time_positions([result.samples[i] for i in in_time]) is not None
     separate = not set(groups[in_time].tolist()) & set(groups[by_group].tolist())
-    options: dict[str, Any] = {"test_fraction": test_fraction, "val_fraction": val_fraction,
-                               "seed": seed}
     if lonely and timed and len(by_group) == 0:
         log.info("classes %s are each recorded in one group only", lonely)
         return split_by_time(result, **options)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,63 @@ def detect_dataset(path: str | Path) -> str:
 def load_dataset(name: str, root: str | Path, **options: Any) -> LoadResult:
     """Load dataset ``name`` (a registry name, ``"folder"`` or ``"auto"``) from ``root``.
 
-    ``options`` go to the loader (e.g. ``limit=``); see each loader for its options.
+    ``options`` go to the loader (e.g. ``limit=``); see each loader for its options. Two
+    options work with every loader (:func:`regroup`): ``group_by`` (a meta key, e.g.
+    ``speed``, ``room``, ``source``: the samples' group becomes its value, so splits and
+    per-group tables follow that domain), ``groups`` (keep only these groups, after
+    ``group_by``) and ``labels`` (keep only these labels); lists or comma-separated strings.
     """
+    group_by = options.pop("group_by", None)
+    groups = options.pop("groups", None)
+    labels = options.pop("labels", None)
     if name == "auto":
         name = detect_dataset(root)
     if name != "folder" and name not in LOADERS:
         raise DataError(f"unknown dataset {name!r}; known: {sorted(LOADERS)} or 'folder'")
     loader = load_folder if name == "folder" else LOADERS[name]
     try:
-        return loader(root, **options)
+        loaded = loader(root, **options)
     except TypeError as exc:  # an option the loader does not take
         raise DataError(f"{name}: bad loader option ({exc})") from None
+    return regroup(loaded, group_by=group_by, groups=groups, labels=labels,
+                   where=str(root))
+
+
+def regroup(loaded: LoadResult, *, group_by: Any = None, groups: Any = None,
+            labels: Any = None, where: str = "data") -> LoadResult:
+    """``loaded`` with each sample's group replaced by its meta value ``group_by`` and only
+    the samples of ``groups`` and ``labels`` kept (each may be ``None``: unchanged)."""
+    samples = loaded.samples
+    notes = list(loaded.notes)
+    if group_by is not None:
+        key = str(group_by)
+        lacking = [s.source for s in samples if key not in dict(s.meta)]
+        if lacking:
+            known = sorted({k for s in samples for k, _ in s.meta})
+            raise DataError(f"{where}: group_by={key!r}: {len(lacking)} sample(s) have no "
+                            f"such meta value (e.g. {lacking[0]}); meta keys: {known}")
+        samples = tuple(replace(s, group=str(dict(s.meta)[key])) for s in samples)
+        notes.append(f"groups are the samples' {key!r}")
+    for field_name, wanted_raw in (("groups", groups), ("labels", labels)):
+        if wanted_raw is None:
+            continue
+        wanted = _names(wanted_raw)
+        value_of = (lambda s: str(s.group)) if field_name == "groups" else (
+            lambda s: str(s.label))
+        present = sorted({value_of(s) for s in samples})
+        unknown = [g for g in wanted if g not in present]
+        if not wanted or unknown:
+            raise DataError(f"{where}: {field_name}={wanted}: {unknown or 'nothing'} not among "
+                            f"the data's {field_name} {present[:20]}")
+        samples = tuple(s for s in samples if value_of(s) in wanted)
+        notes.append(f"kept {field_name} {wanted}")
+    if samples is loaded.samples:
+        return loaded
+    return replace(loaded, samples=samples, notes=tuple(notes))
+
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names from a list or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    return [item.strip() for item in items if item.strip()]

@@ -90,7 +90,9 @@ def test_evaluate_cli_cross_validates_the_build(tmp_path, capsys):
     assert acc["int8_minus_float_points"] == pytest.approx(
         100 * (acc["student_int8"] - acc["student_float"]))
     assert set(result["per_modality_int8"]) == {"thermal", "depth"}
-    assert set(result["baselines"]) == {"majority", "logistic_regression"}
+    assert set(result["baselines"]) == {
+        "majority", "logistic_regression", "logistic_regression_balanced_accuracy",
+        "teacher_float_balanced_accuracy", "student_float_balanced_accuracy"}
     assert np.asarray(result["int8_confusion"]).sum() == 32
     assert result["footprint"]["weights_bytes"] > 0
     assert "4 groups" in capsys.readouterr().out

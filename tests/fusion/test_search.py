@@ -8,8 +8,6 @@ import pytest
 
 from tinyfuse.core.errors import BudgetExceeded
 from tinyfuse.fusion.search import (
-    RUNTIME_FLASH_BYTES,
-    RUNTIME_RAM_BYTES,
     candidate_grid,
     check_fit,
     measure,
@@ -32,12 +30,38 @@ def test_candidate_grid_scales_widths_depths_and_inputs(task):
     assert {s.modalities[0].output_shape for s in grid} == {(8, 8), (4, 4)}
 
 
-def test_footprint_uses_the_compiler_plan(task):
-    cost = measure(task.spec, task.inputs("train"))
-    assert cost.source == "tinyfuse.firmware.compiler.estimate"
-    assert cost.flash_bytes == cost.weights_bytes + RUNTIME_FLASH_BYTES
-    assert cost.ram_bytes == cost.arena_bytes + RUNTIME_RAM_BYTES
-    assert cost.macs > 0 and cost.arena_bytes > 0
+def test_footprint_is_the_compiled_size_deploy_measures(task, tmp_path):
+    from tinyfuse.firmware.compiler import compile_model
+    from tinyfuse.firmware.deploy import build_for_qemu, size_report
+    from tinyfuse.firmware.size import STACK_BYTES
+    from tinyfuse.fusion.export import convert_int8
+    from tinyfuse.fusion.model import build_model
+    from tinyfuse.fusion.search import footprint
+
+    tflite = convert_int8(build_model(task.spec), task.inputs("train"), n_samples=8)
+    cost = footprint(tflite)
+    assert cost.source.startswith("arm-none-eabi-gcc")
+    compile_model(tflite).write(tmp_path / "model")
+    sizes = size_report(build_for_qemu(tmp_path / "model", kernels="dsp",
+                                       out_dir=tmp_path / "elf"))
+    assert cost.flash_bytes == sizes.flash_bytes
+    assert cost.ram_bytes == sizes.data_bytes + sizes.bss_bytes + STACK_BYTES
+    # code is counted, and far less than the old flat 40 KiB allowance
+    assert cost.weights_bytes < cost.flash_bytes < cost.weights_bytes + 16 * 1024
+    assert cost.ram_bytes >= cost.arena_bytes and cost.macs > 0 and cost.arena_bytes > 0
+
+
+def test_footprint_without_the_cross_compiler_uses_the_plan(task, monkeypatch):
+    import tinyfuse.firmware.size as size_module
+    from tinyfuse.fusion.export import convert_int8
+    from tinyfuse.fusion.model import build_model
+
+    monkeypatch.setattr(size_module, "toolchain_present", lambda: False)
+    tflite = convert_int8(build_model(task.spec), task.inputs("train"), n_samples=8)
+    size = size_module.compiled_size(tflite)
+    assert "arm-none-eabi-gcc not found" in size.source
+    assert size.flash_bytes == size.weights_bytes + size_module.CODE_ALLOWANCE_BYTES
+    assert size.ram_bytes == size.arena_bytes + size_module.STACK_BYTES
 
 
 def test_search_picks_the_best_fitting_candidate(task):
