@@ -20,7 +20,13 @@ import numpy as np
 from tinyfuse.apps.scoring import make_scorer
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import DataError
-from tinyfuse.fusion.metrics import class_metrics, confusion_matrix, warnings_for
+from tinyfuse.fusion.metrics import (
+    class_metrics,
+    confusion_matrix,
+    per_group,
+    roc_auc,
+    warnings_for,
+)
 from tinyfuse.sensors.preprocess import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ def evaluate_bundle(bundle: Bundle, samples: Sequence, *, scorer: str = "host",
     engine = make_scorer(bundle, kind=scorer)
     truth: list[int] = []
     predicted: list[int] = []
+    scores: list[np.ndarray] = []
     groups: list[str] = []
     missing: Counter = Counter()
     unknown: Counter = Counter()
@@ -64,17 +71,20 @@ def evaluate_bundle(bundle: Bundle, samples: Sequence, *, scorer: str = "host",
             continue
         missing.update(preprocessor.missing(features))
         truth.append(bundle.classes.index(sample.label))
-        predicted.append(int(np.argmax(engine.score(inputs))))
+        scores.append(np.asarray(engine.score(inputs), float))
+        predicted.append(int(np.argmax(scores[-1])))
         groups.append(str(sample.group))
     if not truth:
         raise DataError(f"{name or 'data'}: no sample could be scored (labels "
                         f"{sorted(unknown)[:10]} are not the bundle's classes "
                         f"{list(bundle.classes)}; {len(skipped)} skipped)")
-    return _result(bundle, np.array(truth), np.array(predicted), np.array(groups),
+    return _result(bundle, np.array(truth), np.array(predicted), np.array(scores),
+                   np.array(groups),
                    missing=missing, unknown=unknown, skipped=skipped, scorer=scorer, name=name)
 
 
-def _result(bundle: Bundle, truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, *,
+def _result(bundle: Bundle, truth: np.ndarray, predicted: np.ndarray, scores: np.ndarray,
+            groups: np.ndarray, *,
             missing: Counter, unknown: Counter, skipped: list[str], scorer: str,
             name: str) -> dict[str, Any]:
     metrics = class_metrics(truth, predicted, classes=bundle.classes)
@@ -88,11 +98,6 @@ def _result(bundle: Bundle, truth: np.ndarray, predicted: np.ndarray, groups: np
     if unknown:
         warnings.append(f"{sum(unknown.values())} samples have labels the bundle does not "
                         f"know ({sorted(unknown)[:10]}) and were not scored")
-    per_group = {}
-    for group in sorted(set(groups.tolist())):
-        chosen = groups == group
-        per_group[group] = {"n": int(chosen.sum()),
-                            "accuracy": float(np.mean(predicted[chosen] == truth[chosen]))}
     return {
         "data": name, "app": bundle.app, "bundle_hash": bundle.bundle_hash,
         "engine": {"host": "compiled C (host)", "tflite": "tflite_micro"}.get(scorer, scorer),
@@ -102,5 +107,7 @@ def _result(bundle: Bundle, truth: np.ndarray, predicted: np.ndarray, groups: np
         "best_constant_answer": best_constant,
         "confusion_matrix": confusion_matrix(truth, predicted,
                                              n_classes=len(bundle.classes)).tolist(),
-        "per_group": per_group, "missing_modality": dict(missing), "warnings": warnings,
+        "int8_roc_auc": roc_auc(truth, scores),
+        "per_group": per_group(truth, predicted, groups), "missing_modality": dict(missing),
+        "warnings": warnings,
     }

@@ -214,7 +214,7 @@ def _fold_row(run: FoldPredictions) -> dict[str, Any]:
 def _footprint(config: AppConfig, tflite: bytes) -> dict[str, Any]:
     cost = footprint(tflite)
     return {"model": "the first fold's int8 student", "weights_bytes": cost.weights_bytes,
-            "flash_bytes_estimate": cost.flash_bytes, "ram_peak_bytes": cost.ram_bytes,
+            "flash_bytes": cost.flash_bytes, "ram_peak_bytes": cost.ram_bytes,
             "arena_bytes": cost.arena_bytes, "tflm_arena_bytes": tflm_arena_bytes(tflite),
             "macs": cost.macs, "fits_budget": cost.fits(config.budget),
             "tflite_sha256": hashlib.sha256(tflite).hexdigest()}

@@ -9,6 +9,7 @@ lacks classes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,78 @@ def class_metrics(truth: np.ndarray, predicted: np.ndarray, *,
             recalls.append(recall or 0.0)
             f1s.append(f1)
     total = int(matrix.sum())
-    return {"accuracy": float(np.trace(matrix) / total) if total else 0.0,
-            "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
+    accuracy = float(np.trace(matrix) / total) if total else 0.0
+    balanced = float(np.mean(recalls)) if recalls else 0.0
+    present = support[support > 0]
+    # normal approximation over the classes present: Var = sum_c r_c (1 - r_c) / n_c / k^2
+    spread = (math.sqrt(sum(r * (1 - r) / n for r, n in zip(recalls, present, strict=True)))
+              / len(present)) if len(present) else 0.0
+    return {"accuracy": accuracy, "balanced_accuracy": balanced,
             "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+            "ci95": {"accuracy": wilson_interval(accuracy, total),
+                     "balanced_accuracy": [max(0.0, balanced - Z95 * spread),
+                                           min(1.0, balanced + Z95 * spread)]},
             "per_class": rows, "n": total}
+
+
+Z95 = 1.959964
+
+
+def wilson_interval(rate: float, count: int) -> list[float]:
+    """95 % Wilson score interval ``[low, high]`` of a rate measured on ``count`` trials."""
+    if count <= 0:
+        return [0.0, 1.0]
+    z2 = Z95 * Z95
+    centre = (rate + z2 / (2 * count)) / (1 + z2 / count)
+    half = Z95 * math.sqrt(rate * (1 - rate) / count + z2 / (4 * count * count)) / (
+        1 + z2 / count)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC of class scores ``(n, k)``: binary, the second class's score; more classes,
+    the mean one-vs-rest AUC over the classes present with both positives and negatives
+    (Mann-Whitney, ties counted half). ``None`` when no class has both."""
+    truth, scores = np.asarray(truth, int), np.asarray(scores, float)
+    classes = [1] if scores.shape[1] == 2 else range(scores.shape[1])
+    aucs = []
+    for c in classes:
+        positive = truth == c
+        if positive.all() or not positive.any():
+            continue
+        ranks = _ranks(scores[:, c])
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs)) if aucs else None
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), float)
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def per_group(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray
+              ) -> dict[str, dict[str, Any]]:
+    """Accuracy and balanced accuracy (with 95 % intervals) within each group."""
+    truth, predicted, groups = np.asarray(truth), np.asarray(predicted), np.asarray(groups)
+    out: dict[str, dict[str, Any]] = {}
+    for group in sorted(set(groups.astype(str).tolist())):
+        chosen = groups.astype(str) == group
+        n = int(chosen.sum())
+        rate = float(np.mean(predicted[chosen] == truth[chosen]))
+        out[group] = {"n": n, "accuracy": rate, "accuracy_ci95": wilson_interval(rate, n),
+                      "balanced_accuracy": balanced_accuracy(truth[chosen], predicted[chosen])}
+    return out
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:

@@ -58,6 +58,8 @@ from tinyfuse.fusion.metrics import (
     balanced_accuracy,
     class_metrics,
     confusion_matrix,
+    per_group,
+    roc_auc,
     write_confusion_png,
 )
 from tinyfuse.fusion.metrics import warnings_for as metrics_warnings
@@ -547,6 +549,9 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
         "fused_beats_every_branch": all(int8_acc > v for v in per_mod.values()),
         "baselines": baselines,
         "int8_metrics": metrics,
+        "int8_roc_auc": roc_auc(y_test, probs),
+        "per_group": per_group(y_test, probs.argmax(1), np.array(
+            [str(state.need("data").samples[int(i)].group) for i in state.need("split").test])),
         "warnings": metrics_warnings(metrics, classes=spec.classes, majority=majority,
                                      linear=linear_balanced) + _training_warnings(
                                          validation_baselines),
@@ -584,7 +589,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
         "policy": None if bundle.policy is None else bundle.policy.to_dict(),
         "accuracy": {**_accuracy_block(state, probs), "confusion_matrix": matrix.tolist()},
         "model": {
-            "weights_bytes": cost.weights_bytes, "flash_bytes_estimate": cost.flash_bytes,
+            "weights_bytes": cost.weights_bytes, "flash_bytes": cost.flash_bytes,
             "ram_peak_bytes": cost.ram_bytes, "arena_bytes": cost.arena_bytes,
             "tflm_arena_bytes": tflm_arena_bytes(tflite), "macs": cost.macs,
             "tflite_bytes": len(tflite), "tflite_sha256": hashlib.sha256(tflite).hexdigest(),

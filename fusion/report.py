@@ -17,7 +17,7 @@ from tinyfuse.fusion.model import ModalityDropout
 REQUIRED_KEYS = {
     "accuracy": ("teacher_float", "student_float", "student_int8", "per_modality",
                  "fused_gain_over_best_branch"),
-    "model": ("weights_bytes", "flash_bytes_estimate", "ram_peak_bytes", "tflm_arena_bytes",
+    "model": ("weights_bytes", "flash_bytes", "ram_peak_bytes", "tflm_arena_bytes",
               "macs", "tflite_sha256"),
     "data": ("dataset", "split", "n_train", "n_test", "classes"),
 }
@@ -126,11 +126,7 @@ def model_card(report: dict[str, Any]) -> str:
     if warning_block:
         warning_block = "\n" + warning_block
     int8 = acc.get("int8_metrics") or {}
-    base = acc.get("baselines") or {}
-    balanced = (f"\nBalanced accuracy {int8['balanced_accuracy']:.3f}, macro-F1 "
-                f"{int8['macro_f1']:.3f} (int8); majority rate {base.get('majority', 0):.3f}, "
-                f"logistic regression on the same features "
-                f"{base.get('logistic_regression', 0):.3f}.\n" if int8 else "")
+    balanced = _balanced_lines(acc) if int8 else ""
     kind = ("Linear int8 model (one fully connected layer: the search found no deeper student "
             "better by more than the validation noise)"
             if model.get("student") == "linear" else "Late-fusion int8 model")
@@ -161,15 +157,40 @@ Thresholds calibrated on the validation split (section "Decision thresholds" bel
 present) are what the app uses; below a class's confident level the app asks a person.
 
 ## Footprint
-weights {model['weights_bytes']} B, flash estimate {model['flash_bytes_estimate']} B,
-RAM peak {model['ram_peak_bytes']} B (TFLM arena {model['tflm_arena_bytes']} B),
-{model['macs']} MACs per inference.
+Compiled for a Cortex-M4 ({model.get('footprint_source', '')}): flash {model['flash_bytes']} B
+(weights {model['weights_bytes']} B, the rest kernels and tables), RAM {model['ram_peak_bytes']} B
+(static arena {model.get('arena_bytes', '-')} B and buffers, plus a stack allowance; TFLite
+Micro would need an arena of {model['tflm_arena_bytes']} B), {model['macs']} MACs per inference.
 
 ## Limits
-- Small test split from few groups: accuracies have wide confidence intervals.
+- Few test groups: the intervals above count samples, not groups, and understate how much
+  a new group (user, room, machine) can differ; check with `tinyfuse evaluate BUNDLE --data`.
 - Simulated data (when used) follows documented physics but is not field data.
 - A missing modality is fed as zeros (the training mean) and the result is flagged.
 """
+
+
+def _balanced_lines(acc: dict[str, Any]) -> str:
+    """Balanced accuracy with its interval, the baselines, ROC AUC and the per-group table."""
+    int8, base = acc["int8_metrics"], acc.get("baselines") or {}
+    low, high = int8.get("ci95", {}).get("balanced_accuracy", (0.0, 1.0))
+    auc = acc.get("int8_roc_auc")
+    lines = [f"\nBalanced accuracy {int8['balanced_accuracy']:.3f} (95 % interval {low:.3f}-"
+             f"{high:.3f}), macro-F1 {int8['macro_f1']:.3f}"
+             + (f", ROC AUC {auc:.3f}" if auc is not None else "") + " (int8). Baselines on "
+             f"the same features and split, balanced accuracy: logistic regression "
+             f"{base.get('logistic_regression_balanced_accuracy', 0):.3f}, float teacher "
+             f"{base.get('teacher_float_balanced_accuracy', 0):.3f}, always the majority "
+             f"class {base.get('majority_balanced_accuracy', 0):.3f} (plain accuracy "
+             f"{base.get('majority', 0):.3f})."]
+    groups = acc.get("per_group") or {}
+    if 1 < len(groups) <= 40:
+        lines += ["", "| test group | samples | accuracy (95 % interval) | balanced accuracy |",
+                  "|---|---|---|---|"]
+        lines += [f"| {name} | {row['n']} | {row['accuracy']:.3f} ({row['accuracy_ci95'][0]:.3f}"
+                  f"-{row['accuracy_ci95'][1]:.3f}) | {row['balanced_accuracy']:.3f} |"
+                  for name, row in groups.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _policy_line(report: dict[str, Any]) -> str:

@@ -83,13 +83,20 @@ def _print_model(config: AppConfig, report: dict) -> None:
         print(f"  fused model {verdict} every single branch "
               f"(gain {acc['fused_gain_over_best_branch']:+.3f})")
     metrics, base = acc["int8_metrics"], acc["baselines"]
-    print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f}, macro-F1 "
-          f"{metrics['macro_f1']:.3f}; majority {base['majority']:.3f}, logistic regression "
-          f"{base['logistic_regression']:.3f}")
+    low, high = metrics["ci95"]["balanced_accuracy"]
+    print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f} (95 % {low:.3f}-"
+          f"{high:.3f}), macro-F1 {metrics['macro_f1']:.3f}; logistic regression "
+          f"{base['logistic_regression_balanced_accuracy']:.3f}, teacher "
+          f"{base['teacher_float_balanced_accuracy']:.3f}, majority "
+          f"{base['majority_balanced_accuracy']:.3f} (balanced accuracy)")
+    groups = acc.get("per_group") or {}
+    if 1 < len(groups) <= 12:
+        print("  per test group: " + ", ".join(f"{name} {row['accuracy']:.3f} ({row['n']})"
+                                                for name, row in groups.items()))
     for text in acc["warnings"]:
         print(f"  WARNING: {text}")
-    print(f"  weights {model['weights_bytes']} B, flash ~{model['flash_bytes_estimate']} B, "
-          f"RAM ~{model['ram_peak_bytes']} B, {model['macs']} MACs; "
+    print(f"  compiled for Cortex-M4: flash {model['flash_bytes']} B (weights "
+          f"{model['weights_bytes']} B), RAM {model['ram_peak_bytes']} B, {model['macs']} MACs; "
           f"fits {config.budget.name}: {model['fits_budget']}")
 
 

@@ -49,10 +49,9 @@ representative_samples = 16
 board = "rp2040"
 
 [train]
-teacher_epochs = 3
-student_epochs = 3
+teacher_epochs = 20
+student_epochs = 20
 finetune_epochs = 1
-search_epochs = 1
 quantize_epochs = 1
 width_multipliers = [1.0]
 

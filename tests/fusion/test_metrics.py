@@ -40,3 +40,39 @@ def test_a_good_model_has_no_warning():
     m = class_metrics(truth, truth, classes=CLASSES)
     assert m["balanced_accuracy"] == m["macro_f1"] == 1.0
     assert warnings_for(m, classes=CLASSES, majority=1 / 3, linear=0.9) == []
+
+
+def test_roc_auc_matches_counting_pairs():
+    from tinyfuse.fusion.metrics import roc_auc
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 60)
+    scores = rng.random(60)
+    pairs = [(p > n) + 0.5 * (p == n) for p in scores[truth == 1] for n in scores[truth == 0]]
+    probs = np.stack([1 - scores, scores], axis=1)
+    assert np.isclose(roc_auc(truth, probs), np.mean(pairs))
+    assert roc_auc(np.array([1, 1]), np.array([[0.2, 0.8], [0.3, 0.7]])) is None
+    # three classes, perfect scores: every one-vs-rest AUC is 1
+    assert roc_auc(np.array([0, 1, 2]), np.eye(3)) == 1.0
+
+
+def test_intervals_contain_the_rate_and_narrow_with_more_samples():
+    from tinyfuse.fusion.metrics import wilson_interval
+
+    for rate, n in ((0.0, 10), (0.5, 10), (0.9, 1000), (1.0, 3)):
+        low, high = wilson_interval(rate, n)
+        assert 0.0 <= low <= rate <= high <= 1.0
+    assert np.diff(wilson_interval(0.8, 1000)) < np.diff(wilson_interval(0.8, 50))
+    metrics = class_metrics(np.array([0] * 50 + [1] * 50), np.array([0] * 45 + [1] * 55),
+                            classes=["a", "b"])
+    low, high = metrics["ci95"]["balanced_accuracy"]
+    assert low < metrics["balanced_accuracy"] < high
+
+
+def test_per_group_table():
+    from tinyfuse.fusion.metrics import per_group
+
+    table = per_group(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]),
+                      np.array(["A", "A", "B", "B"]))
+    assert table["A"]["accuracy"] == 1.0 and table["B"]["accuracy"] == 0.5
+    assert table["B"]["balanced_accuracy"] == 0.5 and table["A"]["n"] == 2

@@ -57,7 +57,7 @@ def test_required_keys_and_model_card():
         "accuracy": {"teacher_float": 0.9, "student_float": 0.85, "student_int8": 0.84,
                      "per_modality": {"a": 0.7, "b": 0.6},
                      "fused_gain_over_best_branch": fused_gain(0.84, {"a": 0.7, "b": 0.6})},
-        "model": {"weights_bytes": 1, "flash_bytes_estimate": 2, "ram_peak_bytes": 3,
+        "model": {"weights_bytes": 1, "flash_bytes": 2, "ram_peak_bytes": 3,
                   "tflm_arena_bytes": 4, "macs": 5, "tflite_sha256": "00"},
         "data": {"dataset": "sim", "split": "by group", "n_train": 10, "n_test": 5,
                  "classes": ["x", "y"]},

@@ -126,3 +126,24 @@ def test_named_test_groups_are_the_test_part():
     with pytest.raises(DataError, match=r"data.test_groups \['p9'\] are not groups"):
         split_by_group(result, test_fraction=0.3, val_fraction=0.25, seed=0,
                        test_groups=("p9",))
+
+
+def test_split_time_keeps_every_group_on_every_side_and_group_never_mixes():
+    from tinyfuse.fusion.split import split_samples
+    from tinyfuse.sensors.sources.base import LoadResult, Sample
+
+    samples = tuple(Sample(data={"x": np.zeros(1, np.float32)}, label=("a", "b")[g % 2],
+                           group=f"p{g}", key=f"{g}/{i}", source="mem",
+                           meta=(("start_fraction", i / 10),))
+                    for g in range(6) for i in range(10))
+    result = LoadResult(samples=samples, name="mem")
+    groups = np.array([s.group for s in samples])
+    timed = split_samples(result, test_fraction=0.3, val_fraction=0.25, seed=0, how="time")
+    assert set(groups[timed.test]) == set(groups)  # in-domain: every group tests its tail
+    grouped = split_samples(result, test_fraction=0.3, val_fraction=0.25, seed=0, how="group")
+    assert not set(groups[grouped.test]) & set(groups[grouped.train])
+    untimed = LoadResult(samples=tuple(Sample(data=s.data, label=s.label, group=s.group,
+                                              key=s.key, source=s.source) for s in samples),
+                         name="mem")
+    with pytest.raises(DataError, match="carry no time position"):
+        split_samples(untimed, test_fraction=0.3, val_fraction=0.25, seed=0, how="time")

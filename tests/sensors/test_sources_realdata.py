@@ -115,3 +115,18 @@ def test_cwru_selects_motor_loads_and_channels(datasets_dir):
     assert {tuple(s.data) for s in loaded.samples} == {("drive_end",)}
     with pytest.raises(DataError, match=r"no recording at motor load\(s\) \[2\] hp"):
         load_cwru(datasets_dir / "cwru_0hp", loads_hp=(2,))
+
+
+def test_group_by_groups_and_labels_work_with_any_loader(datasets_dir):
+    from tinyfuse.core.errors import DataError
+
+    root = datasets_dir / "ceiling_fan"
+    loaded = load_dataset("auto", root, limit=4, group_by="speed", groups="low,high",
+                          labels=["normal", "imbalance"])
+    assert {(s.group, s.label) for s in loaded.samples} == {
+        ("low", "normal"), ("low", "imbalance"), ("high", "normal"), ("high", "imbalance")}
+    assert len(loaded.samples) == 16  # 4 windows of each of the 4 recordings kept
+    with pytest.raises(DataError, match=r"group_by='room'.*meta keys: \[.*'speed'"):
+        load_dataset("auto", root, limit=1, group_by="room")
+    with pytest.raises(DataError, match=r"groups=\['fast'\]: \['fast'\] not among"):
+        load_dataset("auto", root, limit=1, group_by="speed", groups=["fast"])
