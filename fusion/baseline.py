@@ -40,3 +40,35 @@ def logistic_regression(x_train: Sequence[np.ndarray], y_train: np.ndarray,
     model = LogisticRegression(max_iter=2000, random_state=seed)
     model.fit(scaler.transform(train), np.asarray(y_train))
     return model.predict(scaler.transform(flatten(x_test))).astype(np.int64)
+
+
+def logistic_weights(x_train: Sequence[np.ndarray], y_train: np.ndarray, n_classes: int, *,
+                     balanced: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The logistic regression of :func:`logistic_regression` (class-weighted when
+    ``balanced``) as one dense layer on the flattened inputs: ``(kernel (d, n_classes),
+    bias (n_classes,))`` float32 with the column standardisation folded in, so that
+    ``flatten(x) @ kernel + bias`` are its logits (softmax of them: its probabilities). A
+    class absent from ``y_train`` gets a zero column and a bias of -20."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = flatten(x_train)
+    labels = np.asarray(y_train, int)
+    mean, scale = train.mean(axis=0), train.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    kernel = np.zeros((train.shape[1], n_classes))
+    bias = np.full(n_classes, -20.0)
+    present = np.unique(labels)
+    if len(present) < 2:
+        bias[present] = 0.0
+        return kernel.astype(np.float32), bias.astype(np.float32)
+    model = LogisticRegression(max_iter=2000, random_state=seed,
+                               class_weight="balanced" if balanced else None)
+    model.fit((train - mean) / scale, labels)
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # one logit for the second class, zero for the first
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.array([0.0, intercept[0]])
+    for row, label in enumerate(model.classes_):
+        kernel[:, label] = coef[row] / scale
+        bias[label] = intercept[row] - float(np.sum(coef[row] * mean / scale))
+    return kernel.astype(np.float32), bias.astype(np.float32)

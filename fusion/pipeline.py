@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from tinyfuse.core.bundle import Bundle, BundleInput, BundleOutput, atomic_write
-from tinyfuse.core.errors import TinyfuseError
+from tinyfuse.core.errors import DataError, TinyfuseError
 from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
 from tinyfuse.fusion import baseline, export, report
 from tinyfuse.fusion.compress import (
@@ -71,6 +71,7 @@ from tinyfuse.fusion.train import (
     Recipe,
     accuracy,
     distill,
+    fit_logistic,
     predicted_classes,
     train_classifier,
 )
@@ -158,8 +159,12 @@ class Pass:
 def prepare(store: FeatureStore, spec: FusionSpec, split: Split) -> Prepared:
     """Fit the standardisation on the training rows and standardise every part."""
     stats = fit_stats(store, spec, split.train)
-    return Prepared(spec=spec, stats=stats,
-                    x_train=model_inputs(store, spec, split.train, stats),
+    x_train = model_inputs(store, spec, split.train, stats)
+    if all(np.ptp(x) == 0 for x in x_train):
+        raise DataError(f"features: every feature of the {len(split.train)} training samples "
+                        f"is constant ({', '.join(spec.modality_names)}): the data carries "
+                        f"nothing a model could learn; check the files and the front-end")
+    return Prepared(spec=spec, stats=stats, x_train=x_train,
                     x_val=model_inputs(store, spec, split.val, stats),
                     x_test=model_inputs(store, spec, split.test, stats))
 
@@ -267,7 +272,11 @@ def search_pass(state: BuildState) -> None:
         part = cache[spec.modalities]
         return (part.x_train, labels[split.train]), (part.x_val, labels[split.val])
 
-    def train(model: keras.Model, train_split, val_split) -> Fit:
+    def train(spec: FusionSpec, model: keras.Model, train_split, val_split) -> Fit:
+        if spec.is_linear:  # solved exactly: the linear student is the logistic regression
+            return fit_logistic(model, train_split[0], train_split[1],
+                                balanced=settings.class_balance, seed=config.data.seed,
+                                validation=val_split)
         return train_classifier(model, train_split[0], train_split[1],
                                 recipe=recipe(state, settings.candidate_epochs),
                                 validation=val_split)
@@ -303,7 +312,7 @@ def distill_pass(state: BuildState) -> None:
     steps: list[tuple[str, int]] = []
     if found is not None:
         state.student = found.model
-        steps.append(("train", found.fit.best_epoch))
+        steps.append(("logistic" if spec.is_linear else "train", found.fit.best_epoch))
     else:
         keras.utils.set_random_seed(config.data.seed)
         state.student = build_model(spec, seed=config.data.seed)
@@ -361,9 +370,12 @@ def refit_pass(state: BuildState) -> None:
     keras.utils.set_random_seed(config.data.seed)
     state.student = build_model(state.need("spec"), seed=config.data.seed)
     for kind, epochs in state.products.get("student_steps", []):
-        if epochs < 1:
+        if kind == "logistic":
+            fit_logistic(state.student, state.need("student_prep").x_train, state.y_train,
+                         balanced=config.train.class_balance, seed=config.data.seed)
+        elif epochs < 1:
             continue
-        if kind == "distill":
+        elif kind == "distill":
             _fit_student(state, state.student, epochs=epochs, fixed=True)
         else:
             train_classifier(state.student, state.need("student_prep").x_train, state.y_train,

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 Split = tuple[Sequence[np.ndarray], np.ndarray]
 FeaturesFor = Callable[[FusionSpec], tuple[Split, Split]]
-Trainer = Callable[[keras.Model, Split, Split], Fit]
+Trainer = Callable[[FusionSpec, keras.Model, Split, Split], Fit]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,7 +169,7 @@ def standard_error(score: float, count: int) -> float:
 
 def default_trainer(epochs: int, learning_rate: float) -> Trainer:
     """A plain fixed-epoch trainer (no validation, no class weights)."""
-    def train(model: keras.Model, train_split: Split, val_split: Split) -> Fit:
+    def train(spec: FusionSpec, model: keras.Model, train_split: Split, val_split: Split) -> Fit:
         return train_classifier(model, train_split[0], train_split[1],
                                 recipe=Recipe(epochs=epochs, learning_rate=learning_rate,
                                               patience=0, balanced=False))
@@ -190,7 +190,7 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
         ``spec -> ((train_inputs, train_labels), (val_inputs, val_labels))`` with inputs in
         ``spec.modalities`` order (candidates with other input sizes need other features).
     train : callable, optional
-        ``(model, train_split, val_split) -> Fit``: how each candidate is trained (the
+        ``(spec, model, train_split, val_split) -> Fit``: how each candidate is trained (the
         recipe the deployed student gets); default a plain ``epochs``-epoch fit.
 
     Raises
@@ -208,7 +208,7 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
         if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
-            fit = trainer(model, (x_train, y_train), (x_val, y_val))
+            fit = trainer(spec, model, (x_train, y_train), (x_val, y_val))
             score, n_val = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val)), len(
                 y_val)
         log.info("candidate %s%s: flash %d B, RAM %d B, %d MACs, fits=%s, int8 balanced "

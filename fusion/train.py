@@ -188,6 +188,27 @@ def train_classifier(model: keras.Model, inputs: Sequence[np.ndarray], labels: n
     return fit
 
 
+def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndarray, *,
+                 balanced: bool = True, seed: int = 0,
+                 validation: Validation | None = None) -> Fit:
+    """Set a linear student (no hidden layer: ``logits`` reads the flattened inputs) to the
+    logistic regression of its training rows, solved exactly (``baseline.logistic_weights``)
+    rather than by a few epochs of Adam; scored on ``validation`` like any fit."""
+    from tinyfuse.fusion.baseline import logistic_weights
+
+    layer = model.get_layer("logits")
+    kernel, bias = logistic_weights(inputs, labels, int(layer.units), balanced=balanced,
+                                    seed=seed)
+    if tuple(layer.kernel.shape) != kernel.shape:
+        raise DataError(f"fit_logistic: {model.name} is not a linear model (logits kernel "
+                        f"{tuple(layer.kernel.shape)}, inputs give {kernel.shape})")
+    layer.set_weights([kernel, bias])
+    score = None
+    if validation is not None and len(validation[1]):
+        score = balanced_accuracy(validation[1], predicted_classes(model, validation[0]))
+    return Fit(epochs_run=0, best_epoch=0, val_balanced_accuracy=score)
+
+
 def predicted_classes(model: keras.Model, inputs: Sequence[np.ndarray]) -> np.ndarray:
     """Top-1 class ``(n,)`` of a probability- or logit-output model."""
     return np.argmax(model.predict(list(inputs), verbose=0, batch_size=256), axis=1)

@@ -22,7 +22,7 @@ from tinyfuse.sensors.spec import (
 
 __all__ = ["extract", "audio", "image", "vector", "vibration"]
 
-_EXPECTED_NDIM = {"audio": (1,), "image": (2,), "vibration": (1, 2), "vector": (1,)}
+_EXPECTED_NDIM = {"audio": (1,), "image": (2,), "vibration": (1, 2), "vector": (1, 2)}
 
 
 def _validate(sample: np.ndarray, *, kind: str, field: str) -> np.ndarray:
@@ -61,6 +61,8 @@ def _audio(spec: AudioSpec, signal: np.ndarray, sample_rate_hz: float | None) ->
 
 
 def _vector(spec: VectorSpec, sample: np.ndarray, field: str) -> np.ndarray:
+    if sample.ndim == 2 and 1 in sample.shape:  # one CSV row or one column
+        sample = sample.reshape(-1)
     if sample.shape != (spec.size,):
         raise DataError(f"{field}: expected a vector of shape ({spec.size},), "
                         f"got {sample.shape}")
