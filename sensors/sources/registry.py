@@ -66,12 +66,12 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> LoadResult:
     ``options`` go to the loader (e.g. ``limit=``); see each loader for its options. Two
     options work with every loader (:func:`regroup`): ``group_by`` (a meta key, e.g.
     ``speed``, ``room``, ``source``: the samples' group becomes its value, so splits and
-    per-group tables follow that domain), ``groups`` (keep only these groups, after
-    ``group_by``) and ``labels`` (keep only these labels); lists or comma-separated strings.
+    per-group tables follow that domain), ``keep_groups`` (only these groups, after
+    ``group_by``) and ``keep_labels`` (only these labels); lists or comma-separated strings.
     """
     group_by = options.pop("group_by", None)
-    groups = options.pop("groups", None)
-    labels = options.pop("labels", None)
+    groups = options.pop("keep_groups", None)
+    labels = options.pop("keep_labels", None)
     if name == "auto":
         name = detect_dataset(root)
     if name != "folder" and name not in LOADERS:
@@ -100,19 +100,19 @@ def regroup(loaded: LoadResult, *, group_by: Any = None, groups: Any = None,
                             f"such meta value (e.g. {lacking[0]}); meta keys: {known}")
         samples = tuple(replace(s, group=str(dict(s.meta)[key])) for s in samples)
         notes.append(f"groups are the samples' {key!r}")
-    for field_name, wanted_raw in (("groups", groups), ("labels", labels)):
+    for field_name, wanted_raw in (("keep_groups", groups), ("keep_labels", labels)):
         if wanted_raw is None:
             continue
         wanted = _names(wanted_raw)
-        value_of = (lambda s: str(s.group)) if field_name == "groups" else (
+        value_of = (lambda s: str(s.group)) if field_name == "keep_groups" else (
             lambda s: str(s.label))
         present = sorted({value_of(s) for s in samples})
         unknown = [g for g in wanted if g not in present]
         if not wanted or unknown:
             raise DataError(f"{where}: {field_name}={wanted}: {unknown or 'nothing'} not among "
-                            f"the data's {field_name} {present[:20]}")
+                            f"the data's {field_name[5:]} {present[:20]}")
         samples = tuple(s for s in samples if value_of(s) in wanted)
-        notes.append(f"kept {field_name} {wanted}")
+        notes.append(f"kept {field_name[5:]} {wanted}")
     if samples is loaded.samples:
         return loaded
     return replace(loaded, samples=samples, notes=tuple(notes))

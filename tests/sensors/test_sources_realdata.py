@@ -121,12 +121,12 @@ def test_group_by_groups_and_labels_work_with_any_loader(datasets_dir):
     from tinyfuse.core.errors import DataError
 
     root = datasets_dir / "ceiling_fan"
-    loaded = load_dataset("auto", root, limit=4, group_by="speed", groups="low,high",
-                          labels=["normal", "imbalance"])
+    loaded = load_dataset("auto", root, limit=4, group_by="speed", keep_groups="low,high",
+                          keep_labels=["normal", "imbalance"])
     assert {(s.group, s.label) for s in loaded.samples} == {
         ("low", "normal"), ("low", "imbalance"), ("high", "normal"), ("high", "imbalance")}
     assert len(loaded.samples) == 16  # 4 windows of each of the 4 recordings kept
     with pytest.raises(DataError, match=r"group_by='room'.*meta keys: \[.*'speed'"):
         load_dataset("auto", root, limit=1, group_by="room")
-    with pytest.raises(DataError, match=r"groups=\['fast'\]: \['fast'\] not among"):
-        load_dataset("auto", root, limit=1, group_by="speed", groups=["fast"])
+    with pytest.raises(DataError, match=r"keep_groups=\['fast'\]: \['fast'\] not among"):
+        load_dataset("auto", root, limit=1, group_by="speed", keep_groups=["fast"])
