@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("posture_thermal", "cwru", "cwru_de", "covid_cough", "coswara_sound",
-         "coswara_participant")
+ORDER = ("posture_thermal", "posture_thermal_insplit", "ceiling_fan", "ceiling_fan_insplit",
+         "cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_participant")
+CROSS = (("posture_thermal", "posture_thermal_insplit", "thermal posture, volunteers C and D "
+          "never seen in training"),
+         ("ceiling_fan", "ceiling_fan_insplit", "ceiling fan imbalance, a fan speed (high) "
+          "never seen in training"))
 
 
 def _pct(value: float | None) -> str:
@@ -21,42 +25,62 @@ def _bytes(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
 
-def _row(task: str, document: dict[str, Any]) -> str:
-    result, checks = document["result"], document["checks"]
+def _numbers(document: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one task, whether it was built or cross-validated."""
+    result = document["result"]
     acc = result["accuracy"]
-    evaluated = "folds" in result
-    if evaluated:
-        test = f"{result['n_test_answers']} answers ({result['evaluation'].split(':')[0]})"
-        weights = result["footprint"]["weights_bytes"]
-        arena = result["footprint"]["tflm_arena_bytes"]
-        linear = result["baselines"]["logistic_regression"]
-        branches = result.get("per_modality_int8") or {}
+    if "folds" in result:  # tinyfuse evaluate APP.toml
+        base, metrics, model = result["baselines"], result["int8_metrics"], result["footprint"]
+        test = f"{result['n_test_answers']} (grouped {len(result['folds'])}-fold runs)"
+        student, classes = "-", result["classes"]
+        majority = 1.0 / max(1, sum(1 for n in result["test_class_counts"] if n))
     else:
-        data = result["data"]
-        test = f"{data['n_test']} ({data['split']})"
-        weights = result["model"]["weights_bytes"]
-        arena = result["model"]["tflm_arena_bytes"]
-        linear = acc.get("baselines", {}).get("logistic_regression")
-        branches = acc.get("per_modality") or {}
-    loss = checks["int8_within_1_point_of_float"]["loss_points"]
-    fused = "–"
-    if branches:
-        gain = 100 * (acc["student_int8"] - max(branches.values()))
-        fused = f"{gain:+.1f} ({', '.join(f'{k} {_pct(v)}' for k, v in branches.items())})"
-    return (f"| {task} | {len(result['classes'] if evaluated else result['data']['classes'])} "
-            f"| {test} | {_pct(acc['teacher_float'])} | {_pct(acc['student_float'])} | "
-            f"{_pct(acc['student_int8'])} | {0.0 - loss:+.1f} | {_bytes(weights)} | "
-            f"{_bytes(arena)} | {_pct(linear)} | {fused} |")
+        base, metrics, model = acc["baselines"], acc["int8_metrics"], result["model"]
+        test = f"{result['data']['n_test']} ({result['data']['split']})"
+        student, classes = model.get("student", "-"), result["data"]["classes"]
+        majority = base.get("majority_balanced_accuracy")
+    flash = model.get("flash_bytes", model.get("flash_bytes_estimate"))
+    return {"test": test, "classes": len(classes), "student": student,
+            "int8": metrics["balanced_accuracy"],
+            "ci": metrics.get("ci95", {}).get("balanced_accuracy"),
+            "teacher": base.get("teacher_float_balanced_accuracy"),
+            "linear": base.get("logistic_regression_balanced_accuracy"),
+            "majority": majority, "accuracy": acc["student_int8"],
+            "loss": 100 * (acc["student_float"] - acc["student_int8"]),
+            "flash": flash, "ram": model.get("ram_peak_bytes"),
+            "seconds": document["environment"]["wall_seconds"]}
+
+
+def _row(task: str, document: dict[str, Any]) -> str:
+    n = _numbers(document)
+    ci = "" if not n["ci"] else f" ({_pct(n['ci'][0])}–{_pct(n['ci'][1])})"
+    return (f"| {task} | {n['classes']} | {n['test']} | {n['student']} | "
+            f"**{_pct(n['int8'])}**{ci} | {_pct(n['teacher'])} | {_pct(n['linear'])} | "
+            f"{_pct(n['majority'])} | {_pct(n['accuracy'])} | {0.0 - n['loss']:+.1f} | "
+            f"{_bytes(n['flash'])} | {_bytes(n['ram'])} | {n['seconds']:.0f} |")
 
 
 def fusion_table() -> str:
-    lines = ["| task | classes | test | teacher | student float | student int8 | "
-             "int8 − float (pts) | weights (B) | TFLM arena (B) | logistic regression | "
-             "fused vs best branch (pts) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | classes | test | deployed student | int8 balanced acc. (95 %) | "
+             "float teacher | logistic regression | majority | int8 accuracy | "
+             "int8 − float (pts) | flash (B) | RAM (B) | build (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for task in ORDER:
         path = RESULTS / f"pipeline_{task}.json"
         if path.is_file():
             lines.append(_row(task, json.loads(path.read_text())))
+    return "\n".join(lines)
+
+
+def cross_table() -> str:
+    lines = ["| check | across groups: int8 balanced acc. | in-split (same groups) | "
+             "logistic regression across / in |", "|---|---|---|---|"]
+    for across, inside, what in CROSS:
+        paths = [RESULTS / f"pipeline_{t}.json" for t in (across, inside)]
+        if all(p.is_file() for p in paths):
+            a, b = (_numbers(json.loads(p.read_text())) for p in paths)
+            lines.append(f"| {what} | {_pct(a['int8'])} | {_pct(b['int8'])} | "
+                         f"{_pct(a['linear'])} / {_pct(b['linear'])} |")
     return "\n".join(lines)
 
 
@@ -93,6 +117,7 @@ def footprint_table() -> str:
 def main() -> int:
     print(commands(), end="\n\n")
     print(fusion_table(), end="\n\n")
+    print(cross_table(), end="\n\n")
     print(footprint_table())
     return 0
 
