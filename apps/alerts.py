@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,6 +167,15 @@ class MqttSink:
     availability_topic : str, optional
         Retained ``online`` is published there on every connection, and the broker is left a
         retained ``offline`` last will (published by ``close`` too).
+    background : bool
+        Send from a thread of its own (:meth:`start`, called by the constructor): ``publish``
+        only writes the alert to the outbox and wakes the sender (it returns ``QUEUED`` at
+        once and never waits on the network), and the sender drains the outbox as soon as
+        the broker answers, with or without new alerts. While connected, ``publish`` waits
+        at most ``handoff_s`` (0.25 s) for the broker's PUBACK and returns ``DELIVERED`` when
+        it came (also while the first connection is being made); after a failed connection it
+        returns ``QUEUED`` at once. Without it, ``publish`` sends in the caller's
+        thread.
     """
 
     name = "mqtt"
@@ -174,7 +184,7 @@ class MqttSink:
                  client_id: str = "", keepalive_s: int = 30, connect_timeout_s: float = 3.0,
                  ack_timeout_s: float = 5.0, retry_interval_s: float = 5.0,
                  batch_size: int = 50, security: MqttSecurity | None = None,
-                 availability_topic: str = "") -> None:
+                 availability_topic: str = "", background: bool = False) -> None:
         if not 0 < int(port) < 65536:
             raise DataError(f"mqtt: port {port} is not in 1..65535")
         self.host, self.port = host, int(port)
@@ -193,15 +203,36 @@ class MqttSink:
         self._connected = False
         self._acked: set[int] = set()
         self._next_try_s = 0.0
+        self._thread: threading.Thread | None = None
+        self.handoff_s = 0.25
+        self._sent = threading.Condition()
+        self._delivered: set[int] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        if background:
+            self.start()
 
     @property
     def connected(self) -> bool:
         return self._client is not None and self._connected
 
     def publish(self, alert: Alert) -> str:
-        """Queue ``alert`` on disk, then try to send everything queued, oldest first."""
+        """Queue ``alert`` on disk, then try to send everything queued, oldest first (in the
+        background: wake the sender and return ``QUEUED``)."""
         seq = self.outbox.put(alert_topic(alert.app, alert.device), payload_text(alert),
                               created_s=alert.updated_s)
+        if self._thread is not None:
+            self._wake.set()
+            if not self.connected and time.monotonic() < self._next_try_s:
+                return QUEUED  # the last attempt failed: do not wait for the broker
+            deadline = time.monotonic() + self.handoff_s
+            with self._sent:  # connected: wait a moment for the PUBACK, never longer
+                while seq not in self._delivered and time.monotonic() < deadline:
+                    self._sent.wait(timeout=max(0.0, deadline - time.monotonic()))
+                if seq in self._delivered:
+                    self._delivered.discard(seq)
+                    return DELIVERED
+            return QUEUED
         delivered = self._flush(force=False)
         if seq in delivered:
             return DELIVERED
@@ -210,12 +241,66 @@ class MqttSink:
         return QUEUED
 
     def flush(self, *, force: bool = True) -> int:
-        """Send what the outbox holds; returns how many messages the broker acknowledged."""
-        return len(self._flush(force=force))
+        """Send what the outbox holds; returns how many messages the broker acknowledged (in
+        the background: wake the sender and wait until the outbox is empty, for at most one
+        connection and acknowledgement timeout)."""
+        if self._thread is None:
+            return len(self._flush(force=force))
+        before = len(self.outbox)
+        if force:
+            self._next_try_s = 0.0
+        self._wake.set()
+        deadline = time.monotonic() + self.connect_timeout_s + self.ack_timeout_s
+        while len(self.outbox) and time.monotonic() < deadline and not self.fatal_error:
+            time.sleep(0.02)
+        return max(0, before - len(self.outbox))
+
+    def start(self) -> None:
+        """Start the background sender (see ``background``); a no-op when it runs."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sender, name="tinyfuse-mqtt",
+                                        daemon=True)
+        self._thread.start()
+
+    def _sender(self) -> None:
+        """The sender thread: drain the outbox when woken, and retry while it holds
+        messages; keep the connection alive when idle."""
+        while not self._stop.is_set():
+            try:
+                if len(self.outbox) and not self.fatal_error:
+                    done = self._flush(force=False)
+                    with self._sent:
+                        self._delivered = set(list(self._delivered)[-1000:]) | set(done)
+                        self._sent.notify_all()
+                elif self.connected and self._client is not None:
+                    self._client.loop(timeout=0.01)  # keepalive pings
+                elif not self.fatal_error:
+                    self._connect(force=False)  # be connected before the first alert
+            except Exception as exc:  # noqa: BLE001 - the sender must outlive any failure
+                self.last_error = f"sender: {type(exc).__name__}: {exc}"
+                log.error("MQTT sender: %s", self.last_error)
+                self._drop(self.last_error)
+            if len(self.outbox) and not self.fatal_error:
+                wait = min(self.retry_interval_s, max(0.05, self._next_try_s - time.monotonic()))
+            else:
+                wait = 1.0
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    def _stop_sender(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        thread.join(timeout=self.connect_timeout_s + self.ack_timeout_s + 2.0)
 
     def close(self) -> None:
-        """Try once more to send, say ``offline`` on the availability topic, then disconnect;
-        whatever is left stays in the outbox."""
+        """Stop the sender, try once more to send, say ``offline`` on the availability
+        topic, then disconnect; whatever is left stays in the outbox."""
+        self._stop_sender()
         try:
             self._flush(force=True)
             if self.connected and self.availability_topic and self._client is not None:

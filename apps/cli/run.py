@@ -160,7 +160,8 @@ def _sink(args: argparse.Namespace, outbox: Path, *, availability: str):
     host, port = _mqtt_address(args.mqtt)
     mqtt = MqttSink(host=host, port=port, outbox=outbox / "outbox.sqlite",
                     connect_timeout_s=2.0, ack_timeout_s=3.0, retry_interval_s=5.0,
-                    security=_security(args), availability_topic=availability)
+                    security=_security(args), availability_topic=availability,
+                    background=True)
     return FallbackSink([mqtt, local]), mqtt
 
 

@@ -240,3 +240,29 @@ def test_one_process_per_outbox(tmp_path):
         holder.kill()
         holder.wait(timeout=10)
     Outbox(path).close()  # the dead holder's lock went with it
+
+
+def test_background_sender_drains_the_outbox_without_a_new_alert(idle_broker, tmp_path):
+    import time
+
+    sink = sink_for(idle_broker.port, tmp_path, retry_interval_s=0.2, background=True)
+    try:
+        started = time.monotonic()
+        statuses = [sink.publish(make_alert(i)) for i in range(5)]
+        publishing_s = time.monotonic() - started
+        assert statuses == [QUEUED] * 5  # written to disk; the sender does the network
+        assert publishing_s < 1.0  # a dead broker never blocks the scoring loop
+        idle_broker.start()
+        subscriber = Subscriber(idle_broker.port)
+        # no further publish: the sender retries on its own and drains the outbox
+        wait_for(lambda: len(subscriber.messages) >= 5, what="5 queued messages",
+                 timeout_s=15.0)
+        wait_for(lambda: len(sink.outbox) == 0, what="an empty outbox")
+        # connected again: publish waits a moment for the PUBACK and says so
+        assert sink.publish(make_alert(5)) == DELIVERED
+        assert sink.flush() == 0
+        wait_for(lambda: len(subscriber.messages) >= 6, what="6 messages")
+    finally:
+        sink.close()
+        subscriber.close()
+    assert_in_order_once(subscriber.alert_ids(), [f"a{i:03d}" for i in range(6)])
