@@ -10,9 +10,11 @@ from tinyfuse.sensors.sources.join import join_by_key
 from tinyfuse.sensors.sources.manifest import load_manifest
 from tinyfuse.sensors.sources.readers import (
     read_audio,
+    read_csv_columns,
     read_csv_matrix,
     read_image,
     read_mat,
+    read_npz,
 )
 from tinyfuse.sensors.sources.registry import LOADERS, detect_dataset, load_dataset
 from tinyfuse.sensors.sources.thermal_d6t import load_thermal_d6t
@@ -35,7 +37,9 @@ __all__ = [
     "load_thermal_d6t",
     "load_urfd",
     "read_audio",
+    "read_csv_columns",
     "read_csv_matrix",
+    "read_npz",
     "read_image",
     "read_mat",
 ]

@@ -24,11 +24,12 @@ from tinyfuse.sensors.sources.readers import (
     IMAGE_SUFFIXES,
     as_float32,
     read_audio,
-    read_csv_matrix,
+    read_csv_columns,
     read_image,
+    read_npz,
 )
 
-SUFFIXES = (*AUDIO_SUFFIXES, *IMAGE_SUFFIXES, ".csv")
+SUFFIXES = (*AUDIO_SUFFIXES, *IMAGE_SUFFIXES, ".npz", ".csv")
 
 
 GROUPINGS = ("file", "folder")
@@ -97,6 +98,8 @@ def load_folder(
     limit: int | None = None,
     rms_floor: float = DEFAULT_RMS_FLOOR,
     csv_columns: int | None = None,
+    columns: tuple[str | int, ...] | list | str = (),
+    npz_key: str = "",
     group_of: Callable[[Path], str] | None = None,
     groups: str = "file",
     group_regex: str | None = None,
@@ -106,8 +109,10 @@ def load_folder(
     The reader is chosen by suffix: wav/flac/mp3/ogg -> mono float32 at the file's native
     rate, which meta ``"sample_rate_hz"`` carries (audio is never resampled here: the audio
     front-end resamples; see ``read_audio`` for the header bounds and ``rms_floor``),
-    png/npy -> 2-D float32 as stored, csv -> float32 matrix (``csv_columns`` enforces the
-    width).
+    png/npy -> 2-D float32 as stored, npz -> the array ``npz_key`` (the only one by
+    default), csv -> float32 matrix: a header line is recognised, ``columns`` keeps the named
+    (or 0-based) columns so timestamp and text columns can stay in the file, ``csv_columns``
+    enforces the width.
 
     Parameters
     ----------
@@ -133,6 +138,8 @@ def load_folder(
         Every readable file as a sample; every unreadable one as ``Skipped`` with its reason.
     """
     root = Path(root)
+    picked = tuple(c.strip() for c in columns.split(",")) if isinstance(columns, str) \
+        else tuple(columns)
     grouping = _grouping(root, groups, group_regex)
     pairs = class_files(root, pattern=pattern, limit=limit,
                         nested=groups == "folder" or group_regex is not None)
@@ -140,7 +147,8 @@ def load_folder(
     def load_one(pair: tuple[str, Path]) -> list[Sample]:
         label, path = pair
         group = group_of(path) if group_of else grouping(label, path)
-        array, meta = read_any(path, rms_floor=rms_floor, csv_columns=csv_columns)
+        array, meta = read_any(path, rms_floor=rms_floor, csv_columns=csv_columns,
+                               columns=picked, npz_key=npz_key)
         key = path.relative_to(root).with_suffix("").as_posix()
         return [Sample(data={modality: array}, label=label, group=group, key=key,
                        source=str(path), meta=meta)]
@@ -157,14 +165,17 @@ def load_folder(
                       name=f"folder:{root}")
 
 
-def read_any(path: Path, *, rms_floor: float,
-              csv_columns: int | None) -> tuple[np.ndarray, tuple]:
+def read_any(path: Path, *, rms_floor: float, csv_columns: int | None,
+             columns: tuple[str | int, ...] = (), npz_key: str = "") -> tuple[np.ndarray, tuple]:
     suffix = path.suffix.lower()
     if suffix in AUDIO_SUFFIXES:
         signal, rate_hz = read_audio(path, rms_floor=rms_floor)
         return signal, (("sample_rate_hz", rate_hz),)
     if suffix in IMAGE_SUFFIXES:
         return read_image(path), ()
+    if suffix == ".npz":
+        return as_float32(path, read_npz(path, key=npz_key)), ()
     if suffix == ".csv":
-        return as_float32(path, read_csv_matrix(path, n_columns=csv_columns)), ()
+        return as_float32(path, read_csv_columns(path, columns=columns,
+                                                 n_columns=csv_columns)), ()
     raise DataError(f"{path}: unsupported file type {suffix!r}")

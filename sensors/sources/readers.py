@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 IMAGE_SUFFIXES = (".png", ".npy")
 DEFAULT_RMS_FLOOR = 1e-4  # -80 dBFS: below this a recording is treated as silent
 MAX_AUDIO_DURATION_S = 600.0  # 10 min: longer recordings are rejected before decoding
+MAX_NPZ_BYTES = 1 << 28  # 256 MiB inflated at most
 MAX_AUDIO_VALUES = 1 << 27  # frames x channels decoded at most: 512 MiB of float32
 
 
@@ -267,6 +269,100 @@ def read_csv_matrix(
             raise _fail(path, f"ragged rows: line {line_number} has {len(cells)} columns, "
                               f"expected {width}")
     return _to_float(path, rows, allow_nonfinite)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv_columns(path: str | Path, *, columns: tuple[str | int, ...] = (),
+                     n_columns: int | None = None) -> np.ndarray:
+    """Read a CSV whose first line may be a header, keeping ``columns`` (names from the
+    header, or 0-based indices; all columns when empty). Columns not kept may hold anything
+    (timestamps, ids, text); kept columns must be numbers on every row.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(n_rows, len(columns) or n_columns)``, float64.
+
+    Raises
+    ------
+    DataError
+        A named column missing from the header, an index out of range, ragged rows, or a
+        non-numeric cell in a kept column (naming the line and the column).
+    """
+    path = check_nonempty(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
+    except UnicodeDecodeError:
+        raise _fail(path, "not a text CSV (undecodable bytes)") from None
+    rows = [(n, [c.strip() for c in line.split(",")]) for n, line in enumerate(lines, 1)
+            if line.strip()]
+    if not rows:
+        raise _fail(path, "no data rows")
+    header: list[str] = []
+    if not all(_is_number(c) for c in rows[0][1]):  # a header line
+        header, rows = rows[0][1], rows[1:]
+    if not rows:
+        raise _fail(path, "a header but no data rows")
+    width = len(header) or len(rows[0][1])
+    picked: list[int] = []
+    for column in columns:
+        if isinstance(column, int) or str(column).lstrip("-").isdigit():
+            index = int(column)
+            if not 0 <= index < width:
+                raise _fail(path, f"column {index} out of range (the file has {width})")
+        else:
+            if str(column) not in header:
+                raise _fail(path, f"no column {column!r} (header: {header[:12]})")
+            index = header.index(str(column))
+        picked.append(index)
+    for line_number, cells in rows:
+        if len(cells) != width:
+            raise _fail(path, f"ragged rows: line {line_number} has {len(cells)} columns, "
+                              f"expected {width}")
+    if n_columns is not None and len(picked or range(width)) != n_columns:
+        raise _fail(path, f"{len(picked or range(width))} columns, expected {n_columns}")
+    if picked:
+        rows = [(n, [cells[i] for i in picked]) for n, cells in rows]
+    for line_number, cells in rows:
+        for position, cell in enumerate(cells):
+            if not _is_number(cell):
+                name = (header[picked[position] if picked else position] if header
+                        else f"column {picked[position] if picked else position}")
+                hint = "" if picked else "; choose numeric columns with the columns option"
+                raise _fail(path, f"line {line_number}, {name}: non-numeric cell "
+                                  f"{cell[:20]!r}{hint}")
+    return _to_float(path, rows, False)
+
+
+def read_npz(path: str | Path, *, key: str = "") -> np.ndarray:
+    """One named numeric array of an ``.npz`` archive (``key``; the only one when empty)."""
+    path = check_nonempty(path)
+    try:
+        with zipfile.ZipFile(path) as listing:  # refuse a zip bomb before inflating it
+            inflated = sum(info.file_size for info in listing.infolist())
+        if inflated > MAX_NPZ_BYTES:
+            raise _fail(path, f"the archive inflates to {inflated:,} bytes (more than "
+                              f"{MAX_NPZ_BYTES:,})")
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if not key and len(names) != 1:
+                raise _fail(path, f"holds arrays {names[:12]}: name one with the npz_key "
+                                  f"option")
+            if key and key not in names:
+                raise _fail(path, f"no array {key!r} (it holds {names[:12]})")
+            array = archive[key or names[0]]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _fail(path, f"corrupt or truncated .npz ({_short(exc)})") from None
+    if array.dtype.kind not in "biuf":
+        raise _fail(path, f"array {key or names[0]!r} is not numeric ({array.dtype})")
+    return array
 
 
 def _to_float(path: Path, rows: list[tuple[int, list[str]]], allow_nonfinite: bool) -> np.ndarray:

@@ -267,3 +267,38 @@ def test_unread_files_are_listed_and_huge_values_refused(tmp_path):
     (tmp_path / "v" / "hit" / "x.csv").write_text("1e308,1,2\n0,1,2\n")
     huge = load_folder(tmp_path / "v", modality="vibration")
     assert not huge.samples and "beyond the float32 range" in huge.skipped[0].reason
+
+
+def test_csv_with_a_header_timestamps_and_chosen_columns(tmp_path):
+    from tinyfuse.sensors.sources import read_csv_columns
+
+    path = tmp_path / "log.csv"
+    path.write_text("datetime,x,y,status\n2020-03-09 10:14:33,0.5,1.5,ok\n"
+                    "2020-03-09 10:14:34,0.25,2.0,ok\n")
+    assert read_csv_columns(path, columns=("x", "y")).tolist() == [[0.5, 1.5], [0.25, 2.0]]
+    assert read_csv_columns(path, columns=(2,)).tolist() == [[1.5], [2.0]]
+    with pytest.raises(DataError, match=r"line 2, datetime: non-numeric cell .*columns option"):
+        read_csv_columns(path)
+    with pytest.raises(DataError, match=r"no column 'z' \(header"):
+        read_csv_columns(path, columns=("z",))
+    with pytest.raises(DataError, match="column 9 out of range"):
+        read_csv_columns(path, columns=(9,))
+    plain = tmp_path / "plain.csv"
+    plain.write_text("1,2\n3,4\n")
+    assert read_csv_columns(plain).tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_npz_archives_by_key_and_in_a_folder(tmp_path):
+    from tinyfuse.sensors.sources import read_npz
+
+    (tmp_path / "lying").mkdir()
+    np.savez(tmp_path / "lying" / "take1.npz", frame=np.ones((4, 4)), stamp=np.zeros(1))
+    with pytest.raises(DataError, match="name one with the npz_key option"):
+        read_npz(tmp_path / "lying" / "take1.npz")
+    assert read_npz(tmp_path / "lying" / "take1.npz", key="frame").shape == (4, 4)
+    loaded = load_folder(tmp_path, modality="thermal", npz_key="frame")
+    assert [s.data["thermal"].shape for s in loaded.samples] == [(4, 4)]
+    bad = tmp_path / "lying" / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    assert any("bad.npz" in s.path for s in load_folder(tmp_path, modality="thermal",
+                                                          npz_key="frame").skipped)
