@@ -38,6 +38,7 @@ from tinyfuse.fusion.model import logits_model
 log = logging.getLogger(__name__)
 
 Validation = tuple[Sequence[np.ndarray], np.ndarray]
+PROGRESS_EVERY = 10  # epochs between progress lines at INFO level (every epoch at DEBUG)
 LOSS_DELTA = 1e-3  # at equal balanced accuracy, a validation loss this much lower improves
 
 
@@ -120,7 +121,12 @@ class ValidationMonitor(keras.callbacks.Callback):
         self._keep_if_better(0)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._keep_if_better(epoch + 1):
+        improved = self._keep_if_better(epoch + 1)
+        level = logging.INFO if (epoch + 1) % PROGRESS_EVERY == 0 else logging.DEBUG
+        log.log(level, "epoch %d: loss %.4f, validation balanced accuracy best %.3f at epoch "
+                "%d", epoch + 1, float((logs or {}).get("loss", float("nan"))), self.best[0],
+                self.best_epoch)
+        if improved:
             self.wait = 0
             return
         self.wait += 1
