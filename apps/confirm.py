@@ -82,6 +82,28 @@ class Alert:
         }
 
 
+def alert_from_payload(payload: dict[str, Any]) -> Alert:
+    """The :class:`Alert` that :meth:`Alert.to_payload` wrote (``DataError`` if malformed)."""
+    try:
+        d, c, t = payload["decision"], payload["confirmation"], payload["timestamps"]
+        classes = tuple(str(k) for k in payload["scores"])
+        decision = Decision(label=str(d["label"]), score=float(d["score"]),
+                            time_s=float(d["time_s"]), classes=classes,
+                            scores=tuple(float(payload["scores"][k]) for k in classes),
+                            hits=int(d["hits"]), needs_confirmation=bool(d["needs_confirmation"]),
+                            reason=str(d["reason"]), missing=tuple(map(str, d["missing"])))
+        return Alert(alert_id=str(payload["alert_id"]), app=str(payload["app"]),
+                     device=str(payload["device"]), bundle_hash=str(payload["bundle_hash"]),
+                     decision=decision, state=str(c["state"]),
+                     raised_s=float(t["raised_s"]), updated_s=float(t["updated_s"]),
+                     deadline_s=None if c["deadline_s"] is None else float(c["deadline_s"]),
+                     answered_by=str(c["answered_by"]), escalated=bool(c["escalated"]),
+                     revision=int(payload["revision"]),
+                     history=tuple((str(s), float(v)) for s, v in t["history"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"alert payload: missing or malformed field ({exc})") from None
+
+
 def _move(alert: Alert, state: str, now_s: float, **changes: Any) -> Alert:
     if alert.state in FINAL_STATES:
         raise DataError(f"alert {alert.alert_id}: cannot go from final state {alert.state!r} "
@@ -281,18 +303,46 @@ class Confirmations:
     ``timeout_s`` (stream time) and then expire with escalation.
 
     ``submit`` and ``poll`` return every alert whose state changed, in order, so the caller can
-    publish each update.
+    publish each update. With ``state_file`` the waiting alerts survive a restart: they are
+    written there (atomically) on every change and read back by the next tracker on the same
+    file, which goes on polling their answers; an alert submitted again with the id of one
+    that waits (the same incident, replayed) is not asked twice.
     """
 
     def __init__(self, hook: ConfirmHook, *, timeout_s: float = 60.0, escalate: bool = True,
-                 on_escalate: Callable[[Alert], None] | None = None) -> None:
+                 on_escalate: Callable[[Alert], None] | None = None,
+                 state_file: str | Path | None = None) -> None:
         if not timeout_s > 0:
             raise DataError(f"Confirmations: timeout_s must be > 0, got {timeout_s}")
         self.hook = hook
         self.timeout_s = float(timeout_s)
         self.escalate = escalate
         self._on_escalate = on_escalate
-        self._waiting: dict[str, Alert] = {}
+        self.state_file = None if state_file is None else Path(state_file)
+        self._waiting: dict[str, Alert] = self._load()
+
+    def _load(self) -> dict[str, Alert]:
+        if self.state_file is None or not self.state_file.exists():
+            return {}
+        try:
+            records = json.loads(self.state_file.read_text())
+            alerts = [alert_from_payload(record) for record in records]
+        except (OSError, ValueError, TypeError, DataError) as exc:
+            raise DataError(f"{self.state_file}: unreadable confirmation state ({exc}); "
+                            f"move it away to start afresh") from None
+        if alerts:
+            log.info("%s: %d alert(s) still waiting for an answer", self.state_file,
+                     len(alerts))
+        return {alert.alert_id: alert for alert in alerts}
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        from tinyfuse.core.bundle import atomic_write
+
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps([a.to_payload() for a in self._waiting.values()], indent=1)
+        atomic_write(self.state_file, text.encode())
 
     @property
     def waiting(self) -> tuple[Alert, ...]:
@@ -300,11 +350,14 @@ class Confirmations:
 
     def submit(self, alert: Alert, *, now_s: float) -> list[Alert]:
         """A freshly raised alert: confirm it by policy, or ask ``hook`` (``confirm.ask``)."""
+        if alert.alert_id in self._waiting:  # the same incident again (a restarted run)
+            return self._check(self._waiting[alert.alert_id], now_s)
         if not alert.decision.needs_confirmation:
             return [_move(alert, "confirmed", now_s, answered_by="policy")]
         waiting = _move(alert, "awaiting", now_s, deadline_s=now_s + self.timeout_s)
         self.hook.request(waiting)
         self._waiting[waiting.alert_id] = waiting
+        self._save()
         return [waiting, *self._check(waiting, now_s)]
 
     ask = submit
@@ -325,6 +378,7 @@ class Confirmations:
         reply = self.hook.answer(alert)
         if reply is not None:
             del self._waiting[alert.alert_id]
+            self._save()
             return [apply_answer(alert, reply, now_s=now_s, by=self.hook.name)]
         if alert.deadline_s is not None and now_s >= alert.deadline_s:
             return [self._expire(alert, now_s)]
@@ -332,6 +386,7 @@ class Confirmations:
 
     def _expire(self, alert: Alert, now_s: float) -> Alert:
         del self._waiting[alert.alert_id]
+        self._save()
         done = expire(alert, now_s=now_s, escalate=self.escalate)
         if done.escalated:
             log.warning("alert %s (%s) was not answered in %.0f s: escalated", done.alert_id,

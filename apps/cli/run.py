@@ -198,7 +198,9 @@ def run_command(args: argparse.Namespace) -> int:
         result = run_stream(
             replay(samples, period_s=args.period_s), scorer=make_scorer(bundle, kind=args.scorer),
             policy=policy, sink=sink, device=device,
-            confirmations=Confirmations(hook, timeout_s=args.confirm_timeout_s))
+            confirmations=Confirmations(
+                hook, timeout_s=args.confirm_timeout_s,
+                state_file=out / "confirm" / "waiting.json" if args.confirm == "file" else None))
     finally:
         sink.close()
     summary = {**result.summary(), "policy": policy.to_dict(),

@@ -135,3 +135,37 @@ def test_auto_confirm_records_what_a_person_would_be_asked(tmp_path):
     assert lines[0]["question"] == ("ALERT p1: lying (score 0.62) at t=10.0 s; uncertain")
     assert lines[0]["answer"] == "confirm"
     assert lines[0]["payload"]["confirmation"]["state"] == "awaiting"
+
+
+def test_waiting_alerts_survive_a_restart(tmp_path):
+    from tinyfuse.apps.confirm import alert_from_payload
+
+    state = tmp_path / "confirm" / "waiting.json"
+    hook = FileConfirm(tmp_path / "confirm")
+    first = Confirmations(hook, timeout_s=60.0, state_file=state)
+    for index in range(3):
+        first.submit(alert(index), now_s=10.0)
+    assert len(json.loads(state.read_text())) == 3
+    del first  # killed: nothing else is written
+
+    second = Confirmations(FileConfirm(tmp_path / "confirm"), timeout_s=60.0, state_file=state)
+    assert sorted(a.alert_id for a in second.waiting) == ["p0", "p1", "p2"]
+    restored = {a.alert_id: a for a in second.waiting}["p1"]
+    assert alert_from_payload(restored.to_payload()) == restored  # the round trip is exact
+    pending = sorted((tmp_path / "confirm" / "pending").iterdir())
+    assert len(second.submit(alert(1), now_s=11.0)) == 0  # the same incident: not asked again
+    assert sorted((tmp_path / "confirm" / "pending").iterdir()) == pending
+    (tmp_path / "confirm" / "answers" / "p0").write_text("confirm\n")
+    [answered] = second.poll(now_s=12.0)
+    assert (answered.alert_id, answered.state, answered.answered_by) == ("p0", "confirmed",
+                                                                         "file")
+    assert len(json.loads(state.read_text())) == 2
+    assert states(second.expire_all(now_s=13.0)) == ["expired", "expired"]
+    assert json.loads(state.read_text()) == []
+
+
+def test_a_corrupt_confirmation_state_is_one_clear_error(tmp_path):
+    state = tmp_path / "waiting.json"
+    state.write_text('[{"alert_id": 3}]')
+    with pytest.raises(DataError, match=r"waiting.json: unreadable confirmation state"):
+        Confirmations(AutoConfirm(), state_file=state)
