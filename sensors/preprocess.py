@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,42 @@ import numpy as np
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import DataError
 from tinyfuse.core.quant import quantize
-from tinyfuse.sensors.spec import ModalitySpec
+from tinyfuse.sensors.spec import ImageSpec, ModalitySpec
+
+log = logging.getLogger(__name__)
+
+# Beyond these a reading is a sensor fault, not a measurement: float audio beyond +-16 full
+# scale, vibration beyond +-10,000 g, an image further than ten spans outside its
+# min_value..max_value (1e6 degC on a 15..40 degC thermal spec).
+AUDIO_LIMIT = 16.0
+VIBRATION_LIMIT_G = 1.0e4
+IMAGE_SPANS = 10.0
+
+
+def sensor_fault(modality: ModalitySpec, raw) -> str:
+    """Why ``raw`` cannot be a reading of ``modality``'s sensor ("" when it can)."""
+    frontend = modality.frontend
+    values = np.asarray(raw)
+    if values.size == 0 or not np.issubdtype(values.dtype, np.number):
+        return ""  # the front-end's own checks name those
+    if frontend.kind == "audio" and np.issubdtype(values.dtype, np.floating):
+        low, high = -AUDIO_LIMIT, AUDIO_LIMIT
+    elif frontend.kind == "vibration":
+        low, high = -VIBRATION_LIMIT_G, VIBRATION_LIMIT_G
+    elif isinstance(frontend, ImageSpec):
+        span = float(frontend.max_value - frontend.min_value)
+        low = frontend.min_value - IMAGE_SPANS * span
+        high = frontend.max_value + IMAGE_SPANS * span
+    else:
+        return ""
+    finite = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
+    if not finite.size:
+        return ""
+    smallest, largest = float(finite.min()), float(finite.max())
+    if smallest < low or largest > high:
+        return (f"values {smallest:.4g}..{largest:.4g} outside the plausible "
+                f"{low:.4g}..{high:.4g} of a {frontend.kind} sensor")
+    return ""
 
 Features = Mapping[str, "np.ndarray | None"]
 
@@ -113,13 +149,19 @@ class Preprocessor:
         return tuple(m.name for m in self.modalities)
 
     def feature(self, modality: ModalitySpec, sample) -> np.ndarray | None:
-        """One modality's front-end output for ``sample`` (``None`` when the sample lacks it).
+        """One modality's front-end output for ``sample`` (``None`` when the sample lacks it,
+        or when its values cannot come from the sensor: :func:`sensor_fault`).
         Audio is resampled by the front-end from the sample's native rate
         (``Sample.sample_rate_hz``)."""
         from tinyfuse.sensors.frontends import extract
 
         raw = sample.data.get(modality.name)
         if raw is None:
+            return None
+        fault = sensor_fault(modality, raw)
+        if fault:
+            log.warning("%s: %s: %s; treated as missing (a sensor fault)",
+                        getattr(sample, "source", "sample"), modality.name, fault)
             return None
         rate = sample.sample_rate_hz(modality.name) if modality.frontend.kind == "audio" \
             else None

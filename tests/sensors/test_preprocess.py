@@ -60,3 +60,25 @@ def test_standardisation_and_int8_inputs():
         pre.int8_inputs({"speed": np.zeros(4)})
     with pytest.raises(DataError, match="no int8 quantisation for modality 'speed'"):
         Preprocessor((SPEED,), stats={"speed": (mean, scale)}).int8_inputs({"speed": None})
+
+
+def test_readings_no_sensor_can_make_are_a_missing_modality(caplog):
+    from tinyfuse.sensors.preprocess import Preprocessor, sensor_fault
+    from tinyfuse.sensors.spec import ImageSpec, VibrationSpec
+
+    thermal = ModalitySpec(name="thermal", frontend=ImageSpec(height=4, width=4))
+    vibration = ModalitySpec(name="vibration", frontend=VibrationSpec())
+    pre = Preprocessor((thermal, vibration))
+    rng = np.random.default_rng(0)
+    good = {"thermal": 20 + rng.random((4, 4)), "vibration": rng.normal(size=3000)}
+    sample = Sample(data=good, label="a", group="g", key="k", source="mem:ok")
+    assert pre.missing(pre.features(sample)) == ()
+    hot = Sample(data={**good, "thermal": np.full((4, 4), 1e6)}, label="a", group="g",
+                 key="k", source="mem:hot")
+    loud = Sample(data={**good, "vibration": np.full(3000, 1e30)}, label="a", group="g",
+                  key="k", source="mem:loud")
+    assert pre.missing(pre.features(hot)) == ("thermal",)
+    assert pre.missing(pre.features(loud)) == ("vibration",)
+    assert "mem:hot: thermal: values 1e+06..1e+06 outside the plausible" in caplog.text
+    assert sensor_fault(thermal, np.full((4, 4), 39.0)) == ""
+    assert sensor_fault(vibration, np.full(10, -2e4)) != ""
