@@ -65,7 +65,7 @@ from tinyfuse.fusion.metrics import (
 from tinyfuse.fusion.metrics import warnings_for as metrics_warnings
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import FusionSpec
-from tinyfuse.fusion.split import Split, split_samples
+from tinyfuse.fusion.split import Split, split_mismatch, split_samples
 from tinyfuse.fusion.train import (
     Fit,
     Recipe,
@@ -566,7 +566,8 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
             [str(state.need("data").samples[int(i)].group) for i in state.need("split").test])),
         "warnings": metrics_warnings(metrics, classes=spec.classes, majority=majority,
                                      linear=linear_balanced) + _training_warnings(
-                                         validation_baselines),
+                                         validation_baselines) + [
+            w for w in [split_mismatch(state.need("split"))] if w],
         "training": {"validation_balanced_accuracy": validation_baselines,
                      "student_steps": state.products.get("student_steps", []),
                      "teacher_epochs": getattr(state.products.get("teacher_fit"),

@@ -253,6 +253,23 @@ def split_by_time(result, *, test_fraction: float, val_fraction: float, seed: in
                  kind="by time", validation=how)
 
 
+def split_mismatch(split: Split) -> str:
+    """A sentence when validation was held out differently from the test part (""
+    otherwise): then the validation scores that chose the model measure another thing than
+    the test does (in-domain rows against new groups, or the reverse)."""
+    kind = split.kind
+    validation = split.validation.split("; by time within")[0]  # a hybrid's grouped part
+    if kind.startswith("by group") and ("held-out rows" in validation or
+                                        "held-out time tail" in validation):
+        return ("validation was held out as rows or time tails of the training groups while "
+                "the test holds out whole groups: the validation scores that chose this model "
+                "are in-domain and cannot see the shift to a new group")
+    if kind == "by time" and "held-out groups" in validation:
+        return ("validation held out whole groups while the test is the tail of every "
+                "recording: the model was chosen on new groups and tested in-domain")
+    return ""
+
+
 def split_samples(result, *, test_fraction: float, val_fraction: float, seed: int,
                   test_groups: tuple[str, ...] = (), how: str = "auto") -> Split:
     """By group, unless some class is recorded in one group only and its samples know their

@@ -147,3 +147,23 @@ def test_split_time_keeps_every_group_on_every_side_and_group_never_mixes():
                          name="mem")
     with pytest.raises(DataError, match="carry no time position"):
         split_samples(untimed, test_fraction=0.3, val_fraction=0.25, seed=0, how="time")
+
+
+def test_a_validation_split_unlike_the_test_split_is_named():
+    from tinyfuse.fusion.split import Split, split_mismatch
+
+    rows = np.arange(3)
+    grouped = Split(train=rows, val=rows, test=rows, kind="by group",
+                    validation="held-out groups: 1 of 4")
+    assert split_mismatch(grouped) == ""
+    rows_val = Split(train=rows, val=rows, test=rows, kind="by group",
+                     validation="held-out rows: 50% of every class at random; 2 groups")
+    assert "cannot see the shift to a new group" in split_mismatch(rows_val)
+    timed = Split(train=rows, val=rows, test=rows, kind="by time",
+                  validation="by time within each recording; validation: held-out groups: 1 of 3")
+    assert "tested in-domain" in split_mismatch(timed)
+    hybrid = Split(train=rows, val=rows, test=rows,
+                   kind="by group; by time for classes recorded in one group only",
+                   validation="held-out groups: 1 of 3; by time within each recording; "
+                              "validation: held-out time tail: the last 25%")
+    assert split_mismatch(hybrid) == ""
