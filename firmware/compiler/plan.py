@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler.in_place import can_run_in_place, in_place_scratch_bytes
 from tinyfuse.firmware.compiler.lower import Program
 
 ALIGN_BYTES = 16
+MAX_ARENA_BYTES = 64 * 1024 * 1024  # 64 MiB: far beyond any microcontroller's RAM
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +152,10 @@ def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES) -> MemoryPl
                              last_step=last, offset_bytes=offset))
     arena = max((b.offset_bytes + b.size_bytes for b in placed), default=0)
     arena = _round_up(arena, align_bytes)
+    if arena > MAX_ARENA_BYTES:
+        raise ExportError(f"the memory plan needs a {arena:,}-byte arena, more than "
+                          f"{MAX_ARENA_BYTES:,} (no microcontroller has that RAM): a corrupt "
+                          f"shape, stride or dilation")
     return MemoryPlan(buffers={b.tensor: b for b in placed}, arena_bytes=arena, alias=alias,
                       in_place=in_place)
 

@@ -70,3 +70,14 @@ def test_a_convolution_without_its_filter(graph):
         ops[index] = dataclasses.replace(graph.operators[index], inputs=inputs)
         with pytest.raises(ExportError, match=message):
             check_graph(_with_ops(graph, ops))
+
+
+def test_an_arena_no_microcontroller_has_is_refused(monkeypatch):
+    import tinyfuse.firmware.compiler.plan as plan
+    from tinyfuse.firmware.compiler import compile_model
+
+    tflite = cached_tflite("fusion")
+    assert compile_model(tflite).arena_bytes > 64
+    monkeypatch.setattr(plan, "MAX_ARENA_BYTES", 64)
+    with pytest.raises(ExportError, match=r"arena, more than 64 \(no microcontroller"):
+        compile_model(tflite)
