@@ -60,7 +60,15 @@ class Tensor:
         return self.data is not None
 
     def label(self) -> str:
-        return f"tensor {self.index} '{self.name}'"
+        return tensor_label(self.index, self.name)
+
+
+def tensor_label(index: int, name: str) -> str:
+    """``tensor N 'name'`` for messages: printable, one line, at most 60 characters of the
+    name (a corrupt file's name can be any bytes)."""
+    shown = "".join(c if c.isprintable() else "?" for c in name)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"tensor {index} '{shown}'"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -144,7 +152,7 @@ def _tensor_ids(table: Table, field_id: int, name: str, count: int) -> tuple[int
 
 def _tensor(table: Table, index: int, buffers: list[Table], buf: bytes) -> Tensor:
     name = table.string(S.TENSOR_NAME, "name")
-    where = f"tensor {index} '{name}'"
+    where = tensor_label(index, name)
     type_code = int(table.scalar(S.TENSOR_TYPE, "int8"))
     if type_code not in S.TENSOR_TYPES:
         raise ExportError(f"{where}: unknown tensor type code {type_code}")

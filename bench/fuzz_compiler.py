@@ -1,0 +1,155 @@
+"""Seeded mutation fuzzing of the compiler: valid int8 models, damaged in many small ways, go
+through ``compile_model``; each must end in a clean ``ExportError`` or in generated C, within a
+time limit, never in another exception or a hang.
+
+Mutations (each mutant draws one kind and its parameters from ``(seed, index)``):
+
+* ``flip``: 1-4 random bits flipped;
+* ``truncate``: the file cut at a random length;
+* ``zero``: a region of 4-64 bytes zeroed;
+* ``word``: one 4-byte-aligned int32 replaced by an extreme value (0, 1, -1, 2**31-1, -2**31,
+  the file length, 2**16-1, a random int32): vector lengths, offsets, indices, shapes,
+  strides and dilations all live in such words;
+* ``swap``: two aligned words exchanged (swapped offsets, reordered indices);
+* ``copy``: a region copied over another (duplicated tables and vectors).
+
+Outcomes: ``refused`` (ExportError), ``accepted`` (C generated), ``crash`` (any other
+exception; the location is kept) and ``hang`` (over ``TIME_LIMIT_S``). Usage::
+
+    python bench/fuzz_compiler.py [--count 10000] [--seed 0] [--out PATH]
+
+The CI slice is ``tests/firmware/test_fuzz_mutants.py`` (500 mutants).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "fuzz_compiler.json"
+KINDS = ("flip", "truncate", "zero", "word", "swap", "copy")
+MODELS = ("fusion", "conv")
+TIME_LIMIT_S = 5.0
+EXTREMES = (0, 1, -1, 2**31 - 1, -2**31, 2**16 - 1)
+
+
+def mutate(data: bytes, seed: int, index: int) -> tuple[str, bytes]:
+    """The ``index``-th mutant of ``data`` under ``seed``: ``(kind, bytes)``."""
+    rng = np.random.default_rng((seed, index))
+    kind = KINDS[int(rng.integers(len(KINDS)))]
+    out = bytearray(data)
+    n = len(out)
+    words = n // 4
+    if kind == "flip":
+        for _ in range(int(rng.integers(1, 5))):
+            out[int(rng.integers(n))] ^= 1 << int(rng.integers(8))
+    elif kind == "truncate":
+        out = out[:int(rng.integers(n))]
+    elif kind == "zero":
+        start, size = int(rng.integers(n)), int(rng.integers(4, 65))
+        out[start:start + size] = bytes(len(out[start:start + size]))
+    elif kind == "word":
+        at = 4 * int(rng.integers(words))
+        choice = int(rng.integers(len(EXTREMES) + 2))
+        value = (EXTREMES[choice] if choice < len(EXTREMES) else
+                 n if choice == len(EXTREMES) else int(rng.integers(-2**31, 2**31)))
+        out[at:at + 4] = int(value).to_bytes(4, "little", signed=True)
+    elif kind == "swap":
+        a, b = (4 * int(i) for i in rng.integers(words, size=2))
+        out[a:a + 4], out[b:b + 4] = out[b:b + 4], out[a:a + 4]
+    else:  # copy
+        size = int(rng.integers(4, 65))
+        src, dst = (int(i) for i in rng.integers(max(1, n - size), size=2))
+        out[dst:dst + size] = data[src:src + size]
+    return kind, bytes(out)
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout
+
+
+def outcome(data: bytes, *, time_limit_s: float = TIME_LIMIT_S) -> tuple[str, str]:
+    """``(outcome, detail)`` of compiling ``data`` (see the module docstring)."""
+    from tinyfuse.core.errors import ExportError
+    from tinyfuse.firmware.compiler import compile_model
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, time_limit_s)
+    try:
+        compiled = compile_model(data)
+    except ExportError as exc:
+        message = str(exc)
+        return ("refused", message) if "\n" not in message else ("crash", "multi-line error")
+    except _Timeout:
+        return "hang", f"over {time_limit_s:g} s"
+    except Exception as exc:  # noqa: BLE001 - classifying every failure is the point
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        return "crash", f"{type(exc).__name__} at {where}: {str(exc)[:120]}"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if "int tinyfuse_model_invoke" not in compiled.sources["model.c"]:
+        return "crash", "generated C without tinyfuse_model_invoke"
+    return "accepted", f"arena {compiled.arena_bytes} B"
+
+
+def run(models: dict[str, bytes], *, count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """One record per mutant: model, index, kind, outcome, detail."""
+    names = sorted(models)
+    for index in range(count):
+        name = names[index % len(names)]
+        kind, data = mutate(models[name], seed, index)
+        result, detail = outcome(data)
+        yield {"model": name, "index": index, "kind": kind, "outcome": result,
+               "detail": detail}
+
+
+def summarise(records: list[dict[str, Any]], *, seed: int, seconds: float) -> dict[str, Any]:
+    bad = [r for r in records if r["outcome"] in ("crash", "hang")]
+    by_kind: dict[str, Counter] = {}
+    for record in records:
+        by_kind.setdefault(record["kind"], Counter())[record["outcome"]] += 1
+    return {"seed": seed, "mutants": len(records), "seconds": round(seconds, 1),
+            "outcomes": dict(Counter(r["outcome"] for r in records)),
+            "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+            "failures": bad[:50],
+            "reproduce": "bench.fuzz_compiler.mutate(cached_tflite(model), seed, index)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from bench.models import cached_tflite
+
+    models = {name: cached_tflite(name) for name in MODELS}
+    started = time.monotonic()
+    records = list(run(models, count=args.count, seed=args.seed))
+    summary = summarise(records, seed=args.seed, seconds=time.monotonic() - started)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: summary[k] for k in ("mutants", "outcomes", "seconds")}))
+    return 1 if summary["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
