@@ -200,13 +200,16 @@ def features_pass(state: BuildState) -> None:
 AUGMENT = (0.1, 0.1, 1)  # noise std, gain std (standardised units), max shift in cells
 
 
-def recipe(state: BuildState, epochs: int, *, fixed: bool = False) -> Recipe:
+def recipe(state: BuildState, epochs: int, *, fixed: bool = False,
+           fresh: bool = True) -> Recipe:
     """The ``[train]`` recipe with ``epochs`` as its ceiling (``fixed``: exactly ``epochs``,
-    no validation, as a refit trains); augmented when the teacher pass chose it."""
+    no validation, as a refit trains; ``fresh``: a model from scratch, which gets at least
+    ``2 * patience`` epochs before it may stop); augmented when the teacher pass chose it."""
     settings = state.config.train
     return Recipe(epochs=max(1, epochs), batch_size=settings.batch_size,
                   learning_rate=settings.learning_rate,
                   patience=0 if fixed else settings.patience,
+                  min_epochs=2 * settings.patience if fresh else 0,
                   balanced=settings.class_balance,
                   augment=AUGMENT if state.products.get("augment") else None,
                   seed=state.config.data.seed)
@@ -277,8 +280,13 @@ def search_pass(state: BuildState) -> None:
             return fit_logistic(model, train_split[0], train_split[1],
                                 balanced=settings.class_balance, seed=config.data.seed,
                                 validation=val_split)
-        return train_classifier(model, train_split[0], train_split[1],
-                                recipe=recipe(state, settings.candidate_epochs),
+        plan = recipe(state, settings.candidate_epochs)
+        if spec.modalities == state.need("base").modalities:  # as the student will be taught
+            return distill(model, state.need("teacher"), train_split[0], train_split[1],
+                           temperature=config.compression.temperature,
+                           alpha=config.compression.distill_alpha, recipe=plan,
+                           validation=val_split)
+        return train_classifier(model, train_split[0], train_split[1], recipe=plan,
                                 validation=val_split)
 
     best, state.candidates = search(grid, config.budget, features_for, train=train,
@@ -288,12 +296,12 @@ def search_pass(state: BuildState) -> None:
 
 
 def _fit_student(state: BuildState, model: keras.Model, *, epochs: int,
-                 fixed: bool = False) -> Fit:
+                 fixed: bool = False, fresh: bool = False) -> Fit:
     """Distil from the teacher when the student sees the teacher's inputs, else hard labels;
-    early-stopped on validation unless ``fixed``."""
+    early-stopped on validation unless ``fixed`` (``fresh``: a new model, see ``recipe``)."""
     config, prepared = state.config, state.need("student_prep")
     validation = None if fixed else (prepared.x_val, state.y_val)
-    plan = recipe(state, epochs, fixed=fixed)
+    plan = recipe(state, epochs, fixed=fixed, fresh=fresh)
     if state.distilled:
         return distill(model, state.need("teacher"), prepared.x_train, state.y_train,
                        temperature=config.compression.temperature,
@@ -304,21 +312,23 @@ def _fit_student(state: BuildState, model: keras.Model, *, epochs: int,
 
 
 def distill_pass(state: BuildState) -> None:
-    """Go on from the search's trained winner (or a new student when the search had one
-    candidate) with distillation from the teacher when inputs match; the fit keeps the
-    starting weights unless validation improves."""
+    """The student: the search's trained winner (distilled from the teacher there when its
+    inputs are the teacher's); a linear winner is then fine-tuned by distillation, kept only
+    where validation improves; without a search (one candidate), a new student is taught."""
     config, spec = state.config, state.need("spec")
     found = next((c for c in state.candidates if c.spec == spec and c.model is not None), None)
     steps: list[tuple[str, int]] = []
-    if found is not None:
+    state.distilled = spec.modalities == state.need("base").modalities
+    if found is not None:  # trained by the search: distilled already unless linear
         state.student = found.model
-        steps.append(("logistic" if spec.is_linear else "train", found.fit.best_epoch))
+        kind = "logistic" if spec.is_linear else ("distill" if state.distilled else "train")
+        steps.append((kind, found.fit.best_epoch))
     else:
         keras.utils.set_random_seed(config.data.seed)
         state.student = build_model(spec, seed=config.data.seed)
-    state.distilled = spec.modalities == state.need("base").modalities
-    if state.distilled or found is None:
-        fit = _fit_student(state, state.student, epochs=config.train.student_epochs)
+    if found is None or (state.distilled and spec.is_linear):
+        fit = _fit_student(state, state.student, epochs=config.train.student_epochs,
+                           fresh=found is None)
         steps.append(("distill" if state.distilled else "train", fit.best_epoch))
         state.products["student_fit"] = fit
     state.products["student_steps"] = steps

@@ -5,14 +5,14 @@ For every candidate the footprint is measured first (it does not depend on train
 untrained model is converted to int8, compiled to C and linked for a Cortex-M4
 (``tinyfuse.firmware.size.compiled_size``: flash = code + constants of the model and its
 kernels, RAM = static arena and buffers + a stack allowance), the numbers ``tinyfuse deploy``
-measures. Only candidates that fit are trained, each with the recipe the deployed student gets
-(``train``: class-balanced, early-stopped on validation), and scored on the validation split
-by the balanced accuracy of their int8 model on TFLite Micro. Candidates within one standard
-error of the best score are tied, and a tie goes to the smallest (fewest MACs, then fewest
-weight bytes). The grid includes the linear student (one int8 FULLY_CONNECTED layer from the
-concatenated inputs), so a linear model that does as well wins, and a deep one must beat it
-by more than the validation noise. The winner's trained model is kept: the distill pass goes
-on from it and can only keep or improve its validation score.
+measures. Only candidates that fit are trained, each with the recipe the deployed student
+gets (``train``: distilled from the teacher, class-balanced, early-stopped on validation),
+and scored on the validation split by the balanced accuracy of their int8 model on TFLite
+Micro. Candidates within one standard error of the best score are tied, and a tie goes to
+the smallest (fewest MACs, then fewest weight bytes). The grid includes the linear student
+(one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that does as
+well wins, and a deep one must beat it by more than the validation noise. The winner's
+trained model is the student the build goes on with.
 
 When the compiler cannot read a model (an op it does not support yet) the footprint falls
 back to the TFLite Micro arena and the flatbuffer's constant bytes plus the code allowance,

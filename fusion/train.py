@@ -45,12 +45,15 @@ LOSS_DELTA = 1e-3  # at equal balanced accuracy, a validation loss this much low
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recipe:
     """How a model is fitted (see the module docstring). ``patience`` 0: a fixed number of
-    epochs, no validation. ``augment``: ``(noise_std, gain_std, max_shift)`` or ``None``."""
+    epochs, no validation; ``min_epochs``: no early stop before (a model trained from scratch
+    may sit on a plateau for a while). ``augment``: ``(noise_std, gain_std, max_shift)`` or
+    ``None``."""
 
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 3e-3
     patience: int = 8
+    min_epochs: int = 0
     balanced: bool = True
     augment: tuple[float, float, int] | None = None
     seed: int = 0
@@ -88,12 +91,13 @@ class ValidationMonitor(keras.callbacks.Callback):
     best weights, halves the learning rate on plateaus, stops after ``patience`` epochs
     without improvement and restores the best weights at the end."""
 
-    def __init__(self, validation: Validation, *, patience: int, logits: bool):
+    def __init__(self, validation: Validation, *, patience: int, logits: bool,
+                 min_epochs: int = 0):
         super().__init__()
         self.inputs = [np.asarray(x) for x in validation[0]]
         self.labels = np.asarray(validation[1], int)
         self.weights = class_weights(self.labels)
-        self.patience, self.logits = int(patience), logits
+        self.patience, self.logits, self.min_epochs = int(patience), logits, int(min_epochs)
         self.best: tuple[float, float] = (-1.0, 0.0)
         self.best_epoch, self.wait = 0, 0
         self.best_weights: list[np.ndarray] | None = None
@@ -133,7 +137,7 @@ class ValidationMonitor(keras.callbacks.Callback):
         if self.wait % max(1, self.patience // 2) == 0:
             rate = self.model.optimizer.learning_rate
             rate.assign(float(rate.numpy()) * 0.5)
-        if self.wait >= self.patience:
+        if self.wait >= self.patience and epoch + 1 >= self.min_epochs:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
@@ -154,7 +158,8 @@ def fit_recipe(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndar
     monitor = None
     callbacks: list[keras.callbacks.Callback] = []
     if validation is not None and recipe.patience > 0 and len(validation[1]):
-        monitor = ValidationMonitor(validation, patience=recipe.patience, logits=logits)
+        monitor = ValidationMonitor(validation, patience=recipe.patience, logits=logits,
+                                    min_epochs=recipe.min_epochs)
         callbacks.append(monitor)
     data = augmented_batches(inputs, labels, weights, batch_size=recipe.batch_size,
                              augment=recipe.augment, seed=recipe.seed)
