@@ -272,7 +272,7 @@ class MqttSink:
                 if len(self.outbox) and not self.fatal_error:
                     done = self._flush(force=False)
                     with self._sent:
-                        self._delivered = set(list(self._delivered)[-1000:]) | set(done)
+                        self._delivered = set(sorted(self._delivered | set(done))[-1000:])
                         self._sent.notify_all()
                 elif self.connected and self._client is not None:
                     self._client.loop(timeout=0.01)  # keepalive pings

@@ -29,24 +29,18 @@ def majority_class(y_train: np.ndarray) -> int:
 def logistic_regression(x_train: Sequence[np.ndarray], y_train: np.ndarray,
                         x_test: Sequence[np.ndarray], *, seed: int = 0) -> np.ndarray:
     """Predicted test labels ``(n_test,)`` int64 of an L2 (C=1) logistic regression on the
-    flattened inputs, each column standardised on the training rows."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    train = flatten(x_train)
-    scaler = StandardScaler().fit(train)
-    if len(np.unique(y_train)) < 2:
-        return np.full(len(x_test[0]), int(np.asarray(y_train)[0]), np.int64)
-    model = LogisticRegression(max_iter=2000, random_state=seed)
-    model.fit(scaler.transform(train), np.asarray(y_train))
-    return model.predict(scaler.transform(flatten(x_test))).astype(np.int64)
+    flattened inputs, each column standardised on the training rows (unweighted: the
+    baseline a user would fit first)."""
+    n_classes = int(np.max(y_train)) + 1
+    kernel, bias = logistic_weights(x_train, y_train, n_classes, balanced=False, seed=seed)
+    return np.argmax(flatten(x_test) @ kernel + bias, axis=1).astype(np.int64)
 
 
 def logistic_weights(x_train: Sequence[np.ndarray], y_train: np.ndarray, n_classes: int, *,
                      balanced: bool = True, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The logistic regression of :func:`logistic_regression` (class-weighted when
-    ``balanced``) as one dense layer on the flattened inputs: ``(kernel (d, n_classes),
-    bias (n_classes,))`` float32 with the column standardisation folded in, so that
+    """An L2 (C=1) logistic regression on the flattened inputs, each column standardised on
+    the training rows (class-weighted when ``balanced``), as one dense layer: ``(kernel (d,
+    n_classes), bias (n_classes,))`` float64 with the standardisation folded in, so that
     ``flatten(x) @ kernel + bias`` are its logits (softmax of them: its probabilities). A
     class absent from ``y_train`` gets a zero column and a bias of -20."""
     from sklearn.linear_model import LogisticRegression
@@ -60,7 +54,7 @@ def logistic_weights(x_train: Sequence[np.ndarray], y_train: np.ndarray, n_class
     present = np.unique(labels)
     if len(present) < 2:
         bias[present] = 0.0
-        return kernel.astype(np.float32), bias.astype(np.float32)
+        return kernel, bias
     model = LogisticRegression(max_iter=2000, random_state=seed,
                                class_weight="balanced" if balanced else None)
     model.fit((train - mean) / scale, labels)
@@ -71,4 +65,4 @@ def logistic_weights(x_train: Sequence[np.ndarray], y_train: np.ndarray, n_class
     for row, label in enumerate(model.classes_):
         kernel[:, label] = coef[row] / scale
         bias[label] = intercept[row] - float(np.sum(coef[row] * mean / scale))
-    return kernel.astype(np.float32), bias.astype(np.float32)
+    return kernel, bias

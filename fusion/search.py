@@ -171,8 +171,7 @@ def default_trainer(epochs: int, learning_rate: float) -> Trainer:
     """A plain fixed-epoch trainer (no validation, no class weights)."""
     def train(spec: FusionSpec, model: keras.Model, train_split: Split, val_split: Split) -> Fit:
         return train_classifier(model, train_split[0], train_split[1],
-                                recipe=Recipe(epochs=epochs, learning_rate=learning_rate,
-                                              patience=0, balanced=False))
+                                recipe=Recipe.plain(epochs, 32, learning_rate))
     return train
 
 

@@ -58,6 +58,12 @@ class Recipe:
     augment: tuple[float, float, int] | None = None
     seed: int = 0
 
+    @classmethod
+    def plain(cls, epochs: int, batch_size: int, learning_rate: float) -> Recipe:
+        """A fixed-epoch fit: no validation, no class weights, no augmentation."""
+        return cls(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                   patience=0, balanced=False)
+
 
 @dataclass
 class Fit:
@@ -189,9 +195,7 @@ def train_classifier(model: keras.Model, inputs: Sequence[np.ndarray], labels: n
     """Train a probability-output model on integer labels (sparse cross-entropy, Adam) under
     ``recipe``; without one, a plain fixed-epoch fit (``epochs``, ``batch_size``,
     ``learning_rate``, no class weights)."""
-    if recipe is None:
-        recipe = Recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                        patience=0, balanced=False)
+    recipe = recipe or Recipe.plain(epochs, batch_size, learning_rate)
     compile_classifier(model, learning_rate=recipe.learning_rate)
     fit = fit_recipe(model, inputs, labels, recipe, validation=validation)
     log.debug("trained %s: %d epochs, kept epoch %d, validation balanced accuracy %s",
@@ -213,7 +217,7 @@ def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.nd
     if tuple(layer.kernel.shape) != kernel.shape:
         raise DataError(f"fit_logistic: {model.name} is not a linear model (logits kernel "
                         f"{tuple(layer.kernel.shape)}, inputs give {kernel.shape})")
-    layer.set_weights([kernel, bias])
+    layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     score = None
     if validation is not None and len(validation[1]):
         score = balanced_accuracy(validation[1], predicted_classes(model, validation[0]))
@@ -290,9 +294,7 @@ def distill(student: keras.Model, teacher: keras.Model, inputs: Sequence[np.ndar
     restored afterwards."""
     if len(inputs[0]) != len(labels):
         raise DataError(f"distill: {len(inputs[0])} samples but {len(labels)} labels")
-    if recipe is None:
-        recipe = Recipe(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                        patience=0, balanced=False)
+    recipe = recipe or Recipe.plain(epochs, batch_size, learning_rate)
     flags = [(layer, layer.trainable) for layer in teacher.layers]
     try:  # freezing the teacher's logits view freezes the teacher's own layers: restore them
         distiller = Distiller(student=student, teacher=teacher, temperature=temperature,

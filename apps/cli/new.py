@@ -16,7 +16,7 @@ BLANK = '''# {name}: a tinyfuse app. Every table but [[modalities]] and model.cl
 name = "{name}"
 
 [data]
-# Your recordings, one folder per class: data/<class>/<file> (wav, flac, png, npy, csv), or
+# Your recordings, one folder per class: data/<class>/<file> (wav, flac, png, npy, npz, csv), or
 # data/<class>/<group>/<file> with groups = "folder" (a group never sits on both sides of a
 # split: a patient, a machine, a recording). The path is relative to this file.
 dataset = "folder"

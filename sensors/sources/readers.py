@@ -255,6 +255,14 @@ def read_csv_matrix(
         Empty file, no data rows, ragged rows (names the line), non-numeric cells, NaN/inf.
     """
     path = check_nonempty(path)
+    rows = _csv_rows(path, skip_rows=skip_rows, delimiter=delimiter)
+    _check_width(path, rows, n_columns if n_columns is not None else len(rows[0][1]))
+    return _to_float(path, rows, allow_nonfinite)
+
+
+def _csv_rows(path: Path, *, skip_rows: int = 0,
+              delimiter: str = ",") -> list[tuple[int, list[str]]]:
+    """``(line number, cells)`` of every non-blank line after ``skip_rows``."""
     try:
         lines = path.read_text(encoding="utf-8", errors="strict").splitlines()[skip_rows:]
     except UnicodeDecodeError:
@@ -263,12 +271,14 @@ def read_csv_matrix(
             if line.strip()]
     if not rows:
         raise _fail(path, "no data rows")
-    width = n_columns if n_columns is not None else len(rows[0][1])
+    return rows
+
+
+def _check_width(path: Path, rows: list[tuple[int, list[str]]], width: int) -> None:
     for line_number, cells in rows:
         if len(cells) != width:
             raise _fail(path, f"ragged rows: line {line_number} has {len(cells)} columns, "
                               f"expected {width}")
-    return _to_float(path, rows, allow_nonfinite)
 
 
 def _is_number(cell: str) -> bool:
@@ -297,14 +307,7 @@ def read_csv_columns(path: str | Path, *, columns: tuple[str | int, ...] = (),
         non-numeric cell in a kept column (naming the line and the column).
     """
     path = check_nonempty(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
-    except UnicodeDecodeError:
-        raise _fail(path, "not a text CSV (undecodable bytes)") from None
-    rows = [(n, [c.strip() for c in line.split(",")]) for n, line in enumerate(lines, 1)
-            if line.strip()]
-    if not rows:
-        raise _fail(path, "no data rows")
+    rows = [(n, [c.strip() for c in cells]) for n, cells in _csv_rows(path)]
     header: list[str] = []
     if not all(_is_number(c) for c in rows[0][1]):  # a header line
         header, rows = rows[0][1], rows[1:]
@@ -322,10 +325,7 @@ def read_csv_columns(path: str | Path, *, columns: tuple[str | int, ...] = (),
                 raise _fail(path, f"no column {column!r} (header: {header[:12]})")
             index = header.index(str(column))
         picked.append(index)
-    for line_number, cells in rows:
-        if len(cells) != width:
-            raise _fail(path, f"ragged rows: line {line_number} has {len(cells)} columns, "
-                              f"expected {width}")
+    _check_width(path, rows, width)
     if n_columns is not None and len(picked or range(width)) != n_columns:
         raise _fail(path, f"{len(picked or range(width))} columns, expected {n_columns}")
     if picked:
@@ -371,9 +371,7 @@ def _to_float(path: Path, rows: list[tuple[int, list[str]]], allow_nonfinite: bo
     except ValueError:
         for line_number, cells in rows:
             for cell in cells:
-                try:
-                    float(cell)
-                except ValueError:
+                if not _is_number(cell):
                     raise _fail(path, f"line {line_number}: non-numeric cell "
                                       f"{cell.strip()[:20]!r}") from None
         raise _fail(path, "non-numeric cells") from None

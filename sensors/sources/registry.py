@@ -100,23 +100,30 @@ def regroup(loaded: LoadResult, *, group_by: Any = None, groups: Any = None,
                             f"such meta value (e.g. {lacking[0]}); meta keys: {known}")
         samples = tuple(replace(s, group=str(dict(s.meta)[key])) for s in samples)
         notes.append(f"groups are the samples' {key!r}")
-    for field_name, wanted_raw in (("keep_groups", groups), ("keep_labels", labels)):
+    for what, wanted_raw in (("groups", groups), ("labels", labels)):
         if wanted_raw is None:
             continue
         wanted = _names(wanted_raw)
-        value_of = (lambda s: str(s.group)) if field_name == "keep_groups" else (
-            lambda s: str(s.label))
+        value_of = _group_of if what == "groups" else _label_of
         present = sorted({value_of(s) for s in samples})
         unknown = [g for g in wanted if g not in present]
         if not wanted or unknown:
-            raise DataError(f"{where}: {field_name}={wanted}: {unknown or 'nothing'} not among "
-                            f"the data's {field_name[5:]} {present[:20]}")
+            raise DataError(f"{where}: keep_{what}={wanted}: {unknown or 'nothing'} not among "
+                            f"the data's {what} {present[:20]}")
         samples = tuple(s for s in samples if value_of(s) in wanted)
-        notes.append(f"kept {field_name[5:]} {wanted}")
+        notes.append(f"kept {what} {wanted}")
     if samples is loaded.samples:
         return loaded
     return replace(loaded, samples=samples, notes=tuple(notes))
 
+
+
+def _group_of(sample) -> str:
+    return str(sample.group)
+
+
+def _label_of(sample) -> str:
+    return str(sample.label)
 
 
 def _names(value: Any) -> list[str]:
