@@ -50,7 +50,7 @@ RAM_TARGET_RATIO = 0.75
 KERNELS: tuple[Kernels, ...] = ("portable", "dsp")
 BENCHMARK_TASKS = ("posture_thermal", "posture_thermal_insplit", "ceiling_fan",
                    "ceiling_fan_insplit", "cwru", "cwru_de", "covid_cough", "coswara_sound",
-                   "coswara_participant")  # bench/run_configs.py TASKS
+                   "coswara_sound_insplit", "coswara_participant")  # run_configs.py TASKS
 DEMO_APPS = ("cough", "posture", "factory")
 FUZZ_FIRST_SEED = 100
 

@@ -42,6 +42,7 @@ TASKS: dict[str, tuple[str, str, int]] = {
     "cwru": ("build", "cwru_0hp", 58 * KB),
     "covid_cough": ("build", "covid19_cough", 16 * KB),
     "coswara_sound": ("evaluate", "coswara_20200413", 16 * KB),
+    "coswara_sound_insplit": ("evaluate", "coswara_20200413", 16 * KB),
     "coswara_participant": ("evaluate", "coswara_20200413", 16 * KB),
 }
 

@@ -10,11 +10,14 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ("posture_thermal", "posture_thermal_insplit", "ceiling_fan", "ceiling_fan_insplit",
-         "cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_participant")
+         "cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_sound_insplit",
+         "coswara_participant")
 CROSS = (("posture_thermal", "posture_thermal_insplit", "thermal posture, volunteers C and D "
           "never seen in training"),
          ("ceiling_fan", "ceiling_fan_insplit", "ceiling fan imbalance, a fan speed (high) "
-          "never seen in training"))
+          "never seen in training"),
+         ("coswara_sound", "coswara_sound_insplit", "Coswara sound type, participants never "
+          "seen in training"))
 
 
 def _pct(value: float | None) -> str:

@@ -78,10 +78,7 @@ def class_metrics(truth: np.ndarray, predicted: np.ndarray, *,
     total = int(matrix.sum())
     accuracy = float(np.trace(matrix) / total) if total else 0.0
     balanced = float(np.mean(recalls)) if recalls else 0.0
-    present = support[support > 0]
-    # normal approximation over the classes present: Var = sum_c r_c (1 - r_c) / n_c / k^2
-    spread = (math.sqrt(sum(r * (1 - r) / n for r, n in zip(recalls, present, strict=True)))
-              / len(present)) if len(present) else 0.0
+    spread = balanced_accuracy_error(np.diag(matrix)[support > 0], support[support > 0])
     return {"accuracy": accuracy, "balanced_accuracy": balanced,
             "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
             "ci95": {"accuracy": wilson_interval(accuracy, total),
@@ -91,6 +88,22 @@ def class_metrics(truth: np.ndarray, predicted: np.ndarray, *,
 
 
 Z95 = 1.959964
+
+
+def balanced_accuracy_error(hits: np.ndarray, support: np.ndarray) -> float:
+    """Standard error of a balanced accuracy from each present class's ``hits`` of ``support``.
+
+    Normal approximation over the k classes, Var = sum_c r_c (1 - r_c) / n_c / k^2, with each
+    recall smoothed to (hits + 1) / (n + 2) so that a perfect or empty score on a handful of
+    samples is not taken as certain. A rare class measured on two samples dominates the error,
+    as it should: 11 validation samples, 2 of them of one class, half of each class right,
+    give an error of 0.195, where a plain binomial on 11 samples gives 0.15 for any class mix.
+    """
+    hits, support = np.asarray(hits, float), np.asarray(support, float)
+    if not len(support):
+        return 0.0
+    rates = (hits + 1.0) / (support + 2.0)
+    return float(math.sqrt(float(np.sum(rates * (1.0 - rates) / support))) / len(support))
 
 
 def wilson_interval(rate: float, count: int) -> list[float]:

@@ -634,6 +634,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
                     "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
                     "macs": c.cost.macs, "fits": c.fits, "linear": c.spec.is_linear,
-                    "val_balanced_accuracy_int8": c.accuracy}
+                    "val_balanced_accuracy_int8": c.accuracy,
+                    "val_standard_error": c.error}
                    for c in state.candidates],
     }

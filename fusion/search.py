@@ -8,11 +8,12 @@ kernels, RAM = static arena and buffers + a stack allowance), the numbers ``tiny
 measures. Only candidates that fit are trained, each with the recipe the deployed student
 gets (``train``: distilled from the teacher, class-balanced, early-stopped on validation),
 and scored on the validation split by the balanced accuracy of their int8 model on TFLite
-Micro. Candidates within one standard error of the best score are tied, and a tie goes to
-the smallest (fewest MACs, then fewest weight bytes). The grid includes the linear student
-(one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that does as
-well wins, and a deep one must beat it by more than the validation noise. The winner's
-trained model is the student the build goes on with.
+Micro. Candidates within one standard error of the best score (the error of a balanced
+accuracy, from the validation count of each class: ``metrics.balanced_accuracy_error``) are
+tied, and a tie goes to the smallest (fewest MACs, then fewest weight bytes). The grid
+includes the linear student (one int8 FULLY_CONNECTED layer from the concatenated inputs), so
+a linear model that does as well wins, and a deep one must beat it by more than the
+validation noise. The winner's trained model is the student the build goes on with.
 
 When the compiler cannot read a model (an op it does not support yet) the footprint falls
 back to the TFLite Micro arena and the flatbuffer's constant bytes plus the code allowance,
@@ -22,7 +23,6 @@ and says so in ``source``.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -32,7 +32,7 @@ import numpy as np
 from tinyfuse.core.errors import BudgetExceeded, ExportError
 from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
 from tinyfuse.fusion.export import convert_int8
-from tinyfuse.fusion.metrics import class_metrics
+from tinyfuse.fusion.metrics import balanced_accuracy_error, class_metrics, confusion_matrix
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import Budget, FusionSpec
 from tinyfuse.fusion.train import Fit, Recipe, train_classifier
@@ -136,12 +136,14 @@ def _scale_input(modality: ModalitySpec, scale: float) -> ModalitySpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandidateResult:
     """One candidate: its footprint and, when it fits and was trained, its validation score
-    (balanced accuracy of the int8 model on TFLite Micro; ``None`` when not trained)."""
+    (balanced accuracy of the int8 model on TFLite Micro; ``None`` when not trained) and the
+    score's standard error."""
 
     spec: FusionSpec
     cost: Footprint
     fits: bool
     accuracy: float | None
+    error: float = 0.0
     model: keras.Model | None = field(default=None, compare=False, repr=False)
     fit: Fit | None = None
 
@@ -152,19 +154,18 @@ def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint
 
 
 def int8_balanced_accuracy(model: keras.Model, spec: FusionSpec,
-                           train: Sequence[np.ndarray], val: Split) -> float:
+                           train: Sequence[np.ndarray], val: Split) -> tuple[float, float]:
     """Balanced accuracy on ``val`` of ``model`` converted to int8 (calibrated on ``train``)
-    and run on TFLite Micro."""
+    and run on TFLite Micro, and its standard error (``metrics.balanced_accuracy_error``)."""
     x_val, y_val = val
     tflite = convert_int8(model, list(train), n_samples=64)
     probs = ReferenceModel(tflite).predict(dict(zip(spec.modality_names, x_val, strict=True)))
-    return float(class_metrics(np.asarray(y_val), probs.argmax(1),
-                               classes=spec.classes)["balanced_accuracy"])
-
-
-def standard_error(score: float, count: int) -> float:
-    """Binomial standard error of a rate ``score`` measured on ``count`` samples."""
-    return math.sqrt(max(score * (1.0 - score), 0.0) / max(count, 1))
+    truth, predicted = np.asarray(y_val, int), probs.argmax(1)
+    matrix = confusion_matrix(truth, predicted, n_classes=len(spec.classes))
+    support = matrix.sum(axis=1)
+    present = support > 0
+    score = float(class_metrics(truth, predicted, classes=spec.classes)["balanced_accuracy"])
+    return score, balanced_accuracy_error(np.diag(matrix)[present], support[present])
 
 
 def default_trainer(epochs: int, learning_rate: float) -> Trainer:
@@ -198,31 +199,31 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
         No candidate fits; the message gives the smallest candidate's overage in bytes.
     """
     trainer = train or default_trainer(epochs, learning_rate)
-    results, n_val = [], 1
+    results = []
     for spec in candidates:
         (x_train, y_train), (x_val, y_val) = features_for(spec)
         cost = measure(spec, x_train)
         fits = cost.fits(budget)
-        score, model, fit = None, None, None
+        score, error, model, fit = None, 0.0, None, None
         if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
             fit = trainer(spec, model, (x_train, y_train), (x_val, y_val))
-            score, n_val = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val)), len(
-                y_val)
+            score, error = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val))
         log.info("candidate %s%s: flash %d B, RAM %d B, %d MACs, fits=%s, int8 balanced "
                  "accuracy %s", [b.width for b in spec.branches],
                  " (linear)" if spec.is_linear else "", cost.flash_bytes, cost.ram_bytes,
                  cost.macs, fits, "-" if score is None else f"{score:.3f}")
         results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=score,
-                                       model=model, fit=fit))
+                                       error=error, model=model, fit=fit))
     fitting = [r for r in results if r.fits]
     if not fitting:
         smallest = min(results, key=lambda r: sum(r.cost.overage(budget)))
         check_fit(smallest.cost, budget, what=f"the smallest of {len(results)} candidates")
-    scored = [r.accuracy for r in fitting if r.accuracy is not None]
-    top = max(scored) if scored else 0.0
-    floor = top - standard_error(top, n_val)
+    scored = [r for r in fitting if r.accuracy is not None]
+    leader = max(scored, key=lambda r: r.accuracy or 0.0, default=None)
+    top = leader.accuracy or 0.0 if leader else 0.0
+    floor = top - (leader.error if leader else 0.0)
     tied = [r for r in fitting if r.accuracy is None or r.accuracy >= floor]
     best = min(tied, key=lambda r: (r.cost.macs, r.cost.weights_bytes))
     log.info("search: best int8 balanced accuracy %.3f; %d candidate(s) within one standard "

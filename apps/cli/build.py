@@ -34,7 +34,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="train on the real dataset in DIR instead of the config's source")
     parser.add_argument("--limit", type=numbers.count, default=None,
-                        help="with --data: load at most N files per class/unit")
+                        help="with --data: load at most N files per class/unit, spread over its "
+                             "recordings")
     parser.add_argument("--board", choices=BOARD_NAMES, default=None,
                         help="override the config's board budget")
 

@@ -242,6 +242,22 @@ def _pick_test_groups(samples: Iterable[Sample], test_fraction: float, seed: int
     return test
 
 
+def spread(items: list[T], limit: int | None) -> list[T]:
+    """At most ``limit`` of the sorted ``items``, evenly spaced from the first to the last, so
+    that a limited load spans every recording, person or folder instead of the first few.
+
+    Examples
+    --------
+    >>> spread(list("abcdefgh"), 3)
+    ['a', 'e', 'h']
+    """
+    if limit is None or len(items) <= limit:
+        return list(items)
+    if limit <= 1:
+        return list(items[:limit])
+    return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
+
+
 def progress(items: Iterable[T], *, desc: str, total: int | None = None) -> Iterable[T]:
     """Wrap ``items`` in a tqdm bar on a terminal; plain iteration otherwise."""
     if not sys.stderr.isatty():

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyfuse.core.errors import DataError
-from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect, spread
 from tinyfuse.sensors.sources.readers import (
     AUDIO_SUFFIXES,
     DEFAULT_RMS_FLOOR,
@@ -45,13 +45,13 @@ def _class_folder_files(root: Path, *, nested: bool, pattern: str = "*"):
 def class_files(root: Path, *, pattern: str | None, limit: int | None,
                 nested: bool = False) -> list[tuple[str, Path]]:
     """``(class, file)`` pairs under ``root/<class>/`` (and its sub-folders when ``nested``),
-    sorted; at most ``limit`` per class."""
+    sorted; at most ``limit`` per class, spread over the class's files (``base.spread``)."""
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
     pairs: list[tuple[str, Path]] = []
     for class_dir, files in _class_folder_files(root, nested=nested, pattern=pattern or "*"):
         readable = [f for f in files if pattern or f.suffix.lower() in SUFFIXES]
-        pairs.extend((class_dir.name, f) for f in readable[:limit])
+        pairs.extend((class_dir.name, f) for f in spread(readable, limit))
     return pairs
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyfuse.core.errors import DataError
-from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect
+from tinyfuse.sensors.sources.base import LoadResult, Sample, Skipped, collect, spread
 from tinyfuse.sensors.sources.folder import read_any
 from tinyfuse.sensors.sources.join import join_by_key
 from tinyfuse.sensors.sources.readers import DEFAULT_RMS_FLOOR
@@ -106,12 +106,11 @@ def load_manifest(root: str | Path, *, modality: str = "", manifest: str = MANIF
     root = Path(root)
     path = root / manifest
     rows = _rows(path)
-    counts: dict[str, int] = {}
-    chosen = []
+    by_label: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for number, row in enumerate(rows, start=2):
-        counts[row["label"]] = counts.get(row["label"], 0) + 1
-        if limit is None or counts[row["label"]] <= limit:
-            chosen.append((number, row))
+        by_label.setdefault(row["label"], []).append((number, row))
+    chosen = sorted((item for items in by_label.values() for item in spread(items, limit)),
+                    key=lambda item: item[0])
 
     def load_one(item: tuple[int, dict[str, str]]) -> list[Sample]:
         number, row = item

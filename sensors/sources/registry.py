@@ -66,8 +66,9 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> LoadResult:
     ``options`` go to the loader (e.g. ``limit=``); see each loader for its options. Two
     options work with every loader (:func:`regroup`): ``group_by`` (a meta key, e.g.
     ``speed``, ``room``, ``source``: the samples' group becomes its value, so splits and
-    per-group tables follow that domain), ``keep_groups`` (only these groups, after
-    ``group_by``) and ``keep_labels`` (only these labels); lists or comma-separated strings.
+    per-group tables follow that domain; ``"file"``: each file its own group),
+    ``keep_groups`` (only these groups, after ``group_by``) and ``keep_labels`` (only these
+    labels); lists or comma-separated strings.
     """
     group_by = options.pop("group_by", None)
     groups = options.pop("keep_groups", None)
@@ -85,13 +86,21 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> LoadResult:
                    where=str(root))
 
 
+FILE_GROUPS = "file"
+
+
 def regroup(loaded: LoadResult, *, group_by: Any = None, groups: Any = None,
             labels: Any = None, where: str = "data") -> LoadResult:
-    """``loaded`` with each sample's group replaced by its meta value ``group_by`` and only
-    the samples of ``groups`` and ``labels`` kept (each may be ``None``: unchanged)."""
+    """``loaded`` with each sample's group replaced by its meta value ``group_by`` (or by its
+    file, for ``group_by="file"``) and only the samples of ``groups`` and ``labels`` kept (each
+    may be ``None``: unchanged)."""
     samples = loaded.samples
     notes = list(loaded.notes)
-    if group_by is not None:
+    if group_by == FILE_GROUPS:
+        samples = tuple(replace(s, group=str(s.source)) for s in samples)
+        notes.append("every file is its own group (group_by='file': rows of one recording "
+                     "stay together, recordings of one person or machine do not)")
+    elif group_by is not None:
         key = str(group_by)
         lacking = [s.source for s in samples if key not in dict(s.meta)]
         if lacking:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyfuse.core.errors import DataError
-from tinyfuse.sensors.sources.base import LoadResult, Sample, collect
+from tinyfuse.sensors.sources.base import LoadResult, Sample, collect, spread
 from tinyfuse.sensors.sources.readers import check_nonempty
 
 NAME = "thermal_d6t_posture"
@@ -135,13 +135,8 @@ def load_thermal_d6t(root: str | Path, *, limit: int | None = None) -> LoadResul
 
 
 def _limit_per_posture(files: list[Path], limit: int | None) -> list[Path]:
-    if limit is None:
-        return files
-    seen: dict[str, int] = {}
-    kept = []
+    by_posture: dict[str, list[Path]] = {}
     for path in files:
-        posture = path.stem.rsplit("-", 1)[-1]
-        if seen.get(posture, 0) < limit:
-            seen[posture] = seen.get(posture, 0) + 1
-            kept.append(path)
-    return kept
+        by_posture.setdefault(path.stem.rsplit("-", 1)[-1], []).append(path)
+    kept = {path for paths in by_posture.values() for path in spread(paths, limit)}
+    return [path for path in files if path in kept]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyfuse.fusion.metrics import class_metrics, warnings_for
+from tinyfuse.fusion.metrics import balanced_accuracy_error, class_metrics, warnings_for
 
 CLASSES = ("normal", "fault", "other")
 
@@ -67,6 +67,17 @@ def test_intervals_contain_the_rate_and_narrow_with_more_samples():
                             classes=["a", "b"])
     low, high = metrics["ci95"]["balanced_accuracy"]
     assert low < metrics["balanced_accuracy"] < high
+
+
+def test_the_error_of_a_balanced_accuracy_is_set_by_its_rarest_class():
+    # smoothed recalls (h + 1) / (n + 2): 6/11 of 9 and 2/4 of 2 -> known answer by hand
+    r1, r2 = 6 / 11, 2 / 4
+    expected = np.sqrt(r1 * (1 - r1) / 9 + r2 * (1 - r2) / 2) / 2
+    assert balanced_accuracy_error([5, 1], [9, 2]) == pytest.approx(expected)
+    assert balanced_accuracy_error([5, 1], [9, 2]) > 0.19  # a plain binomial on 11 gives 0.15
+    assert balanced_accuracy_error([100, 100], [100, 100]) > 0.0  # perfect is not certain
+    assert balanced_accuracy_error([990, 990], [1000, 1000]) < 0.005
+    assert balanced_accuracy_error([], []) == 0.0
 
 
 def test_per_group_table():

@@ -229,6 +229,19 @@ def test_folder_groups_from_sub_folders_and_from_a_regex(tmp_path):
         load_folder(tmp_path / "r", groups="speaker")
 
 
+def test_a_limited_load_spans_every_group(tmp_path):
+    from tinyfuse.sensors.sources import load_folder
+    from tinyfuse.sensors.sources.base import spread
+
+    assert spread(list("abcdefgh"), 3) == ["a", "e", "h"]
+    assert spread(list("ab"), 5) == ["a", "b"] and spread(list("abc"), 1) == ["a"]
+    assert spread(list("abc"), None) == ["a", "b", "c"] and spread([], 2) == []
+    _frames(tmp_path / "v", [f"fall/video{v}/{f:03d}.npy" for v in range(3) for f in range(4)])
+    limited = load_folder(tmp_path / "v", modality="depth", groups="folder", limit=3)
+    assert sorted(s.group for s in limited.samples) == [
+        "fall/video0", "fall/video1", "fall/video2"]
+
+
 def test_a_manifest_names_files_labels_groups_modalities_and_crops(tmp_path):
     from tinyfuse.sensors.sources import load_dataset
 

@@ -128,5 +128,9 @@ def test_group_by_groups_and_labels_work_with_any_loader(datasets_dir):
     assert len(loaded.samples) == 16  # 4 windows of each of the 4 recordings kept
     with pytest.raises(DataError, match=r"group_by='room'.*meta keys: \[.*'speed'"):
         load_dataset("auto", root, limit=1, group_by="room")
+    per_file = load_dataset("auto", root, limit=2, group_by="file")
+    by_recording = load_dataset("auto", root, limit=2)
+    assert [s.group for s in per_file.samples] == [s.source for s in per_file.samples]
+    assert len({s.group for s in by_recording.samples}) * 2 == len(per_file.samples)
     with pytest.raises(DataError, match=r"keep_groups=\['fast'\]: \['fast'\] not among"):
         load_dataset("auto", root, limit=1, group_by="speed", keep_groups=["fast"])
