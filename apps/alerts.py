@@ -146,6 +146,24 @@ class MqttSecurity:
         return bool(self.ca_file)
 
 
+def new_client(*, client_id: str, security: MqttSecurity, connect_timeout_s: float,
+               clean_session: bool = True) -> mqtt.Client:
+    """A paho MQTT 3.1.1 client (callback API 2) that logs in with ``security``."""
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         client_id=client_id, clean_session=clean_session,
+                         protocol=mqtt.MQTTv311)
+    client.connect_timeout = connect_timeout_s
+    if security.username:
+        client.username_pw_set(security.username, security.password or None)
+    if security.tls:
+        try:
+            client.tls_set(ca_certs=security.ca_file, certfile=security.cert_file or None,
+                           keyfile=security.key_file or None)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            raise DataError(f"mqtt: TLS files {security.ca_file}: {exc}") from None
+    return client
+
+
 class MqttSink:
     """Publishes alerts over MQTT with QoS 1 from a persistent :class:`Outbox`.
 
@@ -317,19 +335,8 @@ class MqttSink:
     # --- connection -----------------------------------------------------------------------
 
     def _new_client(self) -> mqtt.Client:
-        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                             client_id=self.client_id, clean_session=True,
-                             protocol=mqtt.MQTTv311)
-        client.connect_timeout = self.connect_timeout_s
-        if self.security.username:
-            client.username_pw_set(self.security.username, self.security.password or None)
-        if self.security.tls:
-            try:
-                client.tls_set(ca_certs=self.security.ca_file,
-                               certfile=self.security.cert_file or None,
-                               keyfile=self.security.key_file or None)
-            except (OSError, ValueError, ssl.SSLError) as exc:
-                raise DataError(f"mqtt: TLS files {self.security.ca_file}: {exc}") from None
+        client = new_client(client_id=self.client_id, security=self.security,
+                            connect_timeout_s=self.connect_timeout_s)
         if self.availability_topic:
             client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.on_connect = self._on_connect

@@ -13,7 +13,8 @@ tracker's ``on_escalate`` callback runs) so that someone with more authority see
 Hooks (:class:`ConfirmHook`) are told about an alert once (``request``) and then asked for the
 answer (``answer``: ``"confirm"``, ``"dismiss"`` or ``None`` while nobody answered).
 :class:`AutoConfirm`, :class:`CallbackConfirm` and :class:`ConsoleConfirm` answer at once;
-:class:`QueueConfirm` and :class:`FileConfirm` are headless and answer whenever a person does.
+:class:`QueueConfirm` and :class:`FileConfirm` are headless and answer whenever a person does;
+``tinyfuse.apps.confirm_remote`` asks over MQTT or an HTTP webhook.
 """
 
 from __future__ import annotations
@@ -150,13 +151,27 @@ def expire(alert: Alert, *, now_s: float, escalate: bool = True) -> Alert:
 # --- hooks --------------------------------------------------------------------------------
 
 class ConfirmHook(Protocol):
-    """Asks a person about an alert. ``name`` is recorded as ``answered_by``."""
+    """Asks a person about an alert. ``name`` is recorded as ``answered_by``.
+
+    ``request`` may be called again for an alert already asked about (a restarted tracker
+    resumes what was waiting) and must then be harmless; ``done`` is called once the alert no
+    longer waits (answered or expired), so the hook can withdraw the question.
+    """
 
     name: str
 
     def request(self, alert: Alert) -> None: ...
 
     def answer(self, alert: Alert) -> str | None: ...
+
+    def done(self, alert: Alert) -> None: ...
+
+
+class _Hook:
+    """Defaults of the optional parts of a hook."""
+
+    def done(self, alert: Alert) -> None:
+        return None
 
 
 def question(alert: Alert) -> str:
@@ -166,7 +181,7 @@ def question(alert: Alert) -> str:
             f"{d.reason}")
 
 
-class AutoConfirm:
+class AutoConfirm(_Hook):
     """Answers every request at once with a fixed answer (default ``"confirm"``).
 
     With ``record`` (a file path) every request is appended to it as one JSON line
@@ -198,7 +213,7 @@ class AutoConfirm:
         return self._answer
 
 
-class CallbackConfirm:
+class CallbackConfirm(_Hook):
     """Calls ``callback(alert) -> "confirm" | "dismiss" | None`` (None: ask again later)."""
 
     def __init__(self, callback: Callable[[Alert], str | None], *,
@@ -213,7 +228,7 @@ class CallbackConfirm:
         return self._callback(alert)
 
 
-class ConsoleConfirm:
+class ConsoleConfirm(_Hook):
     """Asks on a terminal: prints the alert to ``out`` and reads ``y``/``n`` from ``stdin``.
 
     End of input (or an unreadable answer after ``attempts`` tries) gives no answer, so the
@@ -243,7 +258,7 @@ class ConsoleConfirm:
         return None
 
 
-class QueueConfirm:
+class QueueConfirm(_Hook):
     """Headless, in process: requests go to ``requests``; answers are read from ``answers`` as
     ``(alert_id, "confirm" | "dismiss")`` pairs put there by any thread (a web handler, a
     chat bot). Answers for other alerts are kept until asked for."""
@@ -267,10 +282,10 @@ class QueueConfirm:
         return self._seen.pop(alert.alert_id, None)
 
 
-class FileConfirm:
+class FileConfirm(_Hook):
     """Headless, across processes: writes ``<folder>/pending/<alert_id>.json`` (the payload)
     and reads the answer from ``<folder>/answers/<alert_id>`` (a file whose text is
-    ``confirm`` or ``dismiss``). Answered requests are removed from ``pending``."""
+    ``confirm`` or ``dismiss``). Answered and expired requests are removed from ``pending``."""
 
     def __init__(self, folder: str | Path) -> None:
         self.name = "file"
@@ -292,8 +307,10 @@ class FileConfirm:
         if reply not in ANSWERS:
             log.warning("%s: answer %r is not one of %s; ignored", path, reply, ANSWERS)
             return None
-        (self.folder / "pending" / f"{alert.alert_id}.json").unlink(missing_ok=True)
         return reply
+
+    def done(self, alert: Alert) -> None:
+        (self.folder / "pending" / f"{alert.alert_id}.json").unlink(missing_ok=True)
 
 
 # --- the tracker --------------------------------------------------------------------------
@@ -331,8 +348,10 @@ class Confirmations:
             raise DataError(f"{self.state_file}: unreadable confirmation state ({exc}); "
                             f"move it away to start afresh") from None
         if alerts:
-            log.info("%s: %d alert(s) still waiting for an answer", self.state_file,
-                     len(alerts))
+            log.info("%s: %d alert(s) still waiting for an answer; asking again",
+                     self.state_file, len(alerts))
+        for alert in alerts:  # the process may have died between saving and asking
+            self.hook.request(alert)
         return {alert.alert_id: alert for alert in alerts}
 
     def _save(self) -> None:
@@ -379,14 +398,21 @@ class Confirmations:
         if reply is not None:
             del self._waiting[alert.alert_id]
             self._save()
+            self._withdraw(alert)
             return [apply_answer(alert, reply, now_s=now_s, by=self.hook.name)]
         if alert.deadline_s is not None and now_s >= alert.deadline_s:
             return [self._expire(alert, now_s)]
         return []
 
+    def _withdraw(self, alert: Alert) -> None:
+        done = getattr(self.hook, "done", None)  # optional for a hook written elsewhere
+        if done is not None:
+            done(alert)
+
     def _expire(self, alert: Alert, now_s: float) -> Alert:
         del self._waiting[alert.alert_id]
         self._save()
+        self._withdraw(alert)
         done = expire(alert, now_s=now_s, escalate=self.escalate)
         if done.escalated:
             log.warning("alert %s (%s) was not answered in %.0f s: escalated", done.alert_id,

@@ -20,7 +20,8 @@ from pathlib import Path
 from tinyfuse.apps.cli import numbers
 from tinyfuse.core.errors import DataError, DeployError
 
-CONFIRM_CHOICES = ("auto", "console", "file")
+CONFIRM_CHOICES = ("auto", "console", "file", "mqtt", "http")
+DURABLE_HOOKS = ("file", "mqtt", "http")  # their waiting alerts survive a restart
 STREAMS = ("episodes", "onsets")
 MAX_ALERTS_LISTED = 12
 DELIVERY_WORDS = {"delivered": "delivered to the broker",
@@ -53,7 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--outbox", default=None, metavar="DIR",
                         help="outbox and local alert log folder (default OUT/outbox)")
     parser.add_argument("--confirm", choices=CONFIRM_CHOICES, default="auto",
-                        help="who answers uncertain alerts (file: OUT/confirm/answers/<id>)")
+                        help="who answers uncertain alerts (file: OUT/confirm/answers/<id>; "
+                        "mqtt: questions and answers on the --mqtt broker; http: a webhook)")
+    parser.add_argument("--confirm-url", default="", metavar="URL",
+                        help="with --confirm http: the webhook that takes each question "
+                        "(POST) and, without --confirm-listen, answers GET URL/<alert id>")
+    parser.add_argument("--confirm-listen", default="", metavar="HOST:PORT",
+                        help="with --confirm http: serve POST /answer here for the answers")
     parser.add_argument("--confirm-timeout-s", type=numbers.seconds, default=30.0,
                         help="stream seconds to wait for an answer before escalating")
     parser.add_argument("--scorer", choices=("host", "tflite"), default="host",
@@ -79,9 +86,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _mqtt_address(text: str) -> tuple[str, int]:
+    return _address(text, "--mqtt")
+
+
+def _address(text: str, option: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise DataError(f"--mqtt: expected HOST:PORT, got {text!r}")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise DataError(f"{option}: expected HOST:PORT, got {text!r}")
     return host, int(port)
 
 
@@ -165,9 +176,25 @@ def _sink(args: argparse.Namespace, outbox: Path, *, availability: str):
     return FallbackSink([mqtt, local]), mqtt
 
 
-def _hook(args: argparse.Namespace, out: Path):
+def _hook(args: argparse.Namespace, out: Path, *, app: str, device: str):
     from tinyfuse.apps.confirm import AutoConfirm, ConsoleConfirm, FileConfirm
+    from tinyfuse.apps.confirm_remote import HttpConfirm, MqttConfirm
 
+    if args.confirm == "mqtt":
+        if not args.mqtt:
+            raise DataError("--confirm mqtt: needs --mqtt HOST:PORT (the questions go to the "
+                            "alerts' broker)")
+        host, port = _mqtt_address(args.mqtt)
+        return MqttConfirm(host=host, port=port, app=app, device=device,
+                           security=_security(args))
+    if args.confirm == "http":
+        if not args.confirm_url:
+            raise DataError("--confirm http: needs --confirm-url URL (the webhook)")
+        listen = _address(args.confirm_listen, "--confirm-listen") if args.confirm_listen \
+            else None
+        return HttpConfirm(args.confirm_url, listen=listen)
+    if args.confirm_url or args.confirm_listen:
+        raise DataError("--confirm-url and --confirm-listen go with --confirm http")
     if args.confirm == "console":
         return ConsoleConfirm(stdin=sys.stdin, out=sys.stdout)
     if args.confirm == "file":
@@ -192,17 +219,22 @@ def run_command(args: argparse.Namespace) -> int:
     samples = _samples(args, bundle.app, policy, bundle.modalities)
     Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
-    hook = _hook(args, out)
-    sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
+    hook = _hook(args, out, app=bundle.app, device=device)
     try:
-        result = run_stream(
-            replay(samples, period_s=args.period_s), scorer=make_scorer(bundle, kind=args.scorer),
-            policy=policy, sink=sink, device=device,
-            confirmations=Confirmations(
-                hook, timeout_s=args.confirm_timeout_s,
-                state_file=out / "confirm" / "waiting.json" if args.confirm == "file" else None))
+        sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
+        try:
+            durable = args.confirm in DURABLE_HOOKS
+            result = run_stream(
+                replay(samples, period_s=args.period_s),
+                scorer=make_scorer(bundle, kind=args.scorer), policy=policy, sink=sink,
+                device=device, confirmations=Confirmations(
+                    hook, timeout_s=args.confirm_timeout_s,
+                    state_file=out / "confirm" / "waiting.json" if durable else None))
+        finally:
+            sink.close()
     finally:
-        sink.close()
+        if hasattr(hook, "close"):
+            hook.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
                "policy_source": "calibrated" if bundle.policy is not None else "default",
                "scorer": args.scorer, "source": args.source, "outbox": str(outbox)}

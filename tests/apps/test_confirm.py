@@ -162,6 +162,16 @@ def test_waiting_alerts_survive_a_restart(tmp_path):
     assert len(json.loads(state.read_text())) == 2
     assert states(second.expire_all(now_s=13.0)) == ["expired", "expired"]
     assert json.loads(state.read_text()) == []
+    assert list((tmp_path / "confirm" / "pending").iterdir()) == []  # no stale question
+
+
+def test_a_resumed_alert_is_asked_again_when_its_question_was_lost(tmp_path):
+    state = tmp_path / "confirm" / "waiting.json"
+    first = Confirmations(FileConfirm(tmp_path / "confirm"), timeout_s=60.0, state_file=state)
+    first.submit(alert(4), now_s=0.0)
+    (tmp_path / "confirm" / "pending" / "p4.json").unlink()  # died before the question was out
+    Confirmations(FileConfirm(tmp_path / "confirm"), timeout_s=60.0, state_file=state)
+    assert (tmp_path / "confirm" / "pending" / "p4.json").exists()
 
 
 def test_a_corrupt_confirmation_state_is_one_clear_error(tmp_path):
