@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     """One scored sample: time, scores (bundle class order), true label if known, missing
-    modalities, and the label of the decision taken at this step (empty: none)."""
+    modalities (those absent and those with a sensor fault; ``faults`` names the latter), and
+    the label of the decision taken at this step (empty: none)."""
 
     time_s: float
     scores: tuple[float, ...]
     truth: str
     missing: tuple[str, ...]
     decision: str
+    faults: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,6 +67,7 @@ class RunResult:
             "alerts_matching_truth": int(true_alerts),
             "escalated": sum(a.escalated for a in finals),
             "steps_with_missing_modality": sum(bool(s.missing) for s in self.steps),
+            "sensor_faults": dict(Counter(name for s in self.steps for name in s.faults)),
             "deliveries": dict(self.deliveries), "skipped_samples": list(self.skipped),
             "alerts": [{"alert_id": a.alert_id, "label": a.decision.label,
                         "time_s": a.decision.time_s, "score": a.decision.score,
@@ -169,7 +172,7 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
             loop.result.skipped.append(f"{sample.source}: {exc}")
             log.warning("skipped %s: %s", sample.source, exc)
             continue
-        missing = preprocessor.missing(features)
+        missing, faults = preprocessor.missing(features), preprocessor.faults(sample)
         scores = scorer.score(inputs)
         state, decision = step(policy, state, scores, now_s=now_s, missing=missing)
         loop.publish(confirmations.poll(now_s=now_s))
@@ -179,7 +182,7 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
         loop.result.steps.append(StepRecord(
             time_s=float(now_s), scores=tuple(float(v) for v in scores),
             truth=str(getattr(sample, "label", "")), missing=missing,
-            decision=decision.label if decision else ""))
+            decision=decision.label if decision else "", faults=faults))
     loop.publish(confirmations.poll(now_s=now_s))
     loop.publish(confirmations.expire_all(now_s=now_s))
     sink.flush()

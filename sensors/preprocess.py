@@ -167,6 +167,13 @@ class Preprocessor:
             else None
         return extract(modality, raw, sample_rate_hz=rate)
 
+    def faults(self, sample) -> tuple[str, ...]:
+        """The modality names whose reading in ``sample`` is a sensor fault
+        (:func:`sensor_fault`); :meth:`feature` treats them as missing."""
+        return tuple(m.name for m in self.modalities
+                     if sample.data.get(m.name) is not None
+                     and sensor_fault(m, sample.data[m.name]))
+
     def features(self, sample) -> dict[str, np.ndarray | None]:
         """Front-end features per modality name (``None`` where the sample lacks it)."""
         return {m.name: self.feature(m, sample) for m in self.modalities}

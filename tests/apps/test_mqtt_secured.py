@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.apps.mosquitto import Broker, wait_for
+from bench.mosquitto import Broker, make_certificates, wait_for
 from tinyfuse.apps.alerts import MqttSecurity, MqttSink, availability_topic
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.confirm import raise_alert
@@ -23,25 +22,12 @@ from tinyfuse.core.errors import DataError
 USERS = {"site": "s3cret-pass"}
 
 
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
     """A CA and a server certificate for IP 127.0.0.1 signed by it."""
     if shutil.which("openssl") is None:
         pytest.fail("openssl is missing (tools/system_packages.sh installs it)")
-    folder = tmp_path_factory.mktemp("tls")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             "/CN=tinyfuse test CA", "-keyout", "ca.key", "-out", "ca.crt", cwd=folder)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-             "server.key", "-out", "server.csr", cwd=folder)
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
-             cwd=folder)
-    return folder
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 def _alert(index: int):

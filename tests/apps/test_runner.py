@@ -149,6 +149,22 @@ def test_missing_modality_is_flagged_and_escalates_without_an_answer(bundle, tmp
     states = [r["payload"]["confirmation"]["state"] for r in read_local(tmp_path /
                                                                        "alerts.jsonl")]
     assert states == ["raised", "awaiting", "expired"]
+    assert result.summary()["sensor_faults"] == {}  # absent is not faulty
+
+
+def test_a_faulty_sensor_is_counted_and_never_scored_as_confident(bundle, tmp_path):
+    data = simulate_posture(n_per_class=3, n_people=1, seed=2)
+    lying = [s for s in data.samples if s.label == "lying"]
+    samples = [dataclasses.replace(s, data={**s.data, "thermal": np.full_like(
+        s.data["thermal"], 1e6)}) for s in lying]
+    policy = Policy(classes=bundle.classes, alert_classes=("lying",), on_levels=(0.5,))
+    result = run_stream(replay(samples), scorer=LabelScorer(bundle, ["lying"] * 3),
+                        policy=policy, sink=LocalOutbox(tmp_path), device="room1",
+                        confirmations=Confirmations(QueueConfirm(), timeout_s=60.0))
+    summary = result.summary()
+    assert summary["sensor_faults"] == {"thermal": 3}
+    assert summary["steps_with_missing_modality"] == 3
+    assert all(a.decision.needs_confirmation for a in result.alerts.values())
 
 
 def test_run_stream_to_a_real_broker_survives_its_crash(bundle, broker, tmp_path):

@@ -79,6 +79,8 @@ def test_readings_no_sensor_can_make_are_a_missing_modality(caplog):
                   key="k", source="mem:loud")
     assert pre.missing(pre.features(hot)) == ("thermal",)
     assert pre.missing(pre.features(loud)) == ("vibration",)
+    assert (pre.faults(sample), pre.faults(hot), pre.faults(loud)) == ((), ("thermal",),
+                                                                        ("vibration",))
     assert "mem:hot: thermal: values 1e+06..1e+06 outside the plausible" in caplog.text
     assert sensor_fault(thermal, np.full((4, 4), 39.0)) == ""
     assert sensor_fault(vibration, np.full(10, -2e4)) != ""
