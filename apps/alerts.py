@@ -217,6 +217,7 @@ class MqttSink:
         self.availability_topic = availability_topic
         self.last_error = ""
         self.fatal_error = ""
+        self.ever_connected = False  # has any connection been accepted (CONNACK)?
         self._client: mqtt.Client | None = None
         self._connected = False
         self._acked: set[int] = set()
@@ -349,6 +350,7 @@ class MqttSink:
         if client is None or client is not self._client:
             return
         self._connected = not reason_code.is_failure
+        self.ever_connected = self.ever_connected or self._connected
         if reason_code.is_failure:
             self.last_error = f"broker {self.host}:{self.port} refused the login: {reason_code}"
             self.fatal_error = self.last_error
@@ -384,7 +386,9 @@ class MqttSink:
             self.last_error = f"broker {self.host}:{self.port}: TLS failed: {exc}"
             self.fatal_error = self.last_error
         except (OSError, ValueError) as exc:
-            self.last_error = f"broker {self.host}:{self.port} unreachable: {exc}"
+            hint = " (during the TLS handshake: does that listener speak TLS?)" \
+                if self.security.tls and isinstance(exc, ConnectionResetError) else ""
+            self.last_error = f"broker {self.host}:{self.port} unreachable: {exc}{hint}"
         if not self._connected:
             self.last_error = self.last_error or f"no CONNACK from {self.host}:{self.port}"
             self._next_try_s = time.monotonic() + self.retry_interval_s

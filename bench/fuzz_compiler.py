@@ -14,9 +14,11 @@ Mutations (each mutant draws one kind and its parameters from ``(seed, index)``)
 * ``copy``: a region copied over another (duplicated tables and vectors).
 
 Outcomes: ``refused`` (ExportError), ``accepted`` (C generated), ``crash`` (any other
-exception; the location is kept) and ``hang`` (over ``TIME_LIMIT_S``). Usage::
+exception; the location is kept) and ``hang`` (over ``TIME_LIMIT_S``). Every accepted mutant
+is then built with gcc and run against TFLite Micro on the same inputs
+(``bench/fuzz_parity.py``, in a worker process): ``bit_exact`` or a failure. Usage::
 
-    python bench/fuzz_compiler.py [--count 10000] [--seed 0] [--out PATH]
+    python bench/fuzz_compiler.py [--count 10000] [--seed 0] [--no-parity] [--out PATH]
 
 The CI slice is ``tests/firmware/test_fuzz_mutants.py`` (500 mutants).
 """
@@ -120,13 +122,28 @@ def run(models: dict[str, bytes], *, count: int, seed: int) -> Iterator[dict[str
                "detail": detail}
 
 
+def with_parity(models: dict[str, bytes], records: list[dict[str, Any]], *,
+                seed: int) -> list[dict[str, Any]]:
+    """``records`` with a parity ``verdict`` on every accepted mutant."""
+    from bench.fuzz_parity import verdicts
+
+    accepted = ((r, mutate(models[r["model"]], seed, r["index"])[1]) for r in records
+                if r["outcome"] == "accepted")
+    checked = {r["index"]: r for r in verdicts(accepted)}
+    return [checked.get(r["index"], r) for r in records]
+
+
 def summarise(records: list[dict[str, Any]], *, seed: int, seconds: float) -> dict[str, Any]:
-    bad = [r for r in records if r["outcome"] in ("crash", "hang")]
+    from bench.fuzz_parity import CLEAN
+
+    bad = [r for r in records if r["outcome"] in ("crash", "hang")
+           or r.get("verdict", "bit_exact") not in CLEAN]
     by_kind: dict[str, Counter] = {}
     for record in records:
         by_kind.setdefault(record["kind"], Counter())[record["outcome"]] += 1
     return {"seed": seed, "mutants": len(records), "seconds": round(seconds, 1),
             "outcomes": dict(Counter(r["outcome"] for r in records)),
+            "accepted_verdicts": dict(Counter(r["verdict"] for r in records if "verdict" in r)),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "failures": bad[:50],
             "reproduce": "bench.fuzz_compiler.mutate(cached_tflite(model), seed, index)"}
@@ -137,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-parity", action="store_true",
+                        help="only compile (skip gcc and TFLite Micro on accepted mutants)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from bench.models import cached_tflite
@@ -144,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: cached_tflite(name) for name in MODELS}
     started = time.monotonic()
     records = list(run(models, count=args.count, seed=args.seed))
+    if not args.no_parity:
+        records = with_parity(models, records, seed=args.seed)
     summary = summarise(records, seed=args.seed, seconds=time.monotonic() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: summary[k] for k in ("mutants", "outcomes", "seconds")}))
+    print(json.dumps({k: summary[k] for k in ("mutants", "outcomes", "accepted_verdicts",
+                                              "seconds")}))
     return 1 if summary["failures"] else 0
 
 

@@ -117,11 +117,41 @@ def footprint_table() -> str:
     return "\n".join(lines)
 
 
+def delivery_table() -> str:
+    data = json.loads((RESULTS / "mqtt_delivery.json").read_text())
+    loss, stall = data["loss"], data["stall"]
+    lines = ["| updates | broker kills | app kills | sent | received | lost | duplicates | "
+             "queued tail out after the broker returned (s) |", "|---|---|---|---|---|---|---|---|",
+             f"| {loss['updates']:,} | 2 | 1 | {loss['sent']:,} | {loss['received']:,} | "
+             f"{loss['lost']} | {loss['duplicates']} | "
+             f"{loss['tail_delivered_after_broker_return_s']} |", "",
+             "| sink | publish, broker up: median / max (ms) | publish, broker stalled: median / "
+             "max (ms) | stalled total for 40 publishes (s) |", "|---|---|---|---|"]
+    for name in ("background_sender", "foreground"):
+        up, down = stall[name]["broker_up"], stall[name]["broker_stalled"]
+        lines.append(f"| {name.replace('_', ' ')} | {up['median_ms']} / {up['max_ms']} | "
+                     f"{down['median_ms']} / {down['max_ms']} | {down['total_s']} |")
+    return "\n".join(lines)
+
+
+def bad_inputs_table() -> str:
+    data = json.loads((RESULTS / "bad_inputs.json").read_text())
+    lines = ["| bad input | exit | what the user sees (last stderr line) |", "|---|---|---|"]
+    for row in data["rows"]:
+        seen = row["error"].replace("|", "\\|")
+        if row.get("run_summary") and row["exit"] == 0:
+            seen = f"counted in run_summary.json: {row['run_summary']['sensor_faults']}"
+        lines.append(f"| {row['case']} | {row['exit']} | {seen[:230]} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     print(commands(), end="\n\n")
     print(fusion_table(), end="\n\n")
     print(cross_table(), end="\n\n")
-    print(footprint_table())
+    print(footprint_table(), end="\n\n")
+    print(delivery_table(), end="\n\n")
+    print(bad_inputs_table())
     return 0
 
 

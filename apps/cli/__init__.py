@@ -7,6 +7,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from tinyfuse import __version__
 from tinyfuse.apps.cli import quiet
@@ -17,8 +18,15 @@ COMMAND_MODULES = ("new", "features", "data", "build", "evaluate", "demo", "comp
                    "deploy", "run")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line (the usage block is what ``--help`` is for), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tinyfuse",
         description="Multimodal TinyML: sensors -> fused int8 model -> C on a microcontroller.",
     )

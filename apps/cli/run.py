@@ -248,6 +248,10 @@ def run_command(args: argparse.Namespace) -> int:
     if mqtt is not None and mqtt.fatal_error:
         raise DeployError(f"--mqtt: {mqtt.fatal_error}; the alerts wait in "
                           f"{outbox / 'outbox.sqlite'}")
+    if mqtt is not None and not mqtt.ever_connected and _outbox_left(outbox):
+        raise DeployError(f"--mqtt: nothing could be delivered to {args.mqtt} during the run "
+                          f"({mqtt.last_error or 'no CONNACK'}); the alerts wait in "
+                          f"{outbox / 'outbox.sqlite'}")
     return 0
 
 

@@ -49,7 +49,7 @@ def detect_dataset(path: str | Path) -> str:
     """
     path = Path(path)
     if not path.is_dir():
-        raise DataError(f"{path}: not a directory")
+        raise DataError(f"{path}: " + ("not a directory" if path.exists() else "no such folder"))
     if path.name in LOADERS:
         return path.name
     for name, matches in _DETECTORS:

@@ -45,7 +45,7 @@ def test_inspect_real_set_with_limit(datasets_dir, capsys):
 
 def test_inspect_bad_path_is_a_clean_error(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "nope")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "nope: no such folder" in capsys.readouterr().err
 
 
 def test_inspect_exits_non_zero_when_nothing_loads(tmp_path, capsys):
@@ -94,7 +94,7 @@ def test_features_vibration_csv_with_rate(tmp_path):
 
 def test_verbose_is_accepted_anywhere(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "nope"), "-v"]) == 2  # parsed, then refused
-    assert "not a directory" in capsys.readouterr().err
+    assert "no such folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [

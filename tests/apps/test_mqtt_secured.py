@@ -135,3 +135,18 @@ def test_bad_security_settings_name_the_file(tmp_path):
     (tmp_path / "c.pem").write_text("x")
     with pytest.raises(DataError, match="needs its key file"):
         MqttSecurity(ca_file=str(tmp_path / "c.pem"), cert_file=str(tmp_path / "c.pem"))
+
+
+def test_a_run_that_never_reaches_its_broker_exits_non_zero(tmp_path, bundle_dir, certificates,
+                                                            capsys):
+    plain = Broker(tmp_path / "plain").start()  # no TLS on this listener
+    try:
+        code = main(["run", str(bundle_dir), "--out", str(tmp_path / "run"), "--per-class", "2",
+                     "--scorer", "tflite", "--mqtt", f"127.0.0.1:{plain.port}", "--mqtt-ca",
+                     str(certificates / "ca.crt")])
+    finally:
+        plain.stop()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"nothing could be delivered to 127.0.0.1:{plain.port}" in err[0]
+    assert "does that listener speak TLS?" in err[0] and "outbox.sqlite" in err[0]
