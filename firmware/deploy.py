@@ -345,7 +345,8 @@ def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
     writes ``build_dir/device.json``.
     """
     if board != "qemu-m4":
-        raise DeployError(f"board {board!r} is not supported; available boards: qemu-m4")
+        raise DeployError(f"board {board!r} is not supported; available boards: qemu-m4 "
+                          "(MicroPython boards: tinyfuse.firmware.micropython_export)")
     if vectors < 1:
         raise DeployError(f"vectors must be >= 1, got {vectors}")
     from tinyfuse.core.bundle import Bundle

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tinyfuse's demo and tests need, only when something is missing:
 # the MQTT broker, the host C/C++ compilers, the Arm cross-compiler with newlib, the Cortex-M4
-# emulator, and Python's venv.
+# emulator, the micro:bit MicroPython image (its smoke test), and Python's venv.
 set -euo pipefail
 
 missing=()
@@ -12,6 +12,7 @@ command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
 [ -d /usr/lib/arm-none-eabi/newlib ] || missing+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+[ -f /usr/share/firmware-microbit-micropython/firmware.hex ] || missing+=(firmware-microbit-micropython)
 command -v make >/dev/null 2>&1 || missing+=(make)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 

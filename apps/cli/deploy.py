@@ -1,4 +1,6 @@
-"""`tinyfuse deploy DIR --board qemu-m4`: build, run on the board, check parity, report."""
+"""`tinyfuse deploy DIR --board qemu-m4`: build, run on the board, check parity, report.
+`--board micropython-esp32|micropython-rp2`: write the MicroPython file set and print the
+mpremote commands (``tinyfuse.firmware.micropython_export``)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from tinyfuse.apps.cli import numbers
+from tinyfuse.firmware import micropython_export
 from tinyfuse.firmware.deploy import deploy
 
 
@@ -16,12 +19,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compile the bundle in DIR (or use DIR/model.c and model.h when they "
         "carry the bundle's hash), run it on the board, check that the board runs this "
         "bundle, compare every output with the TFLite Micro reference (all -128, all 127, "
-        "then seeded random inputs, as verify does) and write DIR/device.json.",
+        "then seeded random inputs, as verify does) and write DIR/device.json. With "
+        "--board micropython-esp32 or micropython-rp2: write the board's file set (weights "
+        "file, config.json, main.py, tfmp/*.mpy) into --out and print the mpremote commands "
+        "that copy it (--port runs them).",
     )
     parser.add_argument("build_dir", metavar="DIR",
                         help="build folder (bundle.json + model.tflite)")
-    parser.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
-                        help="target board (default: qemu-m4, the emulated Cortex-M4)")
+    parser.add_argument("--board", default="qemu-m4",
+                        choices=["qemu-m4", "micropython-esp32", "micropython-rp2"],
+                        help="target board (default: qemu-m4, the emulated Cortex-M4); "
+                        "micropython-*: write the MicroPython file set")
+    parser.add_argument("--out", default=None, metavar="OUT",
+                        help="micropython-*: folder for the file set (default: DIR/BOARD)")
+    parser.add_argument("--port", default=None,
+                        help="micropython-*: copy the files to the board on this serial port")
     parser.add_argument("--vectors", type=numbers.count, default=32,
                         help="int8 input sets to check, extremes included (default: 32)")
     parser.add_argument("--kernels", default="portable", choices=["portable", "dsp"],
@@ -31,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.board.startswith("micropython-"):
+        return run_micropython(args)
     # absolute: firmware.deploy runs QEMU inside the run folder, so a relative ELF path given
     # to -kernel would not resolve there
     report = deploy(Path(args.build_dir).resolve(), board=args.board, vectors=args.vectors,
@@ -47,3 +61,16 @@ def run(args: argparse.Namespace) -> int:
           f", stack {report.stack_bytes:,}); TFLM arena {report.tflm_arena_bytes:,} B")
     print(f"  wrote {args.build_dir}/device.json")
     return 0 if report.parity else 1
+
+
+def run_micropython(args: argparse.Namespace) -> int:
+    out = Path(args.out or Path(args.build_dir) / args.board)
+    files = micropython_export.export_bundle(args.build_dir, out, board=args.board)
+    print(f"{args.build_dir}: wrote {len(files)} files for {args.board} into {out}")
+    print("  copy them to the board (edit config.json first: Wi-Fi and broker):")
+    for command in micropython_export.mpremote_commands(out, port=args.port):
+        print(f"    {command}")
+    if args.port:
+        micropython_export.copy_to_board(out, port=args.port)
+        print(f"  copied to the board on {args.port}")
+    return 0
