@@ -5,6 +5,13 @@
 
 #include <stdint.h>
 
+#if defined(TINYFUSE_USE_DSP) && TINYFUSE_USE_DSP && defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define TINYFUSE_COMMON_QADD 1
+#else
+#define TINYFUSE_COMMON_QADD 0
+#endif
+
 static inline int32_t tf_wrap_add(int32_t a, int32_t b) {
   return (int32_t)((uint32_t)a + (uint32_t)b);
 }
@@ -47,6 +54,66 @@ static inline int32_t tf_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
   const int left_shift = shift > 0 ? shift : 0;
   const int right_shift = shift > 0 ? 0 : -shift;
   return tf_rdbpot(tf_srdhm(tf_shl_wrap(x, left_shift), multiplier), right_shift);
+}
+
+/* tf_mbqm for a multiplier in [0, 2^31) (quantize_multiplier's range, so tf_srdhm's INT32_MIN *
+ * INT32_MIN case cannot occur): one 64-bit multiply-add and a shift. Same value as tf_mbqm. */
+static inline int32_t tf_mbqm_pos(int32_t x, int32_t multiplier, int32_t shift) {
+  int32_t y;
+  if (shift > 0) x = (int32_t)((uint32_t)x << shift);
+  y = (int32_t)(((int64_t)x * multiplier + ((int64_t)1 << 30)) >> 31);
+  return shift < 0 ? tf_rdbpot(y, -shift) : y;
+}
+
+/* tf_mbqm for a multiplier in [0, 2^31), the range the compiler's quantize_multiplier gives,
+ * then + out_offset and clamped to [lo, hi] (within [-128, 127]): tf_srdhm's INT32_MIN *
+ * INT32_MIN case cannot occur, so the product is one 64-bit multiply-add and a shift. On the
+ * DSP path a right shift e <= 23 rounds as (y + 2^(e-1) - (y < 0)) >> e with a saturating add
+ * (QADD); where the add saturates (y > INT32_MAX - 2^(e-1)) it gives 2^(31-e) - 1 instead of
+ * 2^(31-e), both >= 255, so the clamped int8 result is the same. Same value as tf_mbqm. */
+static inline int8_t tf_requant_fast(int32_t x, int32_t multiplier, int32_t shift,
+                                     int32_t out_offset, int32_t lo, int32_t hi) {
+  int32_t y;
+  if (shift > 0) x = (int32_t)((uint32_t)x << shift);
+#if TINYFUSE_COMMON_QADD
+  {
+    /* one SMLAL onto 2^30; GCC otherwise may widen the multiplier and multiply 64 x 64 */
+    uint32_t low = (uint32_t)1 << 30;
+    int32_t high = 0;
+    __asm__("smlal %0, %1, %2, %3" : "+r"(low), "+r"(high) : "r"(x), "r"(multiplier));
+    y = (int32_t)((low >> 31) | ((uint32_t)high << 1));
+  }
+  if (shift < 0 && shift >= -23) {
+    y = (__qadd(y, (int32_t)1 << (-shift - 1)) + (y >> 31)) >> -shift;
+  } else if (shift < 0) {
+    y = tf_rdbpot(y, -shift);
+  }
+#else
+  y = tf_mbqm_pos(x, multiplier, shift > 0 ? 0 : shift);
+#endif
+  y += out_offset;
+  return (int8_t)(y < lo ? lo : (y > hi ? hi : y));
+}
+
+#if TINYFUSE_COMMON_QADD
+/* tf_requant_fast's value before the output offset and the clamp, for shift = -e with
+ * 1 <= e <= 23 (its DSP branch, without the tests). */
+static inline int32_t tf_requant_right(int32_t x, int32_t multiplier, int32_t e) {
+  uint32_t low = (uint32_t)1 << 30;
+  int32_t high = 0, y;
+  __asm__("smlal %0, %1, %2, %3" : "+r"(low), "+r"(high) : "r"(x), "r"(multiplier));
+  y = (int32_t)((low >> 31) | ((uint32_t)high << 1));
+  return (__qadd(y, (int32_t)1 << (e - 1)) + (y >> 31)) >> e;
+}
+#endif
+
+/* 1 when every shift[k], k < n, is a right shift of 1 to 23 bits (tf_requant_right's range). */
+static inline int tf_right_shifts_only(const int32_t *shift, int32_t n) {
+  int32_t k;
+  for (k = 0; k < n; ++k) {
+    if (shift[k] > -1 || shift[k] < -23) return 0;
+  }
+  return 1;
 }
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent (saturating shift left). */

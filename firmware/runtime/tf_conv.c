@@ -1,21 +1,25 @@
 /* tinyfuse runtime: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (int8, per-channel
  * requantization), bit-exact with TFLite Micro's reference_integer_ops.
  *
- * CONV_2D gathers each output pixel's receptive field into one contiguous column (padding taps
- * hold the input zero point, so they add 0 as the reference's skipped taps do) and takes up to
- * four output channels per pass over it (tf_dot_rows); FULLY_CONNECTED does the same with its
- * input row. DEPTHWISE_CONV_2D clips each pixel's window to the input once and sums 4 channels
- * per word on the DSP path. Pointwise and stride-1 depthwise convolutions may run in place
- * (output == input, see firmware/compiler/in_place.py). */
+ * Most convolutions run the blocked loops of tf_conv_dsp.c (Arm DSP) or tf_conv_c.c (plain
+ * C): two output pixels by two output channels, and four depthwise channels per pass on the
+ * DSP path. The loops here take the other shapes (grouped, receptive fields over 1024 terms,
+ * depth multipliers above 1): CONV_2D gathers each output pixel's receptive field into one
+ * contiguous column (tf_window.h; padding taps hold the input zero point, so they add 0 as the
+ * reference's skipped taps do) and takes up to four output channels per pass over it
+ * (tf_dot_rows); FULLY_CONNECTED does the same with its input row. DEPTHWISE_CONV_2D clips
+ * each pixel's window to the input once. Pointwise and stride-1 depthwise convolutions may run
+ * in place (output == input, see firmware/compiler/in_place.py). */
 #include <string.h>
 
 #include "tf_common.h"
 #include "tf_kernels.h"
 #include "tf_mac.h"
+#include "tf_window.h"
+#include "tf_conv_dsp.h"
 
 static int32_t tf_requant(int32_t acc, const tf_conv_params *p, int32_t m, int32_t s) {
-  acc = tf_mbqm(acc, m, s) + p->output_offset;
-  return acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
+  return tf_requant_fast(acc, m, s, p->output_offset, p->act_min, p->act_max);
 }
 
 /* output[oc + k] = requantized acc[k] + bias[oc + k] for k < count. */
@@ -28,76 +32,6 @@ static inline void tf_requant_run(const tf_conv_params *p, const int32_t *acc,
     const int32_t sum = bias ? acc[k] + bias[oc] : acc[k];
     output[oc] = (int8_t)tf_requant(sum, p, multiplier[oc], shift[oc]);
   }
-}
-
-/* ceil(a / d) for a >= 0, d >= 1 (no division for the usual d == 1). */
-static int32_t tf_ceil_div(int32_t a, int32_t d) {
-  return d == 1 ? a : (a + d - 1) / d;
-}
-
-/* First tap index t in [0, k) with 0 <= start + dilation * t (the taps before it are padding). */
-static int32_t tf_first_tap(int32_t start, int32_t dilation, int32_t k) {
-  return start < 0 ? tf_min(tf_ceil_div(-start, dilation), k) : 0;
-}
-
-/* One tap past the last t with start + dilation * t < size. */
-static int32_t tf_end_tap(int32_t start, int32_t dilation, int32_t k, int32_t size) {
-  return start < size ? tf_min(tf_ceil_div(size - start, dilation), k) : 0;
-}
-
-/* The taps of one output pixel that fall inside the input: rows fy_lo..fy_hi-1, columns
- * fx_lo..fx_hi-1 (the reference skips the others); base is the input index of tap (0, 0)'s
- * channel 0, which may lie in the padding. */
-typedef struct {
-  int32_t base, fy_lo, fy_hi, fx_lo, fx_hi;
-} tf_window;
-
-static tf_window tf_window_at(const tf_conv_params *p, int32_t b, int32_t in_y0,
-                              int32_t in_x0) {
-  tf_window win;
-  win.base = ((b * p->in_h + in_y0) * p->in_w + in_x0) * p->in_c;
-  win.fy_lo = tf_first_tap(in_y0, p->dil_h, p->k_h);
-  win.fy_hi = tf_max(win.fy_lo, tf_end_tap(in_y0, p->dil_h, p->k_h, p->in_h));
-  win.fx_lo = tf_first_tap(in_x0, p->dil_w, p->k_w);
-  win.fx_hi = tf_max(win.fx_lo, tf_end_tap(in_x0, p->dil_w, p->k_w, p->in_w));
-  return win;
-}
-
-/* Input index of tap (fy, win->fx_lo), channel 0. */
-static int32_t tf_window_row(const tf_conv_params *p, const tf_window *win, int32_t fy) {
-  return win->base + (fy * p->dil_h * p->in_w + win->fx_lo * p->dil_w) * p->in_c;
-}
-
-/* The receptive field of one output pixel for channel group g, k_h x k_w x filter_in_c bytes
- * in the filter's order, so that each output channel is one contiguous dot product. Taps in
- * the padding get the input zero point: w * (zero_point + input_offset) = 0, so they add
- * nothing, as in the reference (which skips them). A 1x1 unpadded convolution reads the input
- * in place (col may then be null). */
-static const int8_t *tf_im2col(const tf_conv_params *p, const int8_t *input, int8_t *col,
-                               int32_t b, int32_t in_y0, int32_t in_x0, int32_t g) {
-  const int32_t c = p->filter_in_c;
-  const int32_t x_step = p->dil_w * p->in_c;
-  const tf_window win = tf_window_at(p, b, in_y0, in_x0);
-  const int32_t run = (win.fx_hi - win.fx_lo) * c;
-  int32_t fy, fx;
-  if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-    return input + win.base + g * c;
-  }
-  if (win.fy_lo > 0 || win.fy_hi < p->k_h || win.fx_lo > 0 || win.fx_hi < p->k_w) {
-    memset(col, (int8_t)-p->input_offset, (size_t)(p->k_h * p->k_w * c));
-  }
-  for (fy = win.fy_lo; fy < win.fy_hi; ++fy) {
-    const int8_t *src = input + tf_window_row(p, &win, fy) + g * c;
-    int8_t *dst = col + (fy * p->k_w + win.fx_lo) * c;
-    if (x_step == c) {
-      memcpy(dst, src, (size_t)run);
-    } else {
-      for (fx = win.fx_lo; fx < win.fx_hi; ++fx, src += x_step, dst += c) {
-        memcpy(dst, src, (size_t)c);
-      }
-    }
-  }
-  return col;
 }
 
 /* Output channels first..first+count-1 of one pixel from its column. */
@@ -122,7 +56,9 @@ void tf_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filt
   const int32_t groups = p->in_c / p->filter_in_c;
   const int32_t per_group = p->out_c / groups;
   const int in_place = (const int8_t *)output == input;
+  const tf_conv_tables tables = {filter, bias, multiplier, shift};
   int32_t b, oy, ox, g;
+  if (tf_conv_pairs_s8(p, input, &tables, col, output)) return;
   for (b = 0; b < p->batches; ++b) {
     for (oy = 0; oy < p->out_h; ++oy) {
       for (ox = 0; ox < p->out_w; ++ox, output += p->out_c) {
@@ -217,16 +153,11 @@ static int32_t tf_depthwise_sums(const tf_conv_params *p, const tf_taps *t, int3
   return 1;
 }
 
-/* The filter and per-channel tables of a depthwise convolution. */
-typedef struct {
-  const int8_t *filter;
-  const int32_t *bias, *multiplier, *shift;
-} tf_conv_tables;
-
 /* Output row oy of batch b (every column and channel) into out_row. */
 static void tf_depthwise_row(const tf_conv_params *p, const int8_t *input,
                              const tf_conv_tables *t, int32_t b, int32_t oy, int8_t *out_row) {
   int32_t ox, oc, k;
+  if (tf_depthwise_row_s8(p, input, t, b, oy, out_row)) return;
   for (ox = 0; ox < p->out_w; ++ox, out_row += p->out_c) {
     const tf_window win =
         tf_window_at(p, b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w);
@@ -280,8 +211,7 @@ static int8_t tf_fc_output(const tf_fc_params *p, const int8_t *x, int32_t acc,
     for (i = 0; i < p->accum_depth; ++i) acc += p->filter_offset * (x[i] + p->input_offset);
   }
   if (bias) acc += *bias;
-  acc = tf_mbqm(acc, multiplier, shift) + p->output_offset;
-  return tf_clamp_s8(acc, p->act_min, p->act_max);
+  return tf_requant_fast(acc, multiplier, shift, p->output_offset, p->act_min, p->act_max);
 }
 
 void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *input, const int8_t *filter,
@@ -289,11 +219,27 @@ void tf_fully_connected_s8(const tf_fc_params *p, const int8_t *input, const int
                            int8_t *output) {
   const int32_t n = p->accum_depth;
   int32_t b, oc, k, j;
+#if TINYFUSE_MAC_DSP
+  /* no filter zero point, right shifts only, all of int8: tf_requant_right and SSAT */
+  const int simple = p->filter_offset == 0 && p->act_min == -128 && p->act_max == 127 &&
+                     tf_right_shifts_only(shift, p->out_depth);
+  const int32_t out_offset = p->output_offset;
+#endif
   for (b = 0; b < p->batches; ++b, output += p->out_depth) {
     const int8_t *x = input + b * n;
     for (oc = 0; oc < p->out_depth; oc += k) {
       int32_t acc[4];
       k = tf_dot_rows(x, filter + oc * n, n, p->input_offset, p->out_depth - oc, acc);
+#if TINYFUSE_MAC_DSP
+      if (simple) {
+        for (j = 0; j < k; ++j) {
+          const int32_t sum = bias ? acc[j] + bias[oc + j] : acc[j];
+          const int32_t y = tf_requant_right(sum, multiplier[oc + j], -shift[oc + j]);
+          output[oc + j] = (int8_t)__ssat(y + out_offset, 8);
+        }
+        continue;
+      }
+#endif
       for (j = 0; j < k; ++j) {
         output[oc + j] = tf_fc_output(p, x, acc[j], bias ? bias + oc + j : 0,
                                       multiplier[oc + j], shift[oc + j]);
