@@ -20,9 +20,12 @@ failure.
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,55 +88,63 @@ def worker() -> int:
 
 
 class Worker:
-    """The parent's handle on one worker process (restarted after a death)."""
+    """The parent's handle on one worker process (restarted after a death); a thread reads
+    its stdout into a queue, so the parent can wait for a line with a time limit."""
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.lines: queue.Queue[str] = queue.Queue()
 
     def _start(self) -> subprocess.Popen:
         if self.process is None or self.process.poll() is not None:
+            self.lines = queue.Queue()
             self.process = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--worker"], cwd=REPO,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 text=True, bufsize=1)
+            threading.Thread(target=_pump, args=(self.process.stdout, self.lines),
+                             daemon=True).start()
         return self.process
 
     def check(self, path: Path, *, time_limit_s: float = TIME_LIMIT_S) -> tuple[str, str]:
-        import selectors
-        import time
-
         process = self._start()
-        if process.stdin is None or process.stdout is None:
-            raise RuntimeError("the parity worker has no pipes")
+        if process.stdin is None:
+            raise RuntimeError("the parity worker has no stdin")
         process.stdin.write(json.dumps({"path": str(path)}) + "\n")
         process.stdin.flush()
         stage, deadline = "compile", time.monotonic() + time_limit_s
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while True:
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                    self.close()
-                    return ("c_crashes" if stage == "c" else "error"), \
-                        f"hung in stage {stage} for {time_limit_s:g} s"
-                line = process.stdout.readline()
-                if not line:  # the worker died
-                    code = process.wait()
-                    self.process = None
-                    if stage == "tflm":
-                        return "tflm_rejects", f"TFLite Micro died (exit {code})"
-                    return ("c_crashes" if stage == "c" else "error"), \
-                        f"worker died in stage {stage} (exit {code})"
-                message = json.loads(line)
-                if "stage" in message:
-                    stage = message["stage"]
-                    continue
-                return message["verdict"], message["detail"]
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.close()
+                return ("c_crashes" if stage == "c" else "error"), \
+                    f"hung in stage {stage} for {time_limit_s:g} s"
+            if not line:  # the worker died
+                code = process.wait()
+                self.process = None
+                if stage == "tflm":
+                    return "tflm_rejects", f"TFLite Micro died (exit {code})"
+                return ("c_crashes" if stage == "c" else "error"), \
+                    f"worker died in stage {stage} (exit {code})"
+            message = json.loads(line)
+            if "stage" in message:
+                stage = message["stage"]
+                continue
+            return message["verdict"], message["detail"]
 
     def close(self) -> None:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
             self.process = None
+
+
+def _pump(stream, lines: queue.Queue[str]) -> None:
+    """Every line of ``stream`` into ``lines``, then ``""`` at its end."""
+    for line in stream:
+        lines.put(line)
+    lines.put("")
 
 
 def verdicts(mutants: Iterator[tuple[dict[str, Any], bytes]]) -> Iterator[dict[str, Any]]:

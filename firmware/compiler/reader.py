@@ -112,6 +112,7 @@ def read_model(tflite_bytes: bytes) -> Graph:
         raise ExportError("corrupt model: it has no subgraph")
     buffers = model.tables(S.MODEL_BUFFERS, "buffers")
     opcodes = [_opcode_name(t) for t in model.tables(S.MODEL_OPCODES, "operator_codes")]
+    _check_strings(model, subgraphs)
     sub = subgraphs[0]
     tensors = tuple(
         _tensor(t, i, buffers, buf) for i, t in enumerate(sub.tables(S.SUBGRAPH_TENSORS, "tensors"))
@@ -129,6 +130,17 @@ def read_model(tflite_bytes: bytes) -> Graph:
     graph = Graph(tensors=tensors, operators=operators, inputs=inputs, outputs=outputs)
     check_graph(graph)
     return graph
+
+
+def _check_strings(model: Table, subgraphs: list[Table]) -> None:
+    """Read the strings the compiler does not use (the model's description, the subgraph and
+    metadata names), so that an offset of theirs out of the file is refused here, as TFLite
+    Micro's loader refuses it, instead of compiling a model the reference cannot load."""
+    model.string(S.MODEL_DESCRIPTION, "description")
+    for table in subgraphs:
+        table.string(S.SUBGRAPH_NAME, "name")
+    for table in model.tables(S.MODEL_METADATA, "metadata"):
+        table.string(S.METADATA_NAME, "name")
 
 
 def _opcode_name(table: Table) -> str:
