@@ -122,14 +122,23 @@ def run(models: dict[str, bytes], *, count: int, seed: int) -> Iterator[dict[str
                "detail": detail}
 
 
-def with_parity(models: dict[str, bytes], records: list[dict[str, Any]], *,
-                seed: int) -> list[dict[str, Any]]:
-    """``records`` with a parity ``verdict`` on every accepted mutant."""
-    from bench.fuzz_parity import verdicts
+def with_parity(models: dict[str, bytes], records: list[dict[str, Any]], *, seed: int,
+                limit: int | None = None, keep: Path | None = None) -> list[dict[str, Any]]:
+    """``records`` with a parity ``verdict`` on every accepted mutant (of the first ``limit``
+    mutants); the failing mutants' bytes are written to ``keep`` (the seed models are not
+    byte-identical from one Keras session to the next, so a failure is kept as a file)."""
+    from bench.fuzz_parity import CLEAN, verdicts
 
     accepted = ((r, mutate(models[r["model"]], seed, r["index"])[1]) for r in records
-                if r["outcome"] == "accepted")
-    checked = {r["index"]: r for r in verdicts(accepted)}
+                if r["outcome"] == "accepted" and (limit is None or r["index"] < limit))
+    checked = {}
+    for record in verdicts(accepted):
+        checked[record["index"]] = record
+        if keep is not None and record["verdict"] not in CLEAN:
+            keep.mkdir(parents=True, exist_ok=True)
+            path = keep / f"{record['model']}-{seed}-{record['index']}.tflite"
+            path.write_bytes(mutate(models[record["model"]], seed, record["index"])[1])
+            record["kept"] = str(path.relative_to(REPO))
     return [checked.get(r["index"], r) for r in records]
 
 
@@ -144,6 +153,7 @@ def summarise(records: list[dict[str, Any]], *, seed: int, seconds: float) -> di
     return {"seed": seed, "mutants": len(records), "seconds": round(seconds, 1),
             "outcomes": dict(Counter(r["outcome"] for r in records)),
             "accepted_verdicts": dict(Counter(r["verdict"] for r in records if "verdict" in r)),
+            "parity_checked": sum("verdict" in r for r in records),
             "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
             "failures": bad[:50],
             "reproduce": "bench.fuzz_compiler.mutate(cached_tflite(model), seed, index)"}
@@ -156,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-parity", action="store_true",
                         help="only compile (skip gcc and TFLite Micro on accepted mutants)")
+    parser.add_argument("--parity-limit", type=int, default=None, metavar="N",
+                        help="check parity on the accepted mutants among the first N only")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from bench.models import cached_tflite
@@ -164,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     records = list(run(models, count=args.count, seed=args.seed))
     if not args.no_parity:
-        records = with_parity(models, records, seed=args.seed)
+        records = with_parity(models, records, seed=args.seed, limit=args.parity_limit,
+                              keep=REPO / "build" / "fuzz_failures")
     summary = summarise(records, seed=args.seed, seconds=time.monotonic() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
