@@ -313,12 +313,14 @@ def _fit_student(state: BuildState, model: keras.Model, *, epochs: int,
 
 def distill_pass(state: BuildState) -> None:
     """The student: the search's trained winner (distilled from the teacher there when its
-    inputs are the teacher's); a linear winner is then fine-tuned by distillation, kept only
-    where validation improves; without a search (one candidate), a new student is taught."""
+    inputs are the teacher's). A linear winner stays the exact class-weighted logistic
+    regression of the training rows, the optimum of its loss: no fine-tuning toward the
+    teacher, which a small validation split can only pick by noise. Without a search (one
+    candidate), a new student is taught."""
     config, spec = state.config, state.need("spec")
     found = next((c for c in state.candidates if c.spec == spec and c.model is not None), None)
     steps: list[tuple[str, int]] = []
-    state.distilled = spec.modalities == state.need("base").modalities
+    state.distilled = spec.modalities == state.need("base").modalities and not spec.is_linear
     if found is not None:  # trained by the search: distilled already unless linear
         state.student = found.model
         kind = "logistic" if spec.is_linear else ("distill" if state.distilled else "train")
@@ -326,7 +328,7 @@ def distill_pass(state: BuildState) -> None:
     else:
         keras.utils.set_random_seed(config.data.seed)
         state.student = build_model(spec, seed=config.data.seed)
-    if found is None or (state.distilled and spec.is_linear):
+    if found is None:
         fit = _fit_student(state, state.student, epochs=config.train.student_epochs,
                            fresh=found is None)
         steps.append(("distill" if state.distilled else "train", fit.best_epoch))
