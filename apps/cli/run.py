@@ -17,7 +17,7 @@ import math
 import sys
 from pathlib import Path
 
-from tinyfuse.apps.cli import numbers
+from tinyfuse.apps.cli import mqtt_options, numbers
 from tinyfuse.core.errors import DataError, DeployError
 
 CONFIRM_CHOICES = ("auto", "console", "file", "mqtt", "http")
@@ -41,16 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated order: episodes (runs of 3-6 windows of one class, "
                         "random order) or onsets (each machine/person starts in the first "
                         "class that does not alert, then an alert class appears and stays)")
-    parser.add_argument("--mqtt", default=None, metavar="HOST:PORT",
-                        help="publish to this MQTT broker (QoS 1, persistent outbox)")
-    parser.add_argument("--mqtt-username", default="", help="broker login")
-    parser.add_argument("--mqtt-password-file", default="", metavar="FILE",
-                        help="a file holding the broker password (first line)")
-    parser.add_argument("--mqtt-ca", default="", metavar="FILE",
-                        help="CA certificate: connect with TLS and verify the broker")
-    parser.add_argument("--mqtt-cert", default="", metavar="FILE",
-                        help="client certificate for TLS (with --mqtt-key)")
-    parser.add_argument("--mqtt-key", default="", metavar="FILE", help="client key for TLS")
+    mqtt_options.add_arguments(parser)
     parser.add_argument("--outbox", default=None, metavar="DIR",
                         help="outbox and local alert log folder (default OUT/outbox)")
     parser.add_argument("--confirm", choices=CONFIRM_CHOICES, default="auto",
@@ -83,17 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --source PATH: a loader option, e.g. channels=DE")
     parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.set_defaults(handler=run_command)
-
-
-def _mqtt_address(text: str) -> tuple[str, int]:
-    return _address(text, "--mqtt")
-
-
-def _address(text: str, option: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise DataError(f"{option}: expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 def _samples(args: argparse.Namespace, app: str, policy, modalities: tuple[str, ...]) -> list:
@@ -148,30 +128,16 @@ def _simulated(args: argparse.Namespace, app: str, policy) -> list:
     return onsets(result.samples, baseline=quiet[0], events=policy.alert_classes)
 
 
-def _security(args: argparse.Namespace):
-    from tinyfuse.apps.alerts import MqttSecurity
-
-    password = ""
-    if args.mqtt_password_file:
-        try:
-            lines = Path(args.mqtt_password_file).read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"--mqtt-password-file {args.mqtt_password_file}: {exc}") from None
-        password = lines[0] if lines else ""
-    return MqttSecurity(username=args.mqtt_username, password=password, ca_file=args.mqtt_ca,
-                        cert_file=args.mqtt_cert, key_file=args.mqtt_key)
-
-
 def _sink(args: argparse.Namespace, outbox: Path, *, availability: str):
     from tinyfuse.apps.alerts import FallbackSink, LocalOutbox, MqttSink
 
     local = LocalOutbox(outbox)
     if not args.mqtt:
         return local, None
-    host, port = _mqtt_address(args.mqtt)
+    host, port = mqtt_options.address(args.mqtt)
     mqtt = MqttSink(host=host, port=port, outbox=outbox / "outbox.sqlite",
                     connect_timeout_s=2.0, ack_timeout_s=3.0, retry_interval_s=5.0,
-                    security=_security(args), availability_topic=availability,
+                    security=mqtt_options.security(args), availability_topic=availability,
                     background=True)
     return FallbackSink([mqtt, local]), mqtt
 
@@ -184,14 +150,14 @@ def _hook(args: argparse.Namespace, out: Path, *, app: str, device: str):
         if not args.mqtt:
             raise DataError("--confirm mqtt: needs --mqtt HOST:PORT (the questions go to the "
                             "alerts' broker)")
-        host, port = _mqtt_address(args.mqtt)
+        host, port = mqtt_options.address(args.mqtt)
         return MqttConfirm(host=host, port=port, app=app, device=device,
-                           security=_security(args))
+                           security=mqtt_options.security(args))
     if args.confirm == "http":
         if not args.confirm_url:
             raise DataError("--confirm http: needs --confirm-url URL (the webhook)")
-        listen = _address(args.confirm_listen, "--confirm-listen") if args.confirm_listen \
-            else None
+        listen = (mqtt_options.address(args.confirm_listen, "--confirm-listen")
+                  if args.confirm_listen else None)
         return HttpConfirm(args.confirm_url, listen=listen)
     if args.confirm_url or args.confirm_listen:
         raise DataError("--confirm-url and --confirm-listen go with --confirm http")
