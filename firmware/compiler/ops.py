@@ -215,6 +215,8 @@ def _pool(ctx: OpContext, kernel: str) -> OpCode:
     k_h, k_w = o["filter_height"], o["filter_width"]
     if k_h < 1 or k_w < 1:
         raise ctx.fail(f"pool size {k_h}x{k_w} is invalid")
+    if k_h > in_h or k_w > in_w:  # a window past the input is padding only; refused
+        raise ctx.fail(f"pool size {k_h}x{k_w} exceeds the {in_h}x{in_w} input")
     pad_h = _padding(ctx, o["padding"], in_h, k_h, o["stride_h"], 1, out_h, "height")
     pad_w = _padding(ctx, o["padding"], in_w, k_w, o["stride_w"], 1, out_w, "width")
     scale, zp = _qp(ctx, out)

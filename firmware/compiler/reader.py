@@ -189,10 +189,8 @@ def _quant(table: Table, where: str, shape: tuple[int, ...]) -> Quant | None:
     if scale.size == 0:
         return None
     axis = int(table.scalar(S.QUANT_DIMENSION, "int32"))
-    if zero_point.size not in (0, scale.size):
+    if zero_point.size != scale.size:  # TFLite Micro reads one zero point per scale
         raise ExportError(f"{where}: {scale.size} scales but {zero_point.size} zero points")
-    if zero_point.size == 0:
-        zero_point = np.zeros(scale.size, np.int64)
     if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
         raise ExportError(f"{where}: quantization scale must be finite and > 0, got "
                           f"{scale[:4].tolist()}")
@@ -247,6 +245,11 @@ def _operator(table: Table, index: int, opcodes: list[str], tensor_count: int) -
 def _options(table: Table, op: str, index: int) -> dict:
     fields = S.OPTION_FIELDS.get(op, ())
     options_table = table.table(S.OPERATOR_OPTIONS, "builtin_options") if fields else None
+    if options_table is not None:
+        kind = int(table.scalar(S.OPERATOR_OPTIONS_TYPE, "uint8"))
+        if kind != S.OPTIONS_TYPE[op]:
+            raise ExportError(f"op {index} ({op}): builtin options of union type {kind}, "
+                              f"expected {S.OPTIONS_TYPE[op]}")
     options: dict = {}
     for name, field_id, kind, default in fields:
         value = options_table.scalar(field_id, kind, default) if options_table else default
