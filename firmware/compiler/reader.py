@@ -246,9 +246,9 @@ def _options(table: Table, op: str, index: int) -> dict:
     fields = S.OPTION_FIELDS.get(op, ())
     options_table = table.table(S.OPERATOR_OPTIONS, "builtin_options") if fields else None
     if options_table is not None:
-        kind = int(table.scalar(S.OPERATOR_OPTIONS_TYPE, "uint8"))
-        if kind != S.OPTIONS_TYPE[op]:
-            raise ExportError(f"op {index} ({op}): builtin options of union type {kind}, "
+        union_type = int(table.scalar(S.OPERATOR_OPTIONS_TYPE, "uint8"))
+        if union_type != S.OPTIONS_TYPE[op]:
+            raise ExportError(f"op {index} ({op}): builtin options of union type {union_type}, "
                               f"expected {S.OPTIONS_TYPE[op]}")
     options: dict = {}
     for name, field_id, kind, default in fields:
