@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.mosquitto import Broker, make_certificates  # noqa: E402
+from tinyfuse.apps.cli.quiet import NOISE  # noqa: E402  (TensorFlow's start-up lines)
 
 RESULT = REPO / "bench" / "results" / "bad_inputs.json"
 CLI = "from tinyfuse.apps.cli import main; raise SystemExit(main())"
@@ -77,16 +78,10 @@ def run_cli(args: list[str], *, timeout_s: float = 600.0) -> dict[str, Any]:
         return {"exit": None, "error": f"hung for more than {timeout_s:.0f} s",
                 "traceback": False, "stderr_lines": 0}
     lines = [line for line in done.stderr.splitlines() if line.strip()
-             and not _library_noise(line)]
+             and not NOISE.match(line.encode())]
     return {"exit": done.returncode, "error": lines[-1] if lines else "",
             "traceback": "Traceback (most recent call last)" in done.stderr,
             "stderr_lines": len(lines)}
-
-
-def _library_noise(line: str) -> bool:
-    """TensorFlow's own start-up lines on stderr (not ours; see ``apps/cli/quiet.py``)."""
-    return line.startswith(("WARNING: All log messages before absl", "I0000 ", "W0000 ",
-                            "E0000 ", "To enable the following instructions"))
 
 
 def _wav_with_rate(path: Path, rate_hz: int, n_bytes: int = 400_000) -> Path:
