@@ -31,7 +31,14 @@ from typing import Any
 
 from tinyfuse.core.errors import SpecError
 from tinyfuse.fusion.boards import board_budget
-from tinyfuse.fusion.spec import BranchSpec, Budget, CompressionSpec, FusionSpec, default_block
+from tinyfuse.fusion.spec import (
+    FUSION_TYPES,
+    BranchSpec,
+    Budget,
+    CompressionSpec,
+    FusionSpec,
+    default_block,
+)
 from tinyfuse.sensors.spec import ModalitySpec, frontend_from_dict
 
 
@@ -73,6 +80,12 @@ class TrainSettings:
     the training it would get. ``class_balance``: class-weighted loss. ``augment``: seeded
     noise / gain / shift augmentation; ``auto`` trains the teacher with and without it and
     keeps what scores better on validation (the students follow that choice).
+    ``branch_selection`` (with several modalities and a search): the search also tries the
+    student without each branch, so a branch that does not help on validation is dropped
+    (the smaller model wins a tie). ``fusions``: the fusion types the search tries (e.g.
+    ``["concat", "gated"]``; empty: the ``[model]`` one). ``compare_fusion``: the build also
+    trains late, gated and early fusion and every branch alone (``tinyfuse.fusion.compare``)
+    and reports them.
     """
 
     teacher_epochs: int = 60
@@ -91,6 +104,9 @@ class TrainSettings:
     validation_fraction: float = 0.25
     refit: bool = False
     linear_candidate: bool = True
+    branch_selection: bool = True
+    fusions: tuple[str, ...] = ()
+    compare_fusion: bool = False
 
     def __post_init__(self) -> None:
         for name in ("teacher_epochs", "student_epochs", "batch_size"):
@@ -108,6 +124,9 @@ class TrainSettings:
             raise SpecError("train.depths / train.input_scales: must be positive")
         if not self.width_multipliers or min(self.width_multipliers) <= 0:
             raise SpecError("train.width_multipliers: needs positive values")
+        unknown = [f for f in self.fusions if f not in FUSION_TYPES]
+        if unknown:
+            raise SpecError(f"train.fusions: {unknown} not among {list(FUSION_TYPES)}")
         if self.augment not in AUGMENT_MODES:
             raise SpecError(f"train.augment: {self.augment!r} is not one of {list(AUGMENT_MODES)}")
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tinyfuse.core.tflm import tflm_arena_bytes
-from tinyfuse.fusion import baseline, report
+from tinyfuse.fusion import baseline, compare, report
 from tinyfuse.fusion.compress import footprint
 from tinyfuse.fusion.config import AppConfig
 from tinyfuse.fusion.features import FeatureStore
@@ -53,7 +53,8 @@ from tinyfuse.fusion.train import predicted_classes
 
 log = logging.getLogger(__name__)
 
-FOLD_PASSES = ("features", "teacher", "search", "distill", "prune", "quantize", "refit")
+FOLD_PASSES = ("features", "teacher", "search", "distill", "prune", "quantize", "compare",
+               "refit")
 FOLD_SEED_STEP = 1000  # repeat r deals its folds (and seeds its models) from seed + 1000 r
 
 
@@ -71,6 +72,7 @@ class FoldPredictions:
     logistic: np.ndarray
     majority: int
     one_modality: dict[str, np.ndarray] = field(default_factory=dict)
+    variants: dict[str, np.ndarray] = field(default_factory=dict)  # compare: test probs
     qat_applied: bool = False
     validation: str = ""
     tflite: bytes = b""
@@ -104,6 +106,8 @@ def _predict_fold(state: BuildState, *, repeat: int, index: int) -> FoldPredicti
         logistic=baseline.logistic_regression(prepared.x_train, state.y_train,
                                               prepared.x_test, seed=state.config.data.seed),
         majority=baseline.majority_class(state.y_train), one_modality=alone,
+        variants={name: scores.test for name, scores in
+                  state.products.get("fusion_scores", {}).items()},
         qat_applied=quant.qat_applied, validation=state.need("split").validation,
         tflite=quant.tflite)
 
@@ -191,6 +195,11 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
                  for name in runs[0].one_modality}
         result["per_modality_int8"] = alone
         result["fused_gain_over_best_branch_points"] = 100 * report.fused_gain(int8_rate, alone)
+    if runs[0].variants:
+        table = {name: {"test": compare.scores_row(
+            truth, np.concatenate([r.variants[name] for r in runs]), classes)}
+            for name in runs[0].variants}
+        result["fusion"] = {"variants": table, **compare.verdicts(table)}
     result["warnings"] = warnings_for(result["int8_metrics"], classes=classes,
                                       majority=result["baselines"]["majority"],
                                       linear=result["baselines"][

@@ -15,7 +15,7 @@ Examples
 >>> from tinyfuse.fusion.config import load_config
 >>> result = run_build(load_config("apps/posture/app.toml"), "out/posture")  # doctest: +SKIP
 >>> " ".join(p.name for p in PASSES)
-'load split features teacher search distill prune quantize refit export report'
+'load split features teacher search distill prune quantize compare refit export report'
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 from tinyfuse.core.bundle import Bundle, BundleInput, BundleOutput, atomic_write
 from tinyfuse.core.errors import DataError, TinyfuseError
 from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
-from tinyfuse.fusion import baseline, export, report
+from tinyfuse.fusion import baseline, compare, export, report
 from tinyfuse.fusion.compress import (
     QuantizationResult,
     candidate_grid,
@@ -54,6 +54,7 @@ from tinyfuse.fusion.features import (
     model_inputs,
     restrict_to_present,
 )
+from tinyfuse.fusion.feedback import drift_reference
 from tinyfuse.fusion.metrics import (
     balanced_accuracy,
     class_metrics,
@@ -266,7 +267,8 @@ def search_pass(state: BuildState) -> None:
     labels, settings = state.need("labels"), config.train
     grid = candidate_grid(state.need("base"), width_multipliers=settings.width_multipliers,
                           depths=settings.depths or (None,), input_scales=settings.input_scales,
-                          linear=settings.linear_candidate)
+                          linear=settings.linear_candidate,
+                          drop_branches=settings.branch_selection, fusions=settings.fusions)
     cache: dict[tuple, Prepared] = {state.need("base").modalities: state.need("prepared")}
 
     def features_for(spec: FusionSpec):
@@ -357,6 +359,40 @@ def quantize_pass(state: BuildState) -> None:
     state.val_probs = int8_scores(state.quant.tflite, state.need("spec"), prepared.x_val)
 
 
+def compare_pass(state: BuildState) -> None:
+    """With ``[train] compare_fusion = true`` and several modalities: late, gated and early
+    fusion, each branch alone and the linear model, trained alike on the training rows and
+    scored int8 on validation and test (``tinyfuse.fusion.compare``); before any refit, so
+    every variant sees the same rows. Off: a no-op."""
+    config, base, split = state.config, state.need("base"), state.need("split")
+    specs = compare.variants(base) if config.train.compare_fusion else {}
+    if not specs:
+        return
+    store, settings = state.need("store"), config.train
+
+    def inputs_for(spec: FusionSpec):
+        part = prepare(store, spec, split)
+        return part.x_train, part.x_val, part.x_test
+
+    def train(spec: FusionSpec, model: keras.Model, x_train, x_val) -> None:
+        if spec.is_linear:
+            fit_logistic(model, x_train, state.y_train, balanced=settings.class_balance,
+                         seed=config.data.seed)
+            return
+        train_classifier(model, x_train, state.y_train,
+                         recipe=recipe(state, settings.candidate_epochs),
+                         validation=(x_val, state.y_val))
+
+    scores = compare.score_variants(specs, inputs_for, train, seed=config.data.seed)
+    state.products["fusion_scores"] = scores
+    result = compare.comparison(scores, y_val=state.y_val, y_test=state.y_test,
+                                classes=base.classes)
+    state.products["fusion_comparison"] = result
+    state.parts.append(ReportPart(file_name="fusion.json",
+                                  text=json.dumps(result, indent=2, sort_keys=True) + "\n",
+                                  card_section=compare.card_section(result)))
+
+
 def refit_pass(state: BuildState) -> None:
     """With ``[train] refit = true``: after every decision was taken on validation (search,
     pruning, QAT), train teacher and student again on train + validation (standardisation
@@ -403,8 +439,9 @@ def refit_pass(state: BuildState) -> None:
 
 
 def export_pass(state: BuildState) -> None:
-    """Write the bundle (once, atomically) and the model as TFLite Micro C sources."""
-    bundle = state.need("bundle")
+    """Add the inputs' drift reference (``tinyfuse.fusion.feedback.drift_reference``), write
+    the bundle (once, atomically) and the model as TFLite Micro C sources."""
+    bundle = state.bundle = state.need("bundle").with_drift(drift_reference(state))
     bundle.write(state.out_dir)
     header, source = export.c_sources(bundle.tflite, bundle_hash=bundle.bundle_hash)
     atomic_write(state.out_dir / "model_data.h", header.encode())
@@ -440,8 +477,8 @@ PASSES: tuple[Pass, ...] = (
     Pass("load", load_pass), Pass("split", split_pass), Pass("features", features_pass),
     Pass("teacher", teacher_pass), Pass("search", search_pass),
     Pass("distill", distill_pass), Pass("prune", prune_pass),
-    Pass("quantize", quantize_pass), Pass("refit", refit_pass), Pass("export", export_pass),
-    Pass("report", report_pass),
+    Pass("quantize", quantize_pass), Pass("compare", compare_pass), Pass("refit", refit_pass),
+    Pass("export", export_pass), Pass("report", report_pass),
 )
 
 
@@ -607,8 +644,11 @@ def build_report(state: BuildState) -> dict[str, Any]:
     by_meta = {} if not config.evaluate.by_meta else {"by_meta": report.accuracy_by_meta(
         data.samples, split.test, state.y_test, probs.argmax(1), name=config.evaluate.by_meta,
         n_classes=len(spec.classes))}
+    fusion = state.products.get("fusion_comparison")
+    dropped = [n for n in state.need("base").modality_names if n not in spec.modality_names]
     return {
-        **by_meta,
+        **by_meta, **({"fusion": fusion} if fusion else {}),
+        **state.products.get("report_sections", {}),
         "app": config.name, "bundle_hash": bundle.bundle_hash, "spec_hash": spec.spec_hash(),
         "refit_on_train_and_validation": bool(state.products.get("refit", False)),
         "policy": None if bundle.policy is None else bundle.policy.to_dict(),
@@ -624,6 +664,8 @@ def build_report(state: BuildState) -> dict[str, Any]:
             "branch_widths": {b.modality: b.width for b in spec.branches
                               if b.block != "linear"},
             "head_units": spec.head_units,
+            "modalities": list(spec.modality_names),
+            "dropped_branches": dropped,
         },
         "data": {
             "dataset": data.name, "split": split.kind, "n_train": int(len(split.train)),
@@ -633,6 +675,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
         },
         "budget": config.budget.to_dict(),
         "search": [{"widths": [b.width for b in c.spec.branches],
+                    "modalities": list(c.spec.modality_names),
                     "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
                     "macs": c.cost.macs, "fits": c.fits, "linear": c.spec.is_linear,

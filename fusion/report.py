@@ -149,7 +149,7 @@ def model_card(report: dict[str, Any]) -> str:
 | student (int8, deployed) | {acc['student_int8']:.3f} |
 {per_mod}
 {balanced}
-{fusion_line}
+{fusion_line}{_dropped_line(model)}
 
 ## Decision rule
 The int8 softmax scores (output scale 1/256) go through the app's policy: {_policy_line(report)}
@@ -168,6 +168,16 @@ Micro would need an arena of {model['tflm_arena_bytes']} B), {model['macs']} MAC
 - Simulated data (when used) follows documented physics but is not field data.
 - A missing modality is fed as zeros (the training mean) and the result is flagged.
 """
+
+
+def _dropped_line(model: dict[str, Any]) -> str:
+    dropped = model.get("dropped_branches") or []
+    if not dropped:
+        return ""
+    return (f"\n\n**Branches dropped:** {', '.join(dropped)}. The search trained the student "
+            f"without {'them' if len(dropped) > 1 else 'it'} and did as well on validation "
+            f"(within its noise) with a smaller model, so the deployed model does not read "
+            f"{'those sensors' if len(dropped) > 1 else 'that sensor'}.")
 
 
 def _balanced_lines(acc: dict[str, Any]) -> str:

@@ -10,10 +10,12 @@ gets (``train``: distilled from the teacher, class-balanced, early-stopped on va
 and scored on the validation split by the balanced accuracy of their int8 model on TFLite
 Micro. Candidates within one standard error of the best score (the error of a balanced
 accuracy, from the validation count of each class: ``metrics.balanced_accuracy_error``) are
-tied, and a tie goes to the smallest (fewest MACs, then fewest weight bytes). The grid
-includes the linear student (one int8 FULLY_CONNECTED layer from the concatenated inputs), so
-a linear model that does as well wins, and a deep one must beat it by more than the
-validation noise. The winner's trained model is the student the build goes on with.
+tied, and a tie goes to the smallest (fewest MACs, then fewest weight bytes). With branch
+selection the grid also holds the student without each of its branches, so a branch that
+adds nothing on validation costs its MACs and loses the tie. The grid includes the linear
+student (one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that
+does as well wins, and a deep one must beat it by more than the validation noise. The
+winner's trained model is the student the build goes on with.
 
 When the compiler cannot read a model (an op it does not support yet) the footprint falls
 back to the TFLite Micro arena and the flatbuffer's constant bytes plus the code allowance,
@@ -102,10 +104,13 @@ def check_fit(cost: Footprint, budget: Budget, *, what: str = "model") -> None:
 def candidate_grid(base: FusionSpec, *, width_multipliers: Sequence[float] = (1.0,),
                    depths: Sequence[int | None] = (None,),
                    input_scales: Sequence[float] = (1.0,),
-                   linear: bool = False) -> list[FusionSpec]:
+                   linear: bool = False, drop_branches: bool = False,
+                   fusions: Sequence[str] = ()) -> list[FusionSpec]:
     """Student specs: every width multiplier x depth x input scale (image height/width and
-    MFCC count scaled by ``input_scale``), then (``linear``) the linear student of ``base``;
-    duplicates removed, order kept."""
+    MFCC count scaled by ``input_scale``) x fusion (``fusions``, e.g. ``("concat",
+    "gated")``; empty: the base's own), then (``drop_branches``, with two modalities or more)
+    ``base`` without each of its branches in turn, then (``linear``) the linear student of
+    ``base``; duplicates removed, order kept."""
     specs: list[FusionSpec] = []
     for scale in input_scales:
         scaled_inputs = replace(base, modalities=tuple(_scale_input(m, scale)
@@ -113,11 +118,26 @@ def candidate_grid(base: FusionSpec, *, width_multipliers: Sequence[float] = (1.
         for depth in depths:
             for multiplier in width_multipliers:
                 spec = scaled_inputs.scaled(width_multiplier=multiplier, depth=depth)
-                if spec not in specs:
-                    specs.append(spec)
+                for fused in _fused_as(spec, fusions):
+                    if fused not in specs:
+                        specs.append(fused)
+    if drop_branches and len(base.modalities) > 1:
+        for name in base.modality_names:
+            fewer = base.only([n for n in base.modality_names if n != name])
+            if fewer not in specs:
+                specs.append(fewer)
     if linear and base.linear() not in specs:
         specs.append(base.linear())
     return specs
+
+
+def _fused_as(spec: FusionSpec, fusions: Sequence[str]) -> list[FusionSpec]:
+    """``spec`` with each of ``fusions`` (only concat for linear branches or one modality)."""
+    if not fusions or len(spec.modalities) < 2:
+        return [spec]
+    allowed = [f for f in fusions
+               if f == "concat" or all(b.block != "linear" for b in spec.branches)]
+    return [replace(spec, fusion=f) for f in allowed] or [spec]
 
 
 def _scale_input(modality: ModalitySpec, scale: float) -> ModalitySpec:

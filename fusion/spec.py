@@ -7,6 +7,7 @@ names the field), with ``to_dict``/``from_dict``, ``to_json``/``from_json`` and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,6 +125,22 @@ class FusionSpec:
         """The linear student of this spec: every branch ``linear``, no head, no dropout."""
         return replace(self, branches=tuple(replace(b, block="linear") for b in self.branches),
                        head_units=0, dropout=0.0, fusion="concat")
+
+    def only(self, names: Sequence[str]) -> FusionSpec:
+        """This spec on the modalities ``names`` alone (their branches kept, in spec order)."""
+        keep = [i for i, m in enumerate(self.modalities) if m.name in names]
+        check(bool(keep), "modalities", f"none of {list(names)} is among "
+              f"{list(self.modality_names)}")
+        return replace(self, modalities=tuple(self.modalities[i] for i in keep),
+                       branches=tuple(self.branches[i] for i in keep))
+
+    def early(self) -> FusionSpec:
+        """Early fusion of this spec's inputs: every input flattened and concatenated, then
+        one hidden layer as wide as the late-fusion branches together (at least
+        ``head_units``), then the logits."""
+        width = max(self.head_units, sum(b.width for b in self.branches))
+        return replace(self, branches=tuple(replace(b, block="linear") for b in self.branches),
+                       head_units=min(1024, width), fusion="concat")
 
     def scaled(self, *, width_multiplier: float = 1.0, depth: int | None = None,
                head_units: int | None = None) -> FusionSpec:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tinyfuse.apps.cli import numbers
+from tinyfuse.apps.cli.fusion_table import fusion_lines
 from tinyfuse.apps.thresholds import CalibratedPolicy
 from tinyfuse.fusion.boards import BOARD_NAMES, board_budget
 from tinyfuse.fusion.config import AppConfig, load_config
@@ -78,11 +79,15 @@ def _print_model(config: AppConfig, report: dict) -> None:
     print(f"{config.name}: int8 accuracy {acc['student_int8']:.3f} "
           f"(float student {acc['student_float']:.3f}, teacher {acc['teacher_float']:.3f})")
     for name, value in acc["per_modality"].items():
-        print(f"  {name} only: {value:.3f}")
+        print(f"  {name} only (others zeroed): {value:.3f}")
     if acc["per_modality"]:
         verdict = "beats" if acc["fused_beats_every_branch"] else "does not beat"
         print(f"  fused model {verdict} every single branch "
               f"(gain {acc['fused_gain_over_best_branch']:+.3f})")
+    for line in fusion_lines(report.get("fusion")):
+        print(line)
+    if model.get("dropped_branches"):
+        print(f"  branches dropped by the search: {', '.join(model['dropped_branches'])}")
     metrics, base = acc["int8_metrics"], acc["baselines"]
     low, high = metrics["ci95"]["balanced_accuracy"]
     print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f} (95 % {low:.3f}-"

@@ -19,6 +19,7 @@ import numpy as np
 
 from tinyfuse.apps.cli import numbers
 from tinyfuse.apps.cli.build import add_common, with_overrides
+from tinyfuse.apps.cli.fusion_table import fusion_lines
 from tinyfuse.core.errors import DataError
 from tinyfuse.fusion.config import load_config
 
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  int8 balanced accuracy {metrics['balanced_accuracy']:.3f}, macro-F1 "
           f"{metrics['macro_f1']:.3f}")
     for name, value in result.get("per_modality_int8", {}).items():
-        print(f"  {name} only: {value:.3f}")
+        print(f"  {name} only (others zeroed): {value:.3f}")
+    for line in fusion_lines(result.get("fusion")):
+        print(line)
     for text in result["warnings"]:
         print(f"  WARNING: {text}")
     print(f"  wrote {out / 'evaluation.json'} and {out / 'fold0_model.tflite'} (the first "

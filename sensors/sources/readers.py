@@ -290,10 +290,11 @@ def _is_number(cell: str) -> bool:
 
 
 def read_csv_columns(path: str | Path, *, columns: tuple[str | int, ...] = (),
-                     n_columns: int | None = None) -> np.ndarray:
+                     n_columns: int | None = None, delimiter: str = ",") -> np.ndarray:
     """Read a CSV whose first line may be a header, keeping ``columns`` (names from the
     header, or 0-based indices; all columns when empty). Columns not kept may hold anything
-    (timestamps, ids, text); kept columns must be numbers on every row.
+    (timestamps, ids, text); kept columns must be numbers on every row. ``delimiter``
+    separates the cells (``";"`` for the semicolon CSVs of European locales).
 
     Returns
     -------
@@ -307,7 +308,8 @@ def read_csv_columns(path: str | Path, *, columns: tuple[str | int, ...] = (),
         non-numeric cell in a kept column (naming the line and the column).
     """
     path = check_nonempty(path)
-    rows = [(n, [c.strip() for c in cells]) for n, cells in _csv_rows(path)]
+    rows = [(n, [c.strip() for c in cells])
+            for n, cells in _csv_rows(path, delimiter=delimiter)]
     header: list[str] = []
     if not all(_is_number(c) for c in rows[0][1]):  # a header line
         header, rows = rows[0][1], rows[1:]

@@ -15,6 +15,7 @@ from tinyfuse.sensors.sources.covid_cough import is_covid_cough, load_covid_coug
 from tinyfuse.sensors.sources.cwru import is_cwru, load_cwru
 from tinyfuse.sensors.sources.folder import class_files, load_folder
 from tinyfuse.sensors.sources.manifest import is_manifest, load_manifest
+from tinyfuse.sensors.sources.skab import is_skab, load_skab
 from tinyfuse.sensors.sources.thermal_d6t import is_thermal_d6t, load_thermal_d6t
 from tinyfuse.sensors.sources.urfd import is_urfd, load_urfd
 
@@ -25,6 +26,7 @@ LOADERS: dict[str, Callable[..., LoadResult]] = {
     "urfd_depth_features": load_urfd,
     "cwru_0hp": load_cwru,
     "ceiling_fan": load_ceiling_fan,
+    "skab": load_skab,
     "manifest": load_manifest,
 }
 # Checked in this order; the first match wins.
@@ -33,6 +35,7 @@ _DETECTORS: tuple[tuple[str, Callable[[Path], bool]], ...] = (
     ("covid19_cough", is_covid_cough),
     ("cwru_0hp", is_cwru),
     ("ceiling_fan", is_ceiling_fan),
+    ("skab", is_skab),
     ("thermal_d6t_posture", is_thermal_d6t),
     ("urfd_depth_features", is_urfd),
     ("coswara_20200413", is_coswara),
