@@ -44,6 +44,7 @@ TASKS: dict[str, tuple[str, str, int]] = {
     "coswara_sound": ("evaluate", "coswara_20200413", 16 * KB),
     "coswara_sound_insplit": ("evaluate", "coswara_20200413", 16 * KB),
     "coswara_participant": ("evaluate", "coswara_20200413", 16 * KB),
+    "skab": ("evaluate", "skab", 16 * KB),
 }
 
 

@@ -199,6 +199,12 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         table = {name: {"test": compare.scores_row(
             truth, np.concatenate([r.variants[name] for r in runs]), classes)}
             for name in runs[0].variants}
+        if config.evaluate.by_meta:
+            for name, row in table.items():
+                predicted = np.concatenate([r.variants[name] for r in runs]).argmax(1)
+                row["by_meta"] = report.accuracy_by_meta(
+                    loaded.data.samples, _cat(runs, "rows"), truth, predicted,
+                    name=config.evaluate.by_meta, n_classes=len(classes))
         result["fusion"] = {"variants": table, **compare.verdicts(table)}
     result["warnings"] = warnings_for(result["int8_metrics"], classes=classes,
                                       majority=result["baselines"]["majority"],

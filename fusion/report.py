@@ -89,7 +89,8 @@ def summary(model: keras.Model) -> str:
 def accuracy_by_meta(samples, rows: np.ndarray, truth: np.ndarray, predicted: np.ndarray,
                      *, name: str, n_classes: int) -> dict[str, dict[str, float | int]]:
     """Accuracy within each value of the meta entry ``name`` of ``samples[rows]`` (e.g. the
-    recording channel), next to the best constant answer within that value."""
+    recording channel), next to the best constant answer within that value, and the recall
+    of each class there (by class index; ``None`` where the class is absent)."""
     values = np.array([str(samples[int(row)].meta_value(name, "")) for row in rows])
     out: dict[str, dict[str, float | int]] = {}
     for value in sorted(set(values.tolist())):
@@ -97,7 +98,10 @@ def accuracy_by_meta(samples, rows: np.ndarray, truth: np.ndarray, predicted: np
         counts = np.bincount(np.asarray(truth)[chosen], minlength=n_classes)
         out[value] = {"n": int(chosen.sum()),
                       "student_int8": float(np.mean(predicted[chosen] == truth[chosen])),
-                      "best_constant": float(counts.max() / max(1, counts.sum()))}
+                      "best_constant": float(counts.max() / max(1, counts.sum())),
+                      "recall": [None if not counts[c] else float(np.mean(
+                          predicted[chosen][truth[chosen] == c] == c))
+                          for c in range(n_classes)]}
     return out
 
 

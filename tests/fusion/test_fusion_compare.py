@@ -10,12 +10,12 @@ import json
 import numpy as np
 import pytest
 
+from tests.sensors.test_sources_skab import write_experiment
 from tinyfuse.apps.cli import main
 from tinyfuse.fusion.compare import comparison, variants, verdicts
 from tinyfuse.fusion.search import candidate_grid
 from tinyfuse.fusion.spec import FusionSpec
 from tinyfuse.sensors.spec import ModalitySpec, VectorSpec
-from tests.sensors.test_sources_skab import write_experiment
 
 
 def _spec(names=("a", "b", "c")) -> FusionSpec:
@@ -72,9 +72,14 @@ name = "pump"
 [data]
 dataset = "skab"
 path = "data"
-options = {{ window_rows = 10, hop_rows = 5, baseline_rows = 30, modalities = ["vibration", "hydraulic", "thermal"] }}
 test_fraction = 0.3
 seed = 0
+
+[data.options]
+window_rows = 10
+hop_rows = 5
+baseline_rows = 30
+modalities = ["vibration", "hydraulic", "thermal"]
 
 {modalities}
 
@@ -149,3 +154,24 @@ def test_fusion_beats_every_branch_on_complementary_sensors(tmp_path, capsys):
         assert "**Branches dropped:** thermal" in card
     printed = capsys.readouterr().out
     assert "fusion against its parts" in printed and "best fusion" in printed
+
+
+def test_cross_validation_pools_the_variants_with_recall_per_fault(tmp_path, capsys):
+    _pump_set(tmp_path, seed=1)
+    blocks = "\n".join(f'[[modalities]]\nname = "{m}"\nkind = "vector"\nsize = 20\n'
+                       for m in ("vibration", "hydraulic", "thermal"))
+    text = APP.format(modalities=blocks).replace("teacher_epochs = 25", "teacher_epochs = 12")
+    text = text.replace("student_epochs = 25", "student_epochs = 12\nbranch_selection = false")
+    (tmp_path / "app.toml").write_text(
+        text + '\n[evaluate]\nfolds = 2\nrepeats = 1\nby_meta = "fault"\n')
+    out = tmp_path / "out"
+    assert main(["evaluate", str(tmp_path / "app.toml"), "--out", str(out)]) == 0
+    result = json.loads((out / "evaluation.json").read_text())
+    variants = result["fusion"]["variants"]
+    assert all(row["test"]["n"] == result["n_test_answers"] for row in variants.values())
+    faults = variants["hydraulic only"]["by_meta"]
+    assert set(faults) == {"valve1", "valve2", "other"}
+    anomaly = 1  # class index of "anomaly"
+    # the hydraulic branch sees the valve faults and misses the vibration one
+    assert faults["valve2"]["recall"][anomaly] > faults["other"]["recall"][anomaly]
+    assert "best fusion" in capsys.readouterr().out
