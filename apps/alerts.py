@@ -2,7 +2,9 @@
 
 Topic layout: ``tinyfuse/<app>/<device>/alert`` (``device`` is a device id or a modality name).
 The payload is :meth:`apps.confirm.Alert.to_payload` as JSON (bundle_hash, scores, decision,
-confirmation state, timestamps); every lifecycle update of an alert is one message.
+confirmation state, timestamps); every lifecycle update of an alert is one message. Model-health
+alerts (``"kind": "health"``: an input modality drifted, ``tinyfuse.apps.drift``) share the
+topic, the outbox and the delivery guarantee; a payload without ``kind`` is a detection.
 
 Delivery guarantee of :class:`MqttSink`: every alert is first committed to the on-disk outbox
 and deleted from it only after the broker's PUBACK (QoS 1). A broker outage or a process restart

@@ -10,6 +10,13 @@ Lifecycle (``Alert.state``)::
 An expired alert is never dropped silently: it is escalated (``escalated=True``, and the
 tracker's ``on_escalate`` callback runs) so that someone with more authority sees it.
 
+A *model-health* alert (``kind="health"``, raised by ``tinyfuse.apps.drift`` when a
+modality's inputs drift away from the training data) has a lifecycle of its own and asks
+nobody: ``raised --(the drift score falls back)--> cleared``.
+
+Every answer a person gives can be kept as a labelled example for the next build:
+:class:`FeedbackRecorder` (the format and the labels are ``tinyfuse.fusion.feedback``'s).
+
 Hooks (:class:`ConfirmHook`) are told about an alert once (``request``) and then asked for the
 answer (``answer``: ``"confirm"``, ``"dismiss"`` or ``None`` while nobody answered).
 :class:`AutoConfirm`, :class:`CallbackConfirm` and :class:`ConsoleConfirm` answer at once;
@@ -24,7 +31,7 @@ import json
 import logging
 import os
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +43,9 @@ from tinyfuse.core.errors import DataError
 log = logging.getLogger(__name__)
 
 PAYLOAD_SCHEMA = 1  # the version of Alert.to_payload (apps/alert.schema.json)
-STATES = ("raised", "awaiting", "confirmed", "dismissed", "expired")
-FINAL_STATES = ("confirmed", "dismissed", "expired")
+STATES = ("raised", "awaiting", "confirmed", "dismissed", "expired", "cleared")
+FINAL_STATES = ("confirmed", "dismissed", "expired", "cleared")
+KINDS = ("detection", "health")
 ANSWERS = ("confirm", "dismiss")
 
 
@@ -47,6 +55,9 @@ class Alert:
 
     ``history`` is ``((state, time_s), ...)`` in order; ``revision`` counts state changes, so
     ``(alert_id, revision)`` identifies one published update (consumers de-duplicate on it).
+    ``kind`` is ``"detection"`` (a class the policy decided on) or ``"health"`` (the model's
+    inputs drifted; ``health`` holds the drift numbers, ``decision.label`` is
+    ``"model_health"`` and ``decision.scores`` the drift score per modality).
     """
 
     alert_id: str
@@ -62,13 +73,17 @@ class Alert:
     escalated: bool = False
     revision: int = 0
     history: tuple[tuple[str, float], ...] = ()
+    kind: str = "detection"
+    health: Mapping[str, Any] | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON-ready MQTT payload (``apps/alert.schema.json``, version ``schema``):
         stream times in seconds and the wall-clock time of this update, ISO 8601 UTC."""
         d = self.decision
+        extra = {} if self.kind == "detection" else {"kind": self.kind,
+                                                     "health": dict(self.health or {})}
         return {
-            "schema": PAYLOAD_SCHEMA,
+            "schema": PAYLOAD_SCHEMA, **extra,
             "alert_id": self.alert_id, "revision": self.revision, "app": self.app,
             "device": self.device, "bundle_hash": self.bundle_hash,
             "decision": {"label": d.label, "score": d.score, "time_s": d.time_s,
@@ -100,7 +115,9 @@ def alert_from_payload(payload: dict[str, Any]) -> Alert:
                      deadline_s=None if c["deadline_s"] is None else float(c["deadline_s"]),
                      answered_by=str(c["answered_by"]), escalated=bool(c["escalated"]),
                      revision=int(payload["revision"]),
-                     history=tuple((str(s), float(v)) for s, v in t["history"]))
+                     history=tuple((str(s), float(v)) for s, v in t["history"]),
+                     kind=str(payload.get("kind", "detection")),
+                     health=dict(payload["health"]) if "health" in payload else None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"alert payload: missing or malformed field ({exc})") from None
 
@@ -146,6 +163,15 @@ def apply_answer(alert: Alert, answer: str, *, now_s: float, by: str) -> Alert:
 def expire(alert: Alert, *, now_s: float, escalate: bool = True) -> Alert:
     """``awaiting`` -> ``expired`` (escalated unless ``escalate`` is False)."""
     return _move(alert, "expired", now_s, answered_by="timeout", escalated=escalate)
+
+
+def clear(alert: Alert, *, now_s: float, health: Mapping[str, Any] | None = None) -> Alert:
+    """A health alert ``raised`` -> ``cleared`` (its inputs came back), with the drift
+    numbers of that moment."""
+    if alert.kind != "health":
+        raise DataError(f"alert {alert.alert_id}: only a health alert clears")
+    return _move(alert, "cleared", now_s, answered_by="drift monitor",
+                 health=alert.health if health is None else health)
 
 
 # --- hooks --------------------------------------------------------------------------------
@@ -420,3 +446,98 @@ class Confirmations:
             if self._on_escalate is not None:
                 self._on_escalate(done)
         return done
+
+
+# --- feedback: people's answers as labelled examples ---------------------------------------
+
+NOT_A_PERSON = ("policy", "timeout")  # and AutoConfirm's "auto-..." answers
+
+
+def answered_by_person(alert: Alert) -> bool:
+    """Whether a person (or a hook acting for one) confirmed or dismissed ``alert``."""
+    return (alert.kind == "detection" and alert.state in ("confirmed", "dismissed")
+            and alert.answered_by not in NOT_A_PERSON
+            and not alert.answered_by.startswith("auto-"))
+
+
+class FeedbackRecorder:
+    """Keeps the window of every alert a person answered, labelled, in ``folder`` (the format
+    of ``tinyfuse.fusion.feedback``; ``tinyfuse build --feedback DIR`` reads it).
+
+    :meth:`hold` writes the window of an alert that waits for a person to
+    ``folder/pending/<alert_id>.npz``; :meth:`settle` moves it to ``folder/<alert_id>.npz``
+    with its label once a person confirmed (the alert's class) or dismissed it (the normal
+    class: of ``quiet_classes``, the classes that do not alert, the one scored highest), and
+    deletes it when the alert expired. A waiting window survives a restart, so an answer that
+    arrives after one is kept too.
+    """
+
+    def __init__(self, folder: str | Path, *, quiet_classes: Sequence[str],
+                 modalities: Sequence[str]) -> None:
+        self.folder = Path(folder)
+        self.quiet_classes = tuple(quiet_classes)
+        self.modalities = tuple(modalities)
+        self.written: list[Path] = []
+        try:
+            (self.folder / "pending").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"{self.folder}: cannot create the feedback folder: {exc}") from None
+
+    def _pending(self, alert: Alert) -> Path:
+        return self.folder / "pending" / f"{alert.alert_id}.npz"
+
+    def hold(self, alert: Alert, *, sample: Any, features: Mapping[str, Any],
+             int8: Mapping[str, Any]) -> None:
+        """Keep the window of ``alert`` (now waiting for a person) until it is answered;
+        ``features`` (standardised) and ``int8`` by modality name (absent ones left out)."""
+        from tinyfuse.fusion.feedback import write_example
+
+        d = alert.decision
+        meta = {"app": alert.app, "bundle_hash": alert.bundle_hash, "alert_id": alert.alert_id,
+                "device": alert.device, "alert_label": d.label, "time_s": d.time_s,
+                "classes": list(d.classes), "scores": list(d.scores),
+                "modalities": list(self.modalities), "missing": list(d.missing),
+                "source": str(getattr(sample, "source", "")),
+                "group": str(getattr(sample, "group", "")),
+                "sample_meta": [list(pair) for pair in getattr(sample, "meta", ())]}
+        raw = {name: value for name, value in sample.data.items() if name in self.modalities}
+        present = {name for name in self.modalities if features.get(name) is not None}
+        write_example(self._pending(alert), meta=meta, raw=raw,
+                      features={n: features[n] for n in present},
+                      int8={n: int8[n] for n in present})
+
+    def settle(self, alert: Alert) -> Path | None:
+        """``alert`` reached a final state: keep its labelled example (a person answered) or
+        drop its window; returns the example's path, or ``None``."""
+        from tinyfuse.fusion.feedback import dismissal_label, read_example, write_example
+
+        pending = self._pending(alert)
+        if alert.kind != "detection" or alert.state not in FINAL_STATES or \
+                not pending.exists():
+            return None
+        try:
+            if not answered_by_person(alert):
+                return None
+            held = read_example(pending)
+            d = alert.decision
+            confirmed = alert.state == "confirmed"
+            label = d.label if confirmed else dismissal_label(
+                d.label, classes=d.classes, quiet=self.quiet_classes, scores=d.scores)
+            rule = ("confirmed: the alert's class" if confirmed else
+                    "dismissed: the normal class scored highest" if label else
+                    "dismissed: no class that does not alert, no label")
+            meta = {**held.meta, "answer": "confirm" if confirmed else "dismiss",
+                    "label": label, "label_rule": rule, "answered_by": alert.answered_by,
+                    "answered_s": alert.updated_s, "wall_utc": wall_utc()}
+            meta.pop("format", None)
+            path = write_example(self.folder / f"{alert.alert_id}.npz", meta=meta,
+                                 raw=held.raw, features=held.features, int8=held.int8)
+            self.written.append(path)
+            log.info("feedback: %s %s kept as %r in %s", alert.alert_id, alert.state,
+                     label, path)
+            return path
+        except DataError as exc:
+            log.warning("feedback: %s; alert %s not kept", exc, alert.alert_id)
+            return None
+        finally:
+            pending.unlink(missing_ok=True)

@@ -5,6 +5,12 @@
 ``sink.publish(alert)``, with ``Confirmations.submit`` in between when a decision needs a
 person. Every lifecycle update of an alert is published. A sample that lacks a modality is
 scored with zeros for it and the decision names it (``Decision.missing``).
+
+Beside the decisions, a bundle with a drift reference gets a
+:class:`~tinyfuse.apps.drift.DriftMonitor`: its model-health alerts go through the same sink,
+and ``RunResult.summary()["drift"]`` reports the running scores. With a
+:class:`~tinyfuse.apps.confirm.FeedbackRecorder`, every alert a person answers is kept as a
+labelled example for the next build.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from tinyfuse.apps.alerts import AlertSink
-from tinyfuse.apps.confirm import Alert, Confirmations, incident_id, raise_alert
+from tinyfuse.apps.confirm import (
+    FINAL_STATES,
+    Alert,
+    Confirmations,
+    FeedbackRecorder,
+    incident_id,
+    raise_alert,
+)
+from tinyfuse.apps.drift import DEFAULT_ALPHA, DriftMonitor, cleared_alert, health_alert
 from tinyfuse.apps.policy import Decision, Policy, default_policy, initial_state, step
 from tinyfuse.apps.scoring import Scorer
 from tinyfuse.core.bundle import Bundle
@@ -45,7 +59,8 @@ class StepRecord:
 
 @dataclass
 class RunResult:
-    """What a run saw and did; ``alerts`` holds each alert's latest state, by id."""
+    """What a run saw and did; ``alerts`` holds each alert's latest state, by id (``health``:
+    the model-health alerts; ``drift``: the monitor's summary, empty without one)."""
 
     app: str
     bundle_hash: str
@@ -54,6 +69,9 @@ class RunResult:
     alerts: dict[str, Alert] = field(default_factory=dict)
     deliveries: Counter = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
+    health: dict[str, Alert] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)
+    feedback: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready counts: steps, alerts by state and label, deliveries, detections."""
@@ -73,6 +91,13 @@ class RunResult:
                         "time_s": a.decision.time_s, "score": a.decision.score,
                         "state": a.state, "answered_by": a.answered_by,
                         "missing": list(a.decision.missing)} for a in finals],
+            "drift": {"monitored": bool(self.drift), "modalities": self.drift},
+            "health_alerts": [{"alert_id": a.alert_id, "modality": (a.health or {}).get(
+                "modality"), "raised_s": a.raised_s, "state": a.state,
+                "cleared_s": a.updated_s if a.state == "cleared" else None,
+                "drift_score": (a.health or {}).get("drift_score")}
+                for a in self.health.values()],
+            "feedback_examples": list(self.feedback),
         }
 
     def _truth_at(self, time_s: float) -> str:
@@ -139,16 +164,33 @@ class _Loop:
     result: RunResult
     sink: AlertSink
     confirmations: Confirmations
+    feedback: FeedbackRecorder | None = None
+    window: dict[str, Any] = field(default_factory=dict)  # the sample being decided on
 
     def publish(self, alerts: Iterable[Alert]) -> None:
         for alert in alerts:
-            self.result.alerts[alert.alert_id] = alert
+            kept = self.result.health if alert.kind == "health" else self.result.alerts
+            kept[alert.alert_id] = alert
             self.result.deliveries[self.sink.publish(alert)] += 1
+            if self.feedback is None or alert.kind != "detection":
+                continue
+            if alert.state == "awaiting" and self.window:
+                self.feedback.hold(alert, **self.window)
+            elif alert.state in FINAL_STATES:
+                path = self.feedback.settle(alert)
+                if path is not None:
+                    self.result.feedback.append(str(path))
 
 
 def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: Policy,
-               sink: AlertSink, confirmations: Confirmations, device: str) -> RunResult:
+               sink: AlertSink, confirmations: Confirmations, device: str,
+               feedback: FeedbackRecorder | None = None, monitor_drift: bool = True,
+               drift_alpha: float = DEFAULT_ALPHA) -> RunResult:
     """Run the app loop over ``(time_s, Sample)`` pairs and return what happened.
+
+    With ``monitor_drift`` and a bundle that has a drift reference, each window also updates
+    the drift monitor (``drift_alpha``: its smoothing) and its health alerts are published;
+    with ``feedback`` the alerts people answer are kept as labelled examples.
 
     Alerts still waiting for a person when the stream ends expire (and escalate) at the last
     time seen. A sample whose features cannot be extracted is skipped and listed. Alert ids
@@ -162,7 +204,10 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
     preprocessor = Preprocessor.from_bundle(bundle)
     loop = _Loop(result=RunResult(app=bundle.app, bundle_hash=bundle.bundle_hash,
                                   classes=bundle.classes), sink=sink,
-                 confirmations=confirmations)
+                 confirmations=confirmations, feedback=feedback)
+    monitor = DriftMonitor(bundle.drift, alpha=drift_alpha) \
+        if monitor_drift and bundle.drift is not None else None
+    health: dict[str, Alert] = {}  # the raised health alert of each drifting modality
     state, now_s = initial_state(policy), 0.0
     for now_s, sample in stream:
         try:
@@ -173,6 +218,13 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
             log.warning("skipped %s: %s", sample.source, exc)
             continue
         missing, faults = preprocessor.missing(features), preprocessor.faults(sample)
+        standardized = dict(zip(bundle.modalities, preprocessor.standardized(features),
+                                strict=True))
+        present = {name: value for name, value in standardized.items() if name not in missing}
+        if monitor is not None:
+            _health(loop, monitor.update(present, now_s=now_s), health, bundle, device=device)
+        loop.window = {"sample": sample, "features": present,
+                       "int8": dict(zip(bundle.modalities, inputs, strict=True))}
         scores = scorer.score(inputs)
         state, decision = step(policy, state, scores, now_s=now_s, missing=missing)
         loop.publish(confirmations.poll(now_s=now_s))
@@ -183,10 +235,29 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
             time_s=float(now_s), scores=tuple(float(v) for v in scores),
             truth=str(getattr(sample, "label", "")), missing=missing,
             decision=decision.label if decision else "", faults=faults))
+    loop.window = {}
     loop.publish(confirmations.poll(now_s=now_s))
     loop.publish(confirmations.expire_all(now_s=now_s))
     sink.flush()
+    loop.result.drift = {} if monitor is None else monitor.summary()
     return loop.result
+
+
+def _health(loop: _Loop, events, open_alerts: dict[str, Alert], bundle: Bundle, *,
+            device: str) -> None:
+    """Publish a health alert for each modality that began to drift, its ``cleared`` update
+    for each that came back."""
+    for event in events:
+        if event.state == "raised":
+            alert = health_alert(event, app=bundle.app, device=device,
+                                 bundle_hash=bundle.bundle_hash)
+            open_alerts[event.modality] = alert
+            log.warning("model health: %s", alert.decision.reason)
+        else:
+            alert = cleared_alert(open_alerts.pop(event.modality), event)
+            log.info("model health: %s drift score back to %.2f (cleared)", event.modality,
+                     event.score)
+        loop.publish([alert])
 
 
 def _raise(loop: _Loop, decision: Decision, bundle: Bundle, *, device: str,

@@ -1,15 +1,19 @@
-"""Build a compiled model for the emulated Cortex-M4 board, run it under QEMU, and report.
+"""Build a compiled model for an emulated board, run it under QEMU, and report.
 
-The board is Arm's MPS2 FPGA image AN386 (Cortex-M4F) as QEMU's ``mps2-an386`` machine models
-it; its linker script, startup code and semihosting harness live in
-``firmware/boards/qemu-mps2-an386``. The harness reads input vectors from a host file, runs
-``tinyfuse_model_invoke`` on each, and writes the outputs, the stack high-water mark and the
-timer ticks spent inside every invoke (see the comment at the top of its ``main.c``).
+The boards are rows of one table (`tinyfuse.firmware.boards`): Arm's MPS2/MPS3 FPGA images
+(Cortex-M4F, M7, M33, M55), the BBC micro:bit (Cortex-M0), the Netduino Plus 2 (STM32F405) and
+QEMU's RISC-V ``virt`` machine (RV32IMC); ``qemu-m4`` is the MPS2 AN386 (Cortex-M4F). All of
+them run one harness (``firmware/boards/harness``): it reads input vectors from a host file,
+runs ``tinyfuse_model_invoke`` on each, and writes the outputs, the stack high-water mark and
+the timer ticks spent inside every invoke (see the comment at the top of its ``main.c``), as
+host files or, on a UART board, as text lines this module turns back into the same files.
 
 Instruction counting: QEMU runs with ``-icount shift=0``, one instruction per virtual
-nanosecond, and the harness reads CMSDK APB timer 0, clocked at the 25 MHz system clock. One
-tick is therefore 40 instructions (`INSTRUCTIONS_PER_TICK`): counts are exact multiples of 40
-with a resolution of +/- 40 instructions per inference, and identical from run to run.
+nanosecond, and the harness reads the board's tick counter around each invoke; one tick is
+``Board.instructions_per_tick`` instructions. On the AN386 that is the CMSDK APB timer 0 at the
+25 MHz system clock, 40 instructions a tick (`INSTRUCTIONS_PER_TICK`): counts are exact
+multiples of 40 with a resolution of +/- 40 instructions per inference, and identical from run
+to run. The per-board rates and resolutions are in ``firmware/boards/README.md``.
 """
 
 from __future__ import annotations
@@ -27,19 +31,28 @@ from typing import Literal
 import numpy as np
 
 from tinyfuse.core.errors import DeployError
+from tinyfuse.firmware.boards import BOARDS_DIR, Board, find_board
 
 logger = logging.getLogger(__name__)
 
-BOARD_DIR = Path(__file__).resolve().parent / "boards" / "qemu-mps2-an386"
-HARNESS_SOURCES = ("main.c", "startup.c", "semihost.c")
-CPU_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")
+HARNESS_DIR = BOARDS_DIR / "harness"
 C_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-ffunction-sections", "-fdata-sections")
-LINK_FLAGS = ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections")
-QEMU_ARGS = (
-    "-M", "mps2-an386", "-nographic", "-monitor", "none",
-    "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
-)
-INSTRUCTIONS_PER_TICK = 40  # 1 instruction per virtual ns / 25 MHz timer clock
+LINK_FLAGS = {
+    "arm": ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections"),
+    "riscv": ("--specs=picolibc.specs", "-nostartfiles", "-Wl,--gc-sections"),
+}
+PACKAGES = {
+    "arm": "gcc-arm-none-eabi, libnewlib-arm-none-eabi (toolchain) and qemu-system-arm "
+           "(emulator)",
+    "riscv": "gcc-riscv64-unknown-elf, picolibc-riscv64-unknown-elf (toolchain) and "
+             "qemu-system-misc (emulator)",
+}
+DEFAULT_IO_BYTES = 65536  # harness I/O buffer when the model's own total is not known
+# 40: one instruction per virtual ns over the AN386's 25 MHz timer clock
+INSTRUCTIONS_PER_TICK = round(find_board("mps2-an386").instructions_per_tick)
+_IO_TABLE = re.compile(r"tinyfuse_model_(input|output)_bytes\[\] = \{([0-9, ]*)\}")
+_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+_ELF_MACHINES = {40: "arm", 243: "riscv"}  # e_machine: EM_ARM, EM_RISCV
 _HASH_DEFINE = re.compile(r'#define [A-Z0-9_]+_BUNDLE_HASH "([0-9a-f]*)"')
 HEADER_MAGIC = 0x48554654
 HEADER_WORDS = 8
@@ -75,7 +88,8 @@ class QemuRun:
 
     ``outputs[v][k]`` is output ``k`` of vector ``v`` (int8; flat unless the model's shapes were
     known). ``instructions_per_inference`` is the mean count over the vectors, rounded (each
-    vector's count is quantized to 40 instructions; the mean over many vectors is finer);
+    vector's count is quantized to the board's ``instructions_per_tick``, 40 on the AN386;
+    the mean over many vectors is finer);
     ``instructions_per_vector`` has every vector's count. ``stack_bytes`` is the high-water
     mark of the stack below the harness frame that called ``tinyfuse_model_invoke`` (64 bytes
     minimum, the unpainted guard band). ``arena_bytes`` is ``TINYFUSE_MODEL_ARENA_BYTES``.
@@ -90,14 +104,41 @@ class QemuRun:
     elf: Path
 
 
-def _tool(name: str) -> str:
+def _tool(name: str, family: str = "arm") -> str:
     path = shutil.which(name)
     if path is None:
-        raise DeployError(
-            f"{name} not found on PATH; install the Debian packages gcc-arm-none-eabi, "
-            "libnewlib-arm-none-eabi (toolchain) and qemu-system-arm (emulator)"
-        )
+        raise DeployError(f"{name} not found on PATH; install the Debian packages "
+                          f"{PACKAGES[family]}")
     return path
+
+
+def _io_bytes(model_c: Path) -> int:
+    """Input + output bytes of one vector, from the model's byte tables in ``model.c``."""
+    try:
+        tables = _IO_TABLE.findall(model_c.read_text(errors="replace"))
+    except OSError as exc:
+        raise DeployError(f"{model_c}: cannot read: {exc}") from None
+    if len(tables) != 2:
+        return DEFAULT_IO_BYTES
+    total = sum(int(v) for _, values in tables for v in values.split(",") if v.strip())
+    return max(16, (total + 15) // 16 * 16)
+
+
+def _link_error(board: Board, model_dir: Path, stderr: str) -> DeployError:
+    """One line when the image does not fit the board, else the compiler's whole message."""
+    overflow = _OVERFLOW.search(stderr)
+    if overflow is None:
+        return DeployError(f"{board.toolchain_prefix}gcc failed for {model_dir}:\n"
+                           f"{stderr.strip()}")
+    region, extra = overflow.group(1), int(overflow.group(2))
+    if region == "RAM":
+        size, note = board.ram, f"{board.stack_bytes:,} B stack and the harness I/O buffer included"
+    else:
+        size, note = board.flash, "the harness code included"
+    return DeployError(
+        f"{model_dir}: the model does not fit {board.name} ({board.description}): {region} "
+        f"overflowed by {extra:,} bytes of {size.length_bytes:,} ({note})"
+    )
 
 
 def _runtime_parts() -> tuple[list[str], list[Path]]:
@@ -108,25 +149,39 @@ def _runtime_parts() -> tuple[list[str], list[Path]]:
 
 
 def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
-                   out_dir: str | Path) -> Path:
-    """Compile ``model.c`` + runtime kernels + the board harness into an ELF for mps2-an386.
+                   out_dir: str | Path, board: str = "qemu-m4") -> Path:
+    """Compile ``model.c`` + runtime kernels + the board harness into an ELF for ``board``.
 
     Parameters
     ----------
     model_dir : path
         Folder holding the generated ``model.c`` and ``model.h`` (see the C contract).
     kernels : {"portable", "dsp"}
-        ``"dsp"`` defines ``TINYFUSE_USE_DSP=1`` so the kernels use the Arm DSP SIMD loops.
+        ``"dsp"`` defines ``TINYFUSE_USE_DSP=1`` so the kernels use the Arm DSP SIMD loops
+        (only on a board whose table row has ``dsp``).
     out_dir : path
-        Where ``app.elf`` and its link map ``app.map`` go (created if missing).
+        Where ``app.elf``, its link map ``app.map`` and the generated ``board.ld`` go (created
+        if missing).
+    board : str
+        A name (or alias) from `tinyfuse.firmware.boards.BOARDS`.
 
     Returns
     -------
     Path
         The linked ``app.elf``.
+
+    Raises
+    ------
+    DeployError
+        Unknown board, DSP kernels on a core without the DSP extension, missing sources or
+        tools, a compiler error, or (in one line) a model too big for the board's memory.
     """
     if kernels not in ("portable", "dsp"):
         raise DeployError(f"kernels must be 'portable' or 'dsp', got {kernels!r}")
+    target = find_board(board)
+    if kernels == "dsp" and not target.dsp:
+        raise DeployError(f"board {target.name} ({target.qemu_cpu}) has no Arm DSP extension; "
+                          "use the portable kernels")
     model_dir = Path(model_dir)
     missing = [name for name in ("model.c", "model.h") if not (model_dir / name).is_file()]
     if missing:
@@ -134,33 +189,49 @@ def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     elf = out_dir / "app.elf"
+    (out_dir / "board.ld").write_text(target.linker_script())
     includes, runtime = _runtime_parts()
     command = [
-        _tool("arm-none-eabi-gcc"), *CPU_FLAGS, *C_FLAGS,
+        _tool(f"{target.toolchain_prefix}gcc", target.family), *target.gcc_flags, *C_FLAGS,
         *(["-DTINYFUSE_USE_DSP=1"] if kernels == "dsp" else []),
-        f"-I{model_dir}", f"-I{BOARD_DIR}", *includes,
-        str(model_dir / "model.c"), *map(str, runtime),
-        *(str(BOARD_DIR / name) for name in HARNESS_SOURCES),
-        *LINK_FLAGS, f"-T{BOARD_DIR / 'an386.ld'}", f"-Wl,-Map={out_dir / 'app.map'}",
-        "-o", str(elf),
+        *target.harness_defines(), f"-DHARNESS_IO_BYTES={_io_bytes(model_dir / 'model.c')}",
+        f"-I{model_dir}", f"-I{HARNESS_DIR}", *includes,
+        str(model_dir / "model.c"), *map(str, runtime), *map(str, target.harness_sources()),
+        *LINK_FLAGS[target.family], f"-L{HARNESS_DIR}", f"-T{out_dir / 'board.ld'}",
+        f"-Wl,-Map={out_dir / 'app.map'}", "-o", str(elf),
     ]
     logger.debug("building: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise DeployError(f"arm-none-eabi-gcc failed for {model_dir}:\n{result.stderr.strip()}")
+        raise _link_error(target, model_dir, result.stderr)
     return elf
 
 
+def _elf_family(elf: Path) -> str:
+    try:
+        with open(elf, "rb") as source:
+            head = source.read(20)
+    except OSError as exc:
+        raise DeployError(f"{elf}: cannot read: {exc}") from None
+    machine = int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else -1
+    if machine not in _ELF_MACHINES:
+        raise DeployError(f"{elf}: not an Arm or RISC-V ELF image")
+    return _ELF_MACHINES[machine]
+
+
 def size_report(elf: str | Path) -> SizeReport:
-    """Section sizes of the model + kernels from ``arm-none-eabi-size -A``.
+    """Section sizes of the model + kernels from ``size -A`` (the Arm or RISC-V one, from the
+    ELF's machine).
 
     The harness keeps its code, strings and buffers in ``.harness_*`` sections and the vector
     table in ``.isr_vector``; those are left out, so what remains is what the model costs.
     """
-    command = [_tool("arm-none-eabi-size"), "-A", str(elf)]
+    family = _elf_family(Path(elf))
+    tool = "arm-none-eabi-size" if family == "arm" else "riscv64-unknown-elf-size"
+    command = [_tool(tool, family), "-A", str(elf)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise DeployError(f"arm-none-eabi-size failed for {elf}: {result.stderr.strip()}")
+        raise DeployError(f"{tool} failed for {elf}: {result.stderr.strip()}")
     sizes: dict[str, int] = {}
     for line in result.stdout.splitlines():
         fields = line.split()
@@ -174,16 +245,20 @@ def size_report(elf: str | Path) -> SizeReport:
     )
 
 
-def _qemu(elf: Path, run_dir: Path, *, timeout_s: float) -> str:
+def _qemu(elf: Path, run_dir: Path, board: Board, *, timeout_s: float) -> str:
     # qemu runs inside run_dir (semihosting files land there): the ELF path must not be relative
-    command = [_tool("qemu-system-arm"), *QEMU_ARGS, "-kernel", str(Path(elf).resolve())]
+    uart_log = run_dir / "uart.txt" if board.console != "semihosting" else None
+    command = board.qemu_command(Path(elf).resolve(), uart_log=uart_log)
+    command[0] = _tool(command[0], board.family)
     try:
         result = subprocess.run(
             command, cwd=run_dir, capture_output=True, text=True, check=False,
             stdin=subprocess.DEVNULL, timeout=timeout_s,
         )
     except subprocess.TimeoutExpired as exc:
-        raise DeployError(f"qemu-system-arm timed out after {timeout_s:g} s running {elf}") from exc
+        raise DeployError(f"{board.qemu} timed out after {timeout_s:g} s running {elf}") from exc
+    if uart_log is not None and uart_log.is_file():
+        _files_from_uart(uart_log, run_dir)
     console = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
         reason = HARNESS_STATUS.get(result.returncode, "qemu or the harness failed")
@@ -191,6 +266,22 @@ def _qemu(elf: Path, run_dir: Path, *, timeout_s: float) -> str:
             f"qemu run of {elf} exited with {result.returncode} ({reason}):\n{console}"
         )
     return console
+
+
+def _files_from_uart(uart_log: Path, run_dir: Path) -> None:
+    """Rebuild the result files from the UART lines of ``harness/report_uart.c``."""
+    allowed = {"outputs.bin", "ticks.bin", "header.bin", "bundle_hash.txt"}
+    files: dict[str, bytearray] = {}
+    for line in uart_log.read_text(encoding="ascii", errors="replace").splitlines():
+        name, colon, payload = line.strip().partition(":")
+        if not colon or name not in allowed:
+            continue
+        try:
+            files.setdefault(name, bytearray()).extend(bytes.fromhex(payload))
+        except ValueError:
+            raise DeployError(f"{uart_log}: corrupt record for {name}: {line[:60]!r}") from None
+    for name, data in files.items():
+        (run_dir / name).write_bytes(bytes(data))
 
 
 def _read_header(run_dir: Path) -> tuple[np.ndarray, list[int], list[int]]:
@@ -222,22 +313,25 @@ def _write_inputs(path: Path, vectors: list[list[np.ndarray]]) -> list[int]:
     return input_bytes
 
 
-def _prepare(model, work_dir: Path, kernels: Kernels) -> tuple[Path, list[tuple] | None]:
+def _prepare(model, work_dir: Path, kernels: Kernels,
+             board: str) -> tuple[Path, list[tuple] | None]:
     """ELF to run and the output shapes if known; ``model`` is an ELF, a C dir or a
     ``CompiledModel`` (anything with ``write(out_dir)`` and ``outputs``)."""
     if hasattr(model, "write") and hasattr(model, "outputs"):
         model.write(work_dir / "model")
         shapes = [tuple(int(d) for d in t.shape) for t in model.outputs]
-        return build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir), shapes
+        elf = build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir, board=board)
+        return elf, shapes
     path = Path(model)
     if path.suffix == ".elf" and path.is_file():
         return path, None
-    return build_for_qemu(path, kernels=kernels, out_dir=work_dir), None
+    return build_for_qemu(path, kernels=kernels, out_dir=work_dir, board=board), None
 
 
 def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "portable",
-                work_dir: str | Path | None = None, timeout_s: float = 120.0) -> QemuRun:
-    """Run every input vector through the model on the emulated Cortex-M4 in one QEMU run.
+                board: str = "qemu-m4", work_dir: str | Path | None = None,
+                timeout_s: float = 120.0) -> QemuRun:
+    """Run every input vector through the model on an emulated board in one QEMU run.
 
     Parameters
     ----------
@@ -248,6 +342,9 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
         ``vectors[v][i]`` is input ``i`` of vector ``v``, int8, any shape of the right size.
     kernels : {"portable", "dsp"}
         Kernel path when this call builds the ELF.
+    board : str
+        The board (a name or alias from `tinyfuse.firmware.boards.BOARDS`); an ELF given as
+        ``model`` must have been built for it.
     work_dir : path, optional
         Where the build and the run files go; a temporary folder (removed after) if omitted.
     timeout_s : float
@@ -259,17 +356,18 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
     """
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="tinyfuse-qemu-") as scratch:
-            return run_on_qemu(model, vectors, kernels=kernels, work_dir=scratch,
-                               timeout_s=timeout_s)
+            return run_on_qemu(model, vectors, kernels=kernels, board=board,
+                               work_dir=scratch, timeout_s=timeout_s)
+    target = find_board(board)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    elf, shapes = _prepare(model, work_dir, kernels)
+    elf, shapes = _prepare(model, work_dir, kernels, board)
     run_dir = work_dir / "run"
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir()
     input_bytes = _write_inputs(run_dir / "inputs.bin", vectors)
-    console = _qemu(elf, run_dir, timeout_s=timeout_s)
+    console = _qemu(elf, run_dir, target, timeout_s=timeout_s)
     logger.debug("qemu console: %s", console)
     words, want_in, out_bytes = _read_header(run_dir)
     if want_in != input_bytes or int(words[2]) != len(vectors):
@@ -286,7 +384,7 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
     board_hash = hash_file.read_bytes()[:64].decode("ascii", "replace") \
         if hash_file.is_file() else ""
     ticks = np.fromfile(run_dir / "ticks.bin", dtype="<u4").astype(np.int64)
-    per_vector = tuple(int(t) * INSTRUCTIONS_PER_TICK for t in ticks)
+    per_vector = tuple(round(int(t) * target.instructions_per_tick) for t in ticks)
     return QemuRun(
         outputs=outputs, bundle_hash=board_hash,
         instructions_per_inference=round(float(np.mean(per_vector))),
@@ -338,15 +436,35 @@ def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
 
     Uses ``model.c``/``model.h`` already in ``build_dir`` when both are there (refused unless
     ``model.h`` carries the bundle's hash), else compiles the bundle into
-    ``build_dir/qemu-m4/model``. The board reports the hash of the model it runs; a board
+    ``build_dir/BOARD/model``. The board reports the hash of the model it runs; a board
     whose hash is not the bundle's is refused. Runs ``vectors`` input sets (all -128, all
     127, then seeded random: ``tinyfuse.firmware.parity.random_inputs``, the same as
     ``tinyfuse verify``) in one emulator run, compares every output with TFLite Micro and
     writes ``build_dir/device.json``.
+
+    Parameters
+    ----------
+    build_dir : path
+        Folder with ``bundle.json`` and the model.
+    board : str
+        A board name or alias from `tinyfuse.firmware.boards.BOARDS` (``tinyfuse boards``);
+        the report and the work folder carry the name as given.
+    vectors, seed : int
+        How many input sets, and their seed.
+    kernels : {"portable", "dsp"}
+        ``"dsp"`` only on a board with the DSP extension.
+
+    Raises
+    ------
+    DeployError
+        Unknown board, a model that does not fit the board (one line), a build or run failure,
+        or a board that runs another bundle's model.
     """
-    if board != "qemu-m4":
-        raise DeployError(f"board {board!r} is not supported; available boards: qemu-m4 "
-                          "(MicroPython boards: tinyfuse.firmware.micropython_export)")
+    try:
+        find_board(board)
+    except DeployError as exc:
+        raise DeployError(f"{exc}; MicroPython boards: tinyfuse.firmware.micropython_export") \
+            from None
     if vectors < 1:
         raise DeployError(f"vectors must be >= 1, got {vectors}")
     from tinyfuse.core.bundle import Bundle
@@ -378,8 +496,8 @@ def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
         model_dir = work_dir / "model"
         compiled.write(model_dir)
     inputs = random_inputs(compiled.inputs, count=vectors, seed=seed)
-    elf = build_for_qemu(model_dir, kernels=kernels, out_dir=work_dir)
-    run = run_on_qemu(elf, board_inputs(compiled, inputs), work_dir=work_dir)
+    elf = build_for_qemu(model_dir, kernels=kernels, out_dir=work_dir, board=board)
+    run = run_on_qemu(elf, board_inputs(compiled, inputs), board=board, work_dir=work_dir)
     if run.bundle_hash != bundle.bundle_hash:
         raise DeployError(f"{elf}: the board runs bundle {run.bundle_hash[:12] or '(none)'}, "
                           f"not {bundle.bundle_hash[:12]}")

@@ -361,8 +361,9 @@ def quantize_pass(state: BuildState) -> None:
 
 def compare_pass(state: BuildState) -> None:
     """With ``[train] compare_fusion = true`` and several modalities: late, gated and early
-    fusion, each branch alone and the linear model, trained alike on the training rows and
-    scored int8 on validation and test (``tinyfuse.fusion.compare``); before any refit, so
+    fusion, each branch alone and the linear model, trained alike on the training rows (the
+    student's epoch ceiling, early-stopped on validation) and scored int8 on validation and
+    test (``tinyfuse.fusion.compare``); before any refit, so
     every variant sees the same rows. Off: a no-op."""
     config, base, split = state.config, state.need("base"), state.need("split")
     specs = compare.variants(base) if config.train.compare_fusion else {}
@@ -380,7 +381,7 @@ def compare_pass(state: BuildState) -> None:
                          seed=config.data.seed)
             return
         train_classifier(model, x_train, state.y_train,
-                         recipe=recipe(state, settings.candidate_epochs),
+                         recipe=recipe(state, settings.student_epochs),
                          validation=(x_val, state.y_val))
 
     scores = compare.score_variants(specs, inputs_for, train, seed=config.data.seed)
@@ -572,6 +573,17 @@ def per_modality_accuracy(tflite: bytes, spec: FusionSpec, inputs: Sequence[np.n
         n for n in names if n != name)).argmax(1) == labels)) for name in names}
 
 
+def dropped_sensor_accuracy(tflite: bytes, spec: FusionSpec, inputs: Sequence[np.ndarray],
+                            labels: np.ndarray) -> dict[str, float]:
+    """int8 balanced accuracy with one modality missing (fed as zeros, as the app does when
+    a sensor drops out), per modality: what losing that sensor costs."""
+    if len(spec.modalities) < 2:
+        return {}
+    return {name: balanced_accuracy(labels, int8_scores(tflite, spec, inputs,
+                                                        zero=(name,)).argmax(1))
+            for name in spec.modality_names}
+
+
 def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
     """Accuracies on the TEST split (teacher, float student, int8, one modality at a time);
     the validation numbers that steered QAT are kept apart."""
@@ -606,6 +618,8 @@ def _accuracy_block(state: BuildState, probs: np.ndarray) -> dict[str, Any]:
                        "note": "measured on the validation split before any refit; these "
                                "steer QAT"},
         "per_modality": per_mod,
+        "without_modality_balanced_accuracy": dropped_sensor_accuracy(
+            quant.tflite, spec, prepared.x_test, y_test),
         "fused_gain_over_best_branch": report.fused_gain(int8_acc, per_mod),
         "fused_beats_every_branch": all(int8_acc > v for v in per_mod.values()),
         "baselines": baselines,

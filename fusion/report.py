@@ -87,12 +87,12 @@ def summary(model: keras.Model) -> str:
 
 
 def accuracy_by_meta(samples, rows: np.ndarray, truth: np.ndarray, predicted: np.ndarray,
-                     *, name: str, n_classes: int) -> dict[str, dict[str, float | int]]:
+                     *, name: str, n_classes: int) -> dict[str, dict[str, Any]]:
     """Accuracy within each value of the meta entry ``name`` of ``samples[rows]`` (e.g. the
     recording channel), next to the best constant answer within that value, and the recall
     of each class there (by class index; ``None`` where the class is absent)."""
     values = np.array([str(samples[int(row)].meta_value(name, "")) for row in rows])
-    out: dict[str, dict[str, float | int]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for value in sorted(set(values.tolist())):
         chosen = values == value
         counts = np.bincount(np.asarray(truth)[chosen], minlength=n_classes)
@@ -153,7 +153,7 @@ def model_card(report: dict[str, Any]) -> str:
 | student (int8, deployed) | {acc['student_int8']:.3f} |
 {per_mod}
 {balanced}
-{fusion_line}{_dropped_line(model)}
+{fusion_line}{_sensor_cost_lines(acc)}{_dropped_line(model)}
 
 ## Decision rule
 The int8 softmax scores (output scale 1/256) go through the app's policy: {_policy_line(report)}
@@ -172,6 +172,19 @@ Micro would need an arena of {model['tflm_arena_bytes']} B), {model['macs']} MAC
 - Simulated data (when used) follows documented physics but is not field data.
 - A missing modality is fed as zeros (the training mean) and the result is flagged.
 """
+
+
+def _sensor_cost_lines(acc: dict[str, Any]) -> str:
+    """What each sensor's drop-out costs the deployed model (balanced accuracy)."""
+    costs = acc.get("without_modality_balanced_accuracy") or {}
+    if not costs:
+        return ""
+    full = acc["int8_metrics"]["balanced_accuracy"]
+    rows = "\n".join(f"| {name} | {value:.3f} | {100 * (value - full):+.1f} |"
+                      for name, value in costs.items())
+    return ("\n\nA sensor that drops out is fed as zeros; what that costs (int8, test, "
+            "balanced accuracy):\n\n| sensor dropped | balanced accuracy | points |\n"
+            "|---|---|---|\n" + rows)
 
 
 def _dropped_line(model: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ def test_the_wheel_has_one_top_level_name(wheel):
     assert declared == ["tinyfuse"]
     for needed in ("tinyfuse/core/bundle.py", "tinyfuse/sensors/preprocess.py",
                    "tinyfuse/fusion/pipeline.py", "tinyfuse/firmware/runtime/tf_conv.c",
-                   "tinyfuse/firmware/boards/qemu-mps2-an386/main.c",
+                   "tinyfuse/firmware/boards/harness/main.c",
                    "tinyfuse/apps/factory/app.toml", "tinyfuse/py.typed"):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validation split for the [policy] table's target) into --out.")
     parser.add_argument("config", metavar="APP.toml", help="app config (see apps/*/app.toml)")
     add_common(parser)
+    parser.add_argument("--feedback", metavar="DIR", default=None,
+                        help="fold the labelled examples `tinyfuse run` kept in DIR (confirmed "
+                        "and dismissed alerts) into this build; the report says what they "
+                        "changed (feedback.json, model_card.md)")
     parser.set_defaults(handler=run_build_command)
 
 
@@ -63,11 +67,18 @@ def with_overrides(config: AppConfig, args: argparse.Namespace) -> AppConfig:
 
 def run_config(config: AppConfig, args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
-    from tinyfuse.apps.build import build
+    from tinyfuse.apps.build import BUILD_PASSES
+    from tinyfuse.fusion.feedback import with_feedback
+    from tinyfuse.fusion.pipeline import run_build
 
-    result, calibrated = build(config, Path(args.out), data_dir=args.data)
+    folder = getattr(args, "feedback", None)
+    passes = with_feedback(BUILD_PASSES, folder) if folder else BUILD_PASSES
+    result = run_build(config, Path(args.out), data_dir=args.data, passes=passes)
+    calibrated = result.products["calibration"]
     _print_model(config, result.report)
     _print_thresholds(calibrated)
+    if "feedback" in result.report:
+        _print_feedback(result.report["feedback"])
     print(f"  bundle {result.bundle.bundle_hash[:16]}; wrote {result.out_dir}/ (bundle.json, "
           f"model.tflite, model_data.cc/.h, policy.json, report.json, confusion.png, "
           f"summary.txt, model_card.md)")
@@ -84,6 +95,10 @@ def _print_model(config: AppConfig, report: dict) -> None:
         verdict = "beats" if acc["fused_beats_every_branch"] else "does not beat"
         print(f"  fused model {verdict} every single branch "
               f"(gain {acc['fused_gain_over_best_branch']:+.3f})")
+    balanced = acc["int8_metrics"]["balanced_accuracy"]
+    for name, value in acc.get("without_modality_balanced_accuracy", {}).items():
+        print(f"  {name} sensor dropped: balanced accuracy {value:.3f} "
+              f"({100 * (value - balanced):+.1f} points)")
     for line in fusion_lines(report.get("fusion")):
         print(line)
     if model.get("dropped_branches"):
@@ -117,6 +132,34 @@ def _print_thresholds(calibrated: CalibratedPolicy) -> None:
     if calibrated.small_sample:
         print("    few validation examples: rough thresholds, recalibrate on site data "
               "(see model_card.md)")
+
+
+def _print_feedback(info: dict) -> None:
+    def number(value) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    parts, effect = info["by_part"], info["effect"]
+    print(f"  feedback: {info['n_used']} of {info['n_files']} examples used ({parts['train']} "
+          f"train, {parts['val']} validation, {parts['test']} test), {info['n_skipped']} "
+          f"skipped; answers {info['by_answer']}")
+    for line in info["skipped"][:10]:
+        print(f"    skipped {line}")
+    if info["bundle_hash_mismatches"]:
+        print(f"    {info['bundle_hash_mismatches']} recorded by another bundle than the one "
+              f"in --out (used: the build re-runs the front-ends on their raw windows)")
+    print(f"    held-out examples ({effect['held_out_examples']}): accuracy "
+          f"{number(effect['held_out_accuracy_recording_bundle'])} (recording bundle) -> "
+          f"{number(effect['held_out_accuracy_new_int8'])} (this int8 model)")
+    for answer, row in effect["held_out_by_answer"].items():
+        would = row["new_policy_would_alert"]
+        print(f"    held-out {answer}ed alerts ({row['n']}): alerted class scored "
+              f"{number(row['alert_score_recording'])} (recording bundle) -> "
+              f"{number(row['alert_score_new_int8'])} (this int8 model"
+              f"{'' if would is None else f'; its policy alerts on {would}'})")
+    print(f"    validation balanced accuracy of a logistic regression: "
+          f"{number(effect['validation_balanced_accuracy_linear_without_feedback'])} without "
+          f"-> {number(effect['validation_balanced_accuracy_linear_with_feedback'])} with the "
+          f"feedback (same validation rows)")
 
 
 def run_build_command(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ Writes ``stream.png`` (scores, truth and alerts over time) and ``run_summary.jso
 persistent outbox in ``--outbox``) and always to ``<outbox>/alerts.jsonl`` when no broker
 took them. The policy is the one calibrated by ``tinyfuse build`` (``bundle.json``), else the
 app's default. ``--confirm auto`` records what a person would have been asked in
-``OUT/confirm/asked.jsonl``.
+``OUT/confirm/asked.jsonl``. Every alert a person answers is kept as a labelled example in
+``--feedback`` (default ``OUT/feedback``) for ``tinyfuse build --feedback DIR``; a bundle with
+a drift reference is monitored and raises model-health alerts (``--no-drift``: not).
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --source PATH: its loader (default: auto-detect)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="with --source PATH: a loader option, e.g. channels=DE")
+    parser.add_argument("--feedback", default=None, metavar="DIR",
+                        help="keep every alert a person confirms or dismisses here as a "
+                        "labelled example for `tinyfuse build --feedback DIR` (default "
+                        "OUT/feedback)")
+    parser.add_argument("--no-drift", action="store_true",
+                        help="do not monitor the inputs' drift (no model-health alerts)")
     parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.set_defaults(handler=run_command)
 
@@ -172,7 +180,7 @@ def _hook(args: argparse.Namespace, out: Path, *, app: str, device: str):
 
 def run_command(args: argparse.Namespace) -> int:
     from tinyfuse.apps.alerts import availability_topic
-    from tinyfuse.apps.confirm import Confirmations
+    from tinyfuse.apps.confirm import Confirmations, FeedbackRecorder
     from tinyfuse.apps.runner import bundle_policy, plot_stream, replay, run_stream
     from tinyfuse.apps.scoring import load_bundle, make_scorer
     from tinyfuse.sensors.preprocess import Preprocessor
@@ -186,6 +194,10 @@ def run_command(args: argparse.Namespace) -> int:
     Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out, app=bundle.app, device=device)
+    feedback = FeedbackRecorder(Path(args.feedback) if args.feedback else out / "feedback",
+                                quiet_classes=[c for c in policy.classes
+                                               if c not in policy.alert_classes],
+                                modalities=bundle.modalities)
     try:
         sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
         try:
@@ -195,7 +207,8 @@ def run_command(args: argparse.Namespace) -> int:
                 scorer=make_scorer(bundle, kind=args.scorer), policy=policy, sink=sink,
                 device=device, confirmations=Confirmations(
                     hook, timeout_s=args.confirm_timeout_s,
-                    state_file=out / "confirm" / "waiting.json" if durable else None))
+                    state_file=out / "confirm" / "waiting.json" if durable else None),
+                feedback=feedback, monitor_drift=not args.no_drift)
         finally:
             sink.close()
     finally:
@@ -203,7 +216,8 @@ def run_command(args: argparse.Namespace) -> int:
             hook.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
                "policy_source": "calibrated" if bundle.policy is not None else "default",
-               "scorer": args.scorer, "source": args.source, "outbox": str(outbox)}
+               "scorer": args.scorer, "source": args.source, "outbox": str(outbox),
+               "feedback_folder": str(feedback.folder)}
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot_stream(result, out / "stream.png", policy=policy)
     _print_summary(summary, policy, getattr(hook, "record", None))
@@ -254,5 +268,28 @@ def _print_summary(summary: dict, policy, asked: Path | None) -> None:
     deliveries = ", ".join(f"{count} {DELIVERY_WORDS.get(status, status)}" for status, count
                            in summary["deliveries"].items()) or "none"
     print(f"  alert updates: {deliveries}")
+    _print_health(summary)
     if summary["skipped_samples"]:
         print(f"  skipped {len(summary['skipped_samples'])} samples (see run_summary.json)")
+
+
+def _print_health(summary: dict) -> None:
+    drift = summary.get("drift") or {}
+    if not drift.get("monitored"):
+        print("  drift: not monitored (the bundle has no drift reference, or --no-drift)")
+    else:
+        print("  drift (running score / level): " + ", ".join(
+            f"{name} {row['score']:.2f} / {row['level']:.2f}"
+            f"{' DRIFTING' if row['drifting'] else ''}"
+            for name, row in drift["modalities"].items()))
+    for alert in summary.get("health_alerts", [])[:MAX_ALERTS_LISTED]:
+        cleared = f", cleared at t={alert['cleared_s']:.1f} s" if alert["cleared_s"] is not None \
+            else ", still raised"
+        print(f"    model health: {alert['modality']} drifted at t={alert['raised_s']:.1f} s "
+              f"(score {alert['drift_score']:.2f}){cleared}")
+    if summary.get("feedback_examples"):
+        count = len(summary["feedback_examples"])
+        print(f"  {count} answered alert{'' if count == 1 else 's'} kept as labelled "
+              f"example{'' if count == 1 else 's'} in {summary['feedback_folder']} (fold "
+              f"{'it' if count == 1 else 'them'} in: tinyfuse build APP.toml "
+              f"--feedback {summary['feedback_folder']})")

@@ -37,7 +37,7 @@ kind = "audio"
 duration_s = 0.5
 hop_length = 512
 [model]
-classes = ["normal", "imbalance", "outer_race", "inner_race"]
+classes = ["normal", "imbalance", "outer_race", "lubrication", "cavitation"]
 width = 4
 depth = 2
 head_units = 8
@@ -54,7 +54,7 @@ finetune_epochs = 2
 search_epochs = 2
 width_multipliers = [1.0]
 [policy]
-alert_classes = ["imbalance", "outer_race", "inner_race"]
+alert_classes = ["imbalance", "outer_race", "lubrication"]
 """
 
 
@@ -87,9 +87,9 @@ def test_build_cli_end_to_end(tmp_path, capsys):
     by_name = {m["name"]: m for m in params["inputs"]}
     assert [t.name for t in info.inputs] == [m["name"] for m in params["inputs"]]
     assert all(m["scale"] > 0 for m in by_name.values())
-    assert params["policy"]["alert_classes"] == ["imbalance", "outer_race", "inner_race"]
+    assert params["policy"]["alert_classes"] == ["imbalance", "outer_race", "lubrication"]
     zeros = [np.zeros(t.shape, np.int8) for t in info.inputs]
-    assert reference_invoke(tflite, zeros)[0].shape == (1, 4)
+    assert reference_invoke(tflite, zeros)[0].shape == (1, 5)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -168,16 +168,16 @@ def test_passes_run_one_at_a_time(tmp_path):
         PASSES[1].run(state)  # split before load
     run_passes(state, PASSES[:3])  # load, split, features
     assert state.base.modality_names == ("vibration", "thermal", "audio")
-    assert len(state.labels) == len(state.data.samples) == 32
+    assert len(state.labels) == len(state.data.samples) == 40  # 5 classes x 8
     rows = np.concatenate([state.split.train, state.split.val, state.split.test])
-    assert sorted(rows.tolist()) == list(range(32))
+    assert sorted(rows.tolist()) == list(range(40))
     assert [x.shape[0] for x in state.prepared.x_train] == [len(state.split.train)] * 3
     assert list(tmp_path.iterdir()) == []  # nothing written before export
     names = [p.name for p in PASSES]
     assert names == ["load", "split", "features", "teacher", "search", "distill", "prune",
-                     "quantize", "refit", "export", "report"]
+                     "quantize", "compare", "refit", "export", "report"]
     extra = with_pass(PASSES, PASSES[0], before="export")
-    assert [p.name for p in extra][9:11] == ["load", "export"]
+    assert [p.name for p in extra][10:12] == ["load", "export"]
     with pytest.raises(TinyfuseError, match="no pass 'calibrated'"):
         with_pass(PASSES, PASSES[0], before="calibrated")
 

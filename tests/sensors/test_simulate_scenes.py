@@ -91,7 +91,7 @@ def test_imbalance_raises_the_1x_harmonic():
         assert amplitude_1x("imbalance", i) > 3 * amplitude_1x("normal", i)
 
 
-def test_factory_result_bearing_heats_and_is_deterministic():
+def test_factory_result_dry_bearing_heats_and_is_deterministic():
     a = simulate_factory(n_per_class=4, n_machines=2, seed=0)
     b = simulate_factory(n_per_class=4, n_machines=2, seed=0)
     assert a.modalities == ("audio", "thermal", "vibration")
@@ -102,8 +102,35 @@ def test_factory_result_bearing_heats_and_is_deterministic():
                for x, y in zip(a, b, strict=True))
     hottest = {label: np.mean([s.data["thermal"].max() - np.median(s.data["thermal"])
                                for s in a if s.label == label]) for label in a.classes}
-    assert hottest["outer_race"] > hottest["normal"] + 2.0
-    assert hottest["inner_race"] > hottest["normal"] + 2.0
+    assert hottest["lubrication"] > hottest["normal"] + 4.0
+    many = simulate_factory(n_per_class=16, n_machines=4, seed=2)
+    rise = {label: np.array([s.data["thermal"].max() - np.median(s.data["thermal"])
+                             for s in many if s.label == label]) for label in many.classes}
+    # imbalance warms the bearing less than machines and halls differ from each other
+    assert abs(rise["imbalance"].mean() - rise["normal"].mean()) < rise["normal"].std()
+
+
+def test_each_factory_fault_hides_from_some_sensors():
+    """Vibration cannot see a dry bearing or cavitation; sound carries cavitation's crackle;
+    the thermal view does not see imbalance (the physics notes of the machine simulator)."""
+    from tinyfuse.sensors.simulate.machine import crackle, sound_signal
+
+    def high_band_energy(signal: np.ndarray, rate_hz: float, low_hz: float) -> float:
+        spectrum = np.abs(np.fft.rfft(signal)) ** 2
+        freqs = np.fft.rfftfreq(signal.size, 1 / rate_hz)
+        return float(spectrum[freqs > low_hz].sum() / spectrum.sum())
+
+    def rms(label: str, index: int) -> float:
+        return float(np.std(vibration_signal(seeded(3, index), label, shaft_hz=25.0,
+                                             duration_s=0.5)))
+
+    for i in range(3):
+        assert abs(rms("lubrication", i) - rms("normal", i)) < 0.15 * rms("normal", i)
+        quiet = sound_signal(seeded(4, i), "normal", shaft_hz=25.0, duration_s=0.5)
+        loud = sound_signal(seeded(4, i), "cavitation", shaft_hz=25.0, duration_s=0.5)
+        assert high_band_energy(loud, 16000, 1000) > 2 * high_band_energy(quiet, 16000, 1000)
+    bursts = crackle(seeded(5), 16000, sample_rate_hz=16000)
+    assert 0 < np.mean(bursts != 0) < 0.5  # intermittent, not a continuous hiss
 
 
 def test_simulated_samples_fit_the_default_front_ends():

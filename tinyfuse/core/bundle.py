@@ -6,6 +6,9 @@ name, front-end spec, standardisation and int8 quantisation (:class:`BundleInput
 order), the int8 output quantisation, the decision policy, a record of how it was built, and
 the ``.tflite`` bytes. ``bundle_hash`` is the SHA-256 over the model bytes and the canonical
 parameters: any change to weights, front-end, scaling, quantisation or policy changes it.
+``drift`` (optional: bundles built before it have none and load as before, with the same hash)
+is the :class:`~tinyfuse.core.drift.DriftReference` the runner's drift monitor compares the
+field's inputs with; it is hashed only when present.
 
 On disk a bundle is a folder with ``model.tflite`` and ``bundle.json``. :meth:`Bundle.write` is
 the only writer: each file goes to a temporary name and is moved into place with
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyfuse import __version__
+from tinyfuse.core.drift import DriftReference, n_summary_features
 from tinyfuse.core.errors import DataError, SpecError
 from tinyfuse.core.policy import Policy
 from tinyfuse.core.specs import canonical_json
@@ -138,7 +142,8 @@ class Bundle:
 
     ``policy`` is ``None`` until the build's calibrate pass adds one (:meth:`with_policy`);
     ``record`` is what the build wants kept with the model (fusion spec, op list, compression
-    and budget settings): JSON data, hashed like the rest.
+    and budget settings): JSON data, hashed like the rest. ``drift`` is the inputs' drift
+    reference (``None`` in a bundle built without one: no drift monitoring).
     """
 
     app: str
@@ -148,6 +153,7 @@ class Bundle:
     tflite: bytes = field(repr=False)
     policy: Policy | None = None
     record: Mapping[str, Any] = field(default_factory=dict)
+    drift: DriftReference | None = None
 
     def __post_init__(self) -> None:
         _require(bool(self.classes) and len(set(self.classes)) == len(self.classes), "classes",
@@ -161,6 +167,12 @@ class Bundle:
                  "its classes must be the bundle's classes")
         _require(0 < len(self.tflite) <= MAX_MODEL_BYTES, "tflite",
                  f"needs 1 to {MAX_MODEL_BYTES} bytes, got {len(self.tflite)}")
+        for reference in () if self.drift is None else self.drift.modalities:
+            _require(reference.name in names, "drift", f"{reference.name!r} is not an input")
+            size = math.prod(self.input(reference.name).shape[1:])
+            _require(len(reference.mean) == n_summary_features(size), "drift",
+                     f"{reference.name!r}: {len(reference.mean)} features for an input of "
+                     f"{size} values")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -178,7 +190,8 @@ class Bundle:
         return {"app": self.app, "classes": list(self.classes),
                 "inputs": [i.to_dict() for i in self.inputs], "output": self.output.to_dict(),
                 "policy": None if self.policy is None else self.policy.to_dict(),
-                "record": dict(self.record)}
+                "record": dict(self.record),
+                **({} if self.drift is None else {"drift": self.drift.to_dict()})}
 
     @property
     def bundle_hash(self) -> str:
@@ -193,6 +206,10 @@ class Bundle:
     def with_policy(self, policy: Policy) -> Bundle:
         """The same bundle with ``policy`` (a new hash)."""
         return dataclasses.replace(self, policy=policy)
+
+    def with_drift(self, drift: DriftReference | None) -> Bundle:
+        """The same bundle with the drift reference ``drift`` (a new hash)."""
+        return dataclasses.replace(self, drift=drift)
 
     def write(self, folder: str | Path) -> Path:
         """Write ``model.tflite`` then ``bundle.json`` into ``folder`` (created), each
@@ -225,12 +242,16 @@ class Bundle:
             policy_data = entry.get("policy")
             policy = None if policy_data is None else Policy.from_dict(
                 _mapping(policy_data, f"{where}.policy"))
+            drift_data = entry.get("drift")
+            drift = None if drift_data is None else DriftReference.from_dict(
+                drift_data, f"{where}: drift")
             bundle = cls(app=str(_get(entry, "app", where)), classes=classes,
                          inputs=tuple(sorted(inputs, key=lambda item: item.index)),
                          output=BundleOutput.from_dict(_get(entry, "output", where),
                                                        f"{where}: output"),
                          tflite=bytes(tflite), policy=policy,
-                         record=_mapping(entry.get("record", {}), f"{where}.record"))
+                         record=_mapping(entry.get("record", {}), f"{where}.record"),
+                         drift=drift)
         except SpecError as exc:
             raise DataError(f"{where}: {exc}") from None
         try:

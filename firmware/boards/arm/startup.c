@@ -1,10 +1,12 @@
-/* Reset and exception handlers for the Cortex-M4 on mps2-an386: vector table, FPU enable,
- * .data copy and .bss zeroing, and fault handlers that report through semihosting instead of
- * hanging the emulator. No interrupt is enabled, so no exception frame ever lands on the stack
- * that the harness measures. */
+/* Reset and exception handlers for every Arm M-profile board (v6-M to v8.1-M): vector table,
+ * FPU (and MVE) enable where the core has one, .data copy and .bss zeroing, and fault handlers
+ * that report through semihosting instead of hanging the emulator. The TrustZone cores (M33,
+ * M55) stay in the Secure state they reset in; with the SAU off all memory is Secure, so no
+ * partitioning is needed. No interrupt is enabled, so no exception frame ever lands on the
+ * stack that the harness measures. */
 #include <stdint.h>
 
-#include "semihost.h"
+#include "harness.h"
 
 extern uint32_t __data_start__, __data_end__, __data_load__;
 extern uint32_t __bss_start__, __bss_end__;
@@ -19,8 +21,10 @@ void Fault_Handler(void);
 
 HARNESS_TEXT void Reset_Handler(void)
 {
-    SCB_CPACR |= (0xFu << 20); /* CP10 and CP11 full access: the FPU */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+    SCB_CPACR |= (0xFu << 20); /* CP10 and CP11 full access: the FPU (and MVE) */
     __asm__ volatile("dsb\n\tisb");
+#endif
     uint32_t *source = &__data_load__;
     for (uint32_t *target = &__data_start__; target < &__data_end__;) {
         *target++ = *source++;

@@ -1,27 +1,29 @@
-/* tinyfuse board harness for QEMU mps2-an386 (Cortex-M4F).
+/* tinyfuse board harness, the same on every emulated board (firmware/boards/README.md).
  *
  * Reads input vectors from the host file "inputs.bin" (semihosting, relative to QEMU's working
  * directory): each vector is every model input's int8 bytes, input 0 first, no padding. For
  * each vector it runs tinyfuse_model_invoke and appends every output's int8 bytes to
- * "outputs.bin" and one little-endian uint32 to "ticks.bin": the CMSDK timer ticks spent inside
+ * "outputs.bin" and one little-endian uint32 to "ticks.bin": the timer ticks spent inside
  * tinyfuse_model_invoke. At the end it writes "header.bin", eight little-endian uint32 words:
  *   [0] magic 0x48554654 ("TFUH")  [1] format version 1   [2] vectors run
  *   [3] inputs                      [4] outputs             [5] stack high-water mark, bytes
- *   [6] model arena bytes           [7] timer reload value (0xFFFFFFFF)
+ *   [6] model arena bytes           [7] timer wrap value (0xFFFFFFFF)
  * followed by tinyfuse_model_input_bytes[] and tinyfuse_model_output_bytes[] (int32 each).
  * Before any vector it writes "bundle_hash.txt": TINYFUSE_MODEL_BUNDLE_HASH from model.h, the
  * hash of the bundle the linked model was compiled from (empty for a model.h without one), so
- * the host can refuse a board running another bundle's model.
+ * the host can refuse a board running another bundle's model. The result files go through the
+ * board's report sink: host files (semihosting) or text lines on the UART (report_uart.c).
  *
- * Timing: CMSDK APB timer 0 (0x40000000) counts down at the 25 MHz system clock. Under
- * `-icount shift=0` QEMU executes one instruction per virtual nanosecond, so one tick is
- * 40 instructions; the host converts (see firmware/deploy.py).
+ * Timing: timer.c's up-counter, read just before and after each invoke; under
+ * `-icount shift=0` the host converts ticks to instructions with the board's tick rate.
  * Stack: everything below the caller's SP is painted with a pattern before each invoke and
- * scanned after it; the high-water mark is the deepest word the model changed. */
+ * scanned after it; the high-water mark is the deepest word the model changed.
+ * HARNESS_IO_BYTES (the buffer of one vector's inputs and outputs) is set by the build to the
+ * model's own total, so a small board spends no RAM on a fixed pool. */
 #include <stdint.h>
 
 #include "model.h"
-#include "semihost.h"
+#include "harness.h"
 
 #ifndef HARNESS_IO_BYTES
 #define HARNESS_IO_BYTES 65536
@@ -30,9 +32,6 @@
 #define STACK_PATTERN 0xA5A5A5A5u
 #define REPORT_MAGIC 0x48554654u
 #define REPORT_HEADER_WORDS 8
-#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
-#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
-#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
 
 enum harness_status {
     HARNESS_OK = 0,
@@ -71,6 +70,18 @@ HARNESS_TEXT static uint32_t sum_bytes(const int32_t *bytes, int count)
     return total;
 }
 
+/* length / size when it divides exactly, else -1; by subtraction, so a core without a divide
+ * instruction (Cortex-M0) pulls no libgcc division routine into the model's .text. */
+HARNESS_TEXT static int32_t exact_quotient(uint32_t length, uint32_t size)
+{
+    int32_t count = 0;
+    while (size != 0u && length >= size) {
+        length -= size;
+        count++;
+    }
+    return size != 0u && length == 0u ? count : -1;
+}
+
 HARNESS_TEXT static void bind_buffers(const int8_t *in[], int8_t *out[])
 {
     int8_t *cursor = io_pool;
@@ -93,38 +104,29 @@ HARNESS_RODATA static const char bundle_hash[] = "";
 HARNESS_TEXT static int write_bundle_hash(void)
 {
     uint32_t length = (uint32_t)(sizeof bundle_hash - 1u);
-    int32_t file = sh_open(path_hash, SH_MODE_WRITE_BINARY);
+    int32_t file = report_open(path_hash);
     if (file < 0) {
         return -1;
     }
-    int status = length == 0 ? 0 : sh_write(file, bundle_hash, length);
-    sh_close(file);
+    int status = length == 0 ? 0 : report_write(file, bundle_hash, length);
+    report_close(file);
     return status;
-}
-
-HARNESS_TEXT static void timer_start(void)
-{
-    TIMER0_CTRL = 0u;
-    TIMER0_RELOAD = 0xFFFFFFFFu;
-    TIMER0_VALUE = 0xFFFFFFFFu;
-    TIMER0_CTRL = 1u;
 }
 
 /* One timed, stack-measured invoke. Not inlined so its frame is fixed while it paints. */
 HARNESS_TEXT __attribute__((noinline)) static int measured_invoke(
     const int8_t *in[], int8_t *out[], uint32_t *ticks, uint32_t *stack_bytes)
 {
-    uint32_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    uint32_t sp = harness_sp();
     volatile uint32_t *limit = &__stack_limit__;
     volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
     for (volatile uint32_t *word = limit; word < paint_end; word++) {
         *word = STACK_PATTERN;
     }
-    uint32_t start = TIMER0_VALUE;
+    uint32_t start = timer_now();
     int status = tinyfuse_model_invoke(in, out);
-    uint32_t stop = TIMER0_VALUE;
-    *ticks = start - stop;
+    uint32_t stop = timer_now();
+    *ticks = stop - start;
     volatile uint32_t *word = limit;
     while (word < paint_end && *word == STACK_PATTERN) {
         word++;
@@ -158,8 +160,8 @@ HARNESS_TEXT static int run_vectors(int32_t input_file, int32_t output_file, int
             return fail(HARNESS_INVOKE_FAILED, msg_invoke_failed);
         }
         stack_peak = stack_bytes > stack_peak ? stack_bytes : stack_peak;
-        if (sh_write(output_file, out[0], out_bytes) != 0 ||
-            sh_write(ticks_file, &ticks, sizeof ticks) != 0) {
+        if (report_write(output_file, out[0], out_bytes) != 0 ||
+            report_write(ticks_file, &ticks, sizeof ticks) != 0) {
             return fail(HARNESS_WRITE_FAILED, msg_write_failed);
         }
     }
@@ -175,19 +177,21 @@ HARNESS_TEXT int main(void)
     if (in_bytes + out_bytes > HARNESS_IO_BYTES) {
         return fail(HARNESS_IO_TOO_SMALL, msg_io_too_small);
     }
+    report_init();
     int32_t input_file = sh_open(path_inputs, SH_MODE_READ_BINARY);
     if (input_file < 0) {
         return fail(HARNESS_NO_INPUT_FILE, msg_no_input);
     }
     int32_t length = sh_file_length(input_file);
-    if (length < 0 || in_bytes == 0 || (uint32_t)length % in_bytes != 0) {
+    int32_t vector_count = length < 0 ? -1 : exact_quotient((uint32_t)length, in_bytes);
+    if (vector_count < 0) {
         return fail(HARNESS_BAD_INPUT_LENGTH, msg_bad_length);
     }
     if (write_bundle_hash() != 0) {
         return fail(HARNESS_WRITE_FAILED, msg_no_output);
     }
-    int32_t output_file = sh_open(path_outputs, SH_MODE_WRITE_BINARY);
-    int32_t ticks_file = sh_open(path_ticks, SH_MODE_WRITE_BINARY);
+    int32_t output_file = report_open(path_outputs);
+    int32_t ticks_file = report_open(path_ticks);
     if (output_file < 0 || ticks_file < 0) {
         return fail(HARNESS_WRITE_FAILED, msg_no_output);
     }
@@ -197,17 +201,19 @@ HARNESS_TEXT int main(void)
     report_words[4] = TINYFUSE_MODEL_NUM_OUTPUTS;
     report_words[6] = TINYFUSE_MODEL_ARENA_BYTES;
     report_words[7] = 0xFFFFFFFFu;
-    int32_t header_file = sh_open(path_header, SH_MODE_WRITE_BINARY);
+    int32_t header_file = report_open(path_header);
     timer_start();
-    int status = run_vectors(input_file, output_file, ticks_file, (uint32_t)length / in_bytes);
-    if (header_file < 0 || sh_write(header_file, report_words, sizeof report_words) != 0 ||
-        sh_write(header_file, tinyfuse_model_input_bytes, 4u * TINYFUSE_MODEL_NUM_INPUTS) != 0 ||
-        sh_write(header_file, tinyfuse_model_output_bytes, 4u * TINYFUSE_MODEL_NUM_OUTPUTS) != 0) {
+    int status = run_vectors(input_file, output_file, ticks_file, (uint32_t)vector_count);
+    if (header_file < 0 || report_write(header_file, report_words, sizeof report_words) != 0 ||
+        report_write(header_file, tinyfuse_model_input_bytes,
+                     4u * TINYFUSE_MODEL_NUM_INPUTS) != 0 ||
+        report_write(header_file, tinyfuse_model_output_bytes,
+                     4u * TINYFUSE_MODEL_NUM_OUTPUTS) != 0) {
         status = fail(HARNESS_WRITE_FAILED, msg_no_header);
     }
-    sh_close(header_file);
-    sh_close(ticks_file);
-    sh_close(output_file);
+    report_close(header_file);
+    report_close(ticks_file);
+    report_close(output_file);
     sh_close(input_file);
     return status;
 }
