@@ -12,7 +12,13 @@ definition of each; ``tests/firmware/test_frontend_c.py`` checks them against th
 Generated per modality ``name``: ``tf_fe_<name>.h`` / ``tf_fe_<name>.c`` with
 ``tf_fe_<name>_run(const float *input, float *output)`` (audio also ``_reset``, ``_push``,
 ``_finish`` for streaming; images ``_run_background``), the static buffers it needs and
-``TF_FE_<NAME>_{INPUT,OUTPUT}_FLOATS`` and ``TF_FE_<NAME>_RAM_BYTES``.
+``TF_FE_<NAME>_{INPUT,OUTPUT}_FLOATS`` and ``TF_FE_<NAME>_RAM_BYTES``. Audio has an
+integer-only option (``fixed_point=True``: int16 PCM in, Q16 out, ``tf_frontend_audio_q.c``)
+for cores without an FPU.
+
+The rest of the module runs what it generates: :class:`HostFrontend` (the host's gcc and
+ctypes) and :func:`run_on_qemu` (any board of ``tinyfuse.firmware.boards`` under QEMU, with
+``firmware/boards/qemu-mps2-an386/frontend_main.c`` and the boards' harness services).
 
 Examples
 --------
@@ -171,6 +177,9 @@ def sparse_rows(matrix: np.ndarray) -> dict[str, np.ndarray]:
         starts.append(first)
         counts.append(last - first)
         weights.extend(row[first:last])
+    if max(starts + counts, default=0) > np.iinfo(np.int16).max:
+        raise ExportError(f"a table span of {max(starts + counts)} exceeds the C front-ends' "
+                          "int16 indices")
     return {"start": np.array(starts, np.int16), "count": np.array(counts, np.int16),
             "offset": np.array(offsets, np.int32),
             "weights": np.array(weights if weights else [0.0], np.float32)}

@@ -73,6 +73,7 @@ class FoldPredictions:
     majority: int
     one_modality: dict[str, np.ndarray] = field(default_factory=dict)
     variants: dict[str, np.ndarray] = field(default_factory=dict)  # compare: test probs
+    modalities: list[str] = field(default_factory=list)  # the fold's student reads these
     qat_applied: bool = False
     validation: str = ""
     tflite: bytes = b""
@@ -106,6 +107,7 @@ def _predict_fold(state: BuildState, *, repeat: int, index: int) -> FoldPredicti
         logistic=baseline.logistic_regression(prepared.x_train, state.y_train,
                                               prepared.x_test, seed=state.config.data.seed),
         majority=baseline.majority_class(state.y_train), one_modality=alone,
+        modalities=list(names),
         variants={name: scores.test for name, scores in
                   state.products.get("fusion_scores", {}).items()},
         qat_applied=quant.qat_applied, validation=state.need("split").validation,
@@ -190,9 +192,11 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
         "folds": [_fold_row(run) for run in runs],
         "footprint": _footprint(config, runs[0].tflite),
     }
-    if runs[0].one_modality:
+    shared = [name for name in runs[0].one_modality  # a fold may have dropped a branch
+              if all(name in r.one_modality for r in runs)]
+    if shared:
         alone = {name: _rate(np.concatenate([r.one_modality[name] for r in runs]), truth)
-                 for name in runs[0].one_modality}
+                 for name in shared}
         result["per_modality_int8"] = alone
         result["fused_gain_over_best_branch_points"] = 100 * report.fused_gain(int8_rate, alone)
     if runs[0].variants:
@@ -219,6 +223,7 @@ def pooled(config: AppConfig, loaded: BuildState, runs: list[FoldPredictions], *
 
 def _fold_row(run: FoldPredictions) -> dict[str, Any]:
     return {"repeat": run.repeat, "fold": run.fold, "n_test": int(len(run.truth)),
+            "modalities": run.modalities,
             "student_int8": _rate(run.int8, run.truth),
             "student_float": _rate(run.student_float, run.truth),
             "teacher_float": _rate(run.teacher, run.truth),

@@ -59,6 +59,7 @@ finetune_epochs = 1
 search_epochs = 1
 quantize_epochs = 1
 width_multipliers = [1.0]
+branch_selection = false
 [evaluate]
 folds = 2
 repeats = 2
@@ -74,7 +75,7 @@ def test_fold_split_keeps_groups_whole():
     parts = [set(groups[rows]) for rows in (split.train, split.val, split.test)]
     assert not parts[0] & parts[2] and not parts[1] & parts[2] and not parts[0] & parts[1]
     assert [p.name for p in fold_passes()] == ["features", "teacher", "search", "distill",
-                                               "prune", "quantize", "refit"]
+                                               "prune", "quantize", "compare", "refit"]
 
 
 def test_evaluate_cli_cross_validates_the_build(tmp_path, capsys):

@@ -184,7 +184,7 @@ def _answered_run(bundle_dir, folder, tmp_path):
     """The tiny bundle on three new people; "lying" alerts at a sensitive level, every one
     asked; the person answers each from the true posture."""
     bundle = load_bundle(bundle_dir)
-    policy = dataclasses.replace(bundle_policy(bundle), on_levels=(0.2,), off_levels=(0.1,),
+    policy = dataclasses.replace(bundle_policy(bundle), on_levels=(0.05,), off_levels=(0.02,),
                                  confident_levels=(1.0,), k=1, n=1, cooldown_s=0.0)
     samples = episodes(simulate_posture(n_per_class=16, n_people=3, seed=21).samples, seed=1,
                        min_length=1, max_length=3)

@@ -36,6 +36,8 @@ def test_lying_is_wider_than_tall_and_standing_taller_than_wide():
     result = simulate_posture(n_per_class=8, seed=0, thermal_shape=(16, 16))
     for sample in result:
         thermal = sample.data["thermal"]
+        if sample.meta_value("warm_bed"):
+            continue  # the warm bed is its own blob (next test)
         if sample.label == "empty":
             assert thermal.max() - np.median(thermal) < 2.0
             continue
@@ -45,6 +47,22 @@ def test_lying_is_wider_than_tall_and_standing_taller_than_wide():
             assert width > 2 * height
         if sample.label == "standing":
             assert height > 2 * width
+
+
+def test_the_furniture_fools_one_sensor_each():
+    """A warm bed looks like a lying body to the thermal array but sits at the back wall in
+    depth; an armchair is invisible in thermal but stands in the room like a seated person."""
+    result = simulate_posture(n_per_class=24, seed=3)
+    empty = [s for s in result if s.label == "empty"]
+    warm = [s for s in empty if s.meta_value("warm_bed")]
+    cold = [s for s in empty if not s.meta_value("warm_bed")]
+    assert warm and cold
+    spot = {id(s): s.data["thermal"].max() - np.median(s.data["thermal"]) for s in empty}
+    assert min(spot[id(s)] for s in warm) > max(spot[id(s)] for s in cold) + 1.0
+    chairs = [s for s in empty if s.meta_value("armchair")]
+    assert chairs and all(np.percentile(s.data["depth"][s.data["depth"] > 0], 5) < 2.9
+                          for s in chairs)  # something as near as a person, yet cold
+    assert all(spot[id(s)] < 2.0 for s in chairs if not s.meta_value("warm_bed"))
 
 
 def test_thermal_and_depth_show_the_same_body():
