@@ -1,12 +1,13 @@
 """The whole build a user runs (``tinyfuse build`` / ``tinyfuse demo``): fusion's passes with
 ``calibrate`` after ``quantize`` (before ``refit`` and ``export``), so thresholds come from
 validation scores of a model that did not train on them and the bundle is written once, with
-its calibrated policy.
+its calibrated policy; then ``cascade`` (``[cascade]`` configs only: the energy-aware gate,
+``tinyfuse.apps.cascade``).
 
 Examples
 --------
->>> " ".join(p.name for p in BUILD_PASSES)
-'load split features teacher search distill prune quantize calibrate refit export report'
+>>> " ".join(p.name for p in BUILD_PASSES[7:11])
+'quantize compare calibrate cascade'
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 from pathlib import Path
 
+from tinyfuse.apps.cascade import cascade_pass
 from tinyfuse.apps.policy import template_policy
 from tinyfuse.apps.thresholds import (
     CalibratedPolicy,
@@ -54,8 +56,9 @@ def calibrate_pass(state: BuildState) -> None:
                  row.source, row.positives)
 
 
-BUILD_PASSES: tuple[Pass, ...] = with_pass(PASSES, Pass("calibrate", calibrate_pass),
-                                           before="refit")
+BUILD_PASSES: tuple[Pass, ...] = with_pass(
+    with_pass(PASSES, Pass("calibrate", calibrate_pass), before="refit"),
+    Pass("cascade", cascade_pass), before="refit")
 
 
 def build(config: AppConfig, out_dir: str | Path, *, data_dir: str | None = None,

@@ -18,6 +18,7 @@ Layout (every table but ``[[modalities]]`` and ``model.classes`` is optional)::
     [train]           # TrainSettings fields
     [policy]          # PolicySettings fields: alert classes, k-of-n, cooldown, target
     [evaluate]        # EvaluateSettings fields: folds, repeats, by_meta
+    [cascade]         # CascadeSettings fields: gate, target_recall, mcu, period_s
 """
 
 from __future__ import annotations
@@ -213,6 +214,28 @@ class PolicySettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CascadeSettings:
+    """``[cascade]``: an energy-aware cascade (``tinyfuse.apps.cascade``). ``gate`` names the
+    cheap modality that runs on every window (empty: no cascade); a logistic gate on it is
+    trained to tell alert-class windows from the rest, and its threshold is calibrated on
+    validation so that it wakes the full model for at least ``target_recall`` of the
+    alert-class windows. ``mcu`` names the energy preset (``tinyfuse.apps.energy``),
+    ``period_s`` the time between decisions."""
+
+    gate: str = ""
+    target_recall: float = 0.95
+    mcu: str = "nrf52840"
+    period_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_recall <= 1.0:
+            raise SpecError(f"cascade.target_recall: must be in (0, 1], got "
+                            f"{self.target_recall!r}")
+        if not 0.0 < self.period_s <= 86400.0:
+            raise SpecError(f"cascade.period_s: must be in (0, 86400], got {self.period_s!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EvaluateSettings:
     """``[evaluate]``: how ``tinyfuse evaluate`` cross-validates the build.
 
@@ -248,10 +271,11 @@ class AppConfig:
     train: TrainSettings
     policy: PolicySettings = PolicySettings()
     evaluate: EvaluateSettings = EvaluateSettings()
+    cascade: CascadeSettings = CascadeSettings()
 
 
 TABLES = ("name", "data", "modalities", "model", "compression", "budget", "train", "policy",
-          "evaluate")
+          "evaluate", "cascade")
 
 
 def _unknown(names: Any, known: Any, what: str) -> None:
@@ -389,6 +413,7 @@ def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig
             train=_build(TrainSettings, data.get("train", {}), "train"),
             policy=_build(PolicySettings, data.get("policy", {}), "policy"),
             evaluate=_build(EvaluateSettings, data.get("evaluate", {}), "evaluate"),
+            cascade=_build(CascadeSettings, data.get("cascade", {}), "cascade"),
         )
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None

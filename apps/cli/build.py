@@ -101,6 +101,14 @@ def _print_model(config: AppConfig, report: dict) -> None:
               f"({100 * (value - balanced):+.1f} points)")
     for line in fusion_lines(report.get("fusion")):
         print(line)
+    cascade = report.get("cascade")
+    if cascade:
+        chosen, base = cascade["chosen"], cascade["always_on"]
+        print(f"  cascade ({cascade['gate']} gate at {cascade['threshold']:.3f}): wakes "
+              f"{chosen['wake_fraction']:.0%} of windows, {chosen['energy_uj']:.0f} uJ per "
+              f"decision vs {base['energy_uj']:.0f} always on ({100 * chosen['saving']:.0f} % "
+              f"saved), balanced accuracy {chosen['balanced_accuracy']:.3f} vs "
+              f"{base['balanced_accuracy']:.3f}")
     if model.get("dropped_branches"):
         print(f"  branches dropped by the search: {', '.join(model['dropped_branches'])}")
     metrics, base = acc["int8_metrics"], acc["baselines"]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.sensors.test_sources_skab import write_experiment
+from tinyfuse.apps.cascade import calibrate_threshold, cascade_predictions
 from tinyfuse.apps.cli import main
 from tinyfuse.fusion.compare import comparison, variants, verdicts
 from tinyfuse.fusion.search import candidate_grid
@@ -46,6 +47,31 @@ def test_variants_and_the_search_grid():
         (("a", "b", "c"), "concat", False), (("a", "b", "c"), "gated", False),
         (("b", "c"), "concat", False), (("a", "c"), "concat", False),
         (("a", "b"), "concat", False), (("a", "b", "c"), "concat", True)]
+
+
+def test_the_gate_threshold_keeps_the_target_recall():
+    scores = np.array([0.05, 0.1, 0.4, 0.8, 0.9, 0.95])
+    events = np.array([0, 0, 1, 1, 1, 1], bool)
+    for target in (0.5, 0.75, 1.0):
+        threshold = calibrate_threshold(scores, events, target)
+        assert np.mean(scores[events] >= threshold) >= target
+        assert np.mean(scores[events] > threshold) < target  # the highest such threshold
+    assert calibrate_threshold(scores, np.zeros(6, bool), 0.9) == 0.0
+    woken = cascade_predictions(scores, 0.5, np.array([2, 2, 1, 1, 3, 3]), quiet=0)
+    assert woken.tolist() == [0, 0, 0, 1, 3, 3]
+
+
+def test_energy_of_a_decision_adds_sensing_and_instructions():
+    from tinyfuse.apps import energy
+
+    chip = energy.mcu("nrf52840")
+    assert chip.joules_per_instruction == pytest.approx(156e-12)
+    microphone, capture_s = energy.sensor_of({"kind": "audio", "duration_s": 0.5})
+    assert capture_s == 0.5
+    assert energy.sensing_joules(microphone, capture_s, period_s=1.0, on=True) == \
+        pytest.approx(1.4e-3 * 3.3 * 0.5)
+    assert energy.sensing_joules(microphone, capture_s, period_s=1.0, on=False) == 0.0
+    assert energy.sensor_of({"kind": "vector", "size": 4}) == (None, 0.0)
 
 
 def test_verdicts_name_the_best_branch_and_fusion():
@@ -110,6 +136,10 @@ patience = 5
 augment = "off"
 width_multipliers = [1.0]
 compare_fusion = true
+
+[cascade]
+gate = "hydraulic"
+target_recall = 0.9
 """
 
 
@@ -154,6 +184,15 @@ def test_fusion_beats_every_branch_on_complementary_sensors(tmp_path, capsys):
         assert "**Branches dropped:** thermal" in card
     printed = capsys.readouterr().out
     assert "fusion against its parts" in printed and "best fusion" in printed
+    cascade = json.loads((out / "cascade.json").read_text())
+    assert report["cascade"] == cascade and "## Energy-aware cascade" in card
+    assert cascade["stages"]["full_model"] > cascade["stages"]["gate_model"] > 0
+    curve = cascade["curve"]
+    assert curve[0]["wake_fraction"] == 1.0 and curve[-1]["wake_fraction"] == 0.0
+    energies = [p["energy_uj"] for p in curve]
+    assert energies == sorted(energies, reverse=True)  # waking less never costs more
+    assert cascade["always_on"]["saving"] == 0.0 and 0 <= cascade["chosen"]["saving"] <= 1
+    assert "cascade (hydraulic gate" in printed
 
 
 def test_cross_validation_pools_the_variants_with_recall_per_fault(tmp_path, capsys):
