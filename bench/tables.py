@@ -11,7 +11,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = ("posture_thermal", "posture_thermal_insplit", "ceiling_fan", "ceiling_fan_insplit",
          "cwru", "cwru_de", "covid_cough", "coswara_sound", "coswara_sound_insplit",
-         "coswara_participant")
+         "coswara_participant", "skab")
 CROSS = (("posture_thermal", "posture_thermal_insplit", "thermal posture, volunteers C and D "
           "never seen in training"),
          ("ceiling_fan", "ceiling_fan_insplit", "ceiling fan imbalance, a fan speed (high) "
@@ -72,6 +72,34 @@ def fusion_table() -> str:
         path = RESULTS / f"pipeline_{task}.json"
         if path.is_file():
             lines.append(_row(task, json.loads(path.read_text())))
+    return "\n".join(lines)
+
+
+VARIANTS = ("late", "gated", "early", "linear")
+
+
+def _variant(row: dict[str, Any]) -> str:
+    test = row["test"]
+    auc = "" if test["roc_auc"] is None else f" ({test['roc_auc']:.3f})"
+    return f"{_pct(test['balanced_accuracy'])}{auc}"
+
+
+def parts_table() -> str:
+    """Fusion against its parts (``[train] compare_fusion``): test balanced accuracy (ROC AUC)
+    of every variant, the best single branch and the gain of the best fusion over it."""
+    lines = ["| task | " + " | ".join(VARIANTS) + " | each branch alone | best fusion − best "
+             "branch (pts) |", "|---|" + "---|" * (len(VARIANTS) + 2)]
+    for task in ORDER:
+        path = RESULTS / f"pipeline_{task}.json"
+        fusion = json.loads(path.read_text())["result"].get("fusion") if path.is_file() else None
+        if not fusion:
+            continue
+        rows = fusion["variants"]
+        alone = ", ".join(f"{n.removesuffix(' only')} {_variant(rows[n])}" for n in rows
+                          if n.endswith(" only"))
+        lines.append(f"| {task} | " + " | ".join(_variant(rows[v]) if v in rows else "–"
+                                                  for v in VARIANTS)
+                     + f" | {alone} | {fusion.get('fusion_gain_points', 0.0):+.1f} |")
     return "\n".join(lines)
 
 
@@ -148,6 +176,7 @@ def bad_inputs_table() -> str:
 def main() -> int:
     print(commands(), end="\n\n")
     print(fusion_table(), end="\n\n")
+    print(parts_table(), end="\n\n")
     print(cross_table(), end="\n\n")
     print(footprint_table(), end="\n\n")
     print(delivery_table(), end="\n\n")

@@ -18,7 +18,7 @@ for cores without an FPU.
 
 The rest of the module runs what it generates: :class:`HostFrontend` (the host's gcc and
 ctypes) and :func:`run_on_qemu` (any board of ``tinyfuse.firmware.boards`` under QEMU, with
-``firmware/boards/qemu-mps2-an386/frontend_main.c`` and the boards' harness services).
+``firmware/boards/harness/frontend_main.c`` and the boards' harness services).
 
 Examples
 --------
@@ -849,7 +849,7 @@ def build_for_qemu(generated: GeneratedFrontend, out_dir: str | Path, *,
                *deploy.C_FLAGS, *target.harness_defines(), f"-I{folder}",
                f"-I{deploy.HARNESS_DIR}", f"-I{runtime_dir()}",
                str(folder / f"tf_fe_{generated.name}.c"), *map(str, runtime_sources()),
-               str(deploy.BOARDS_DIR / "qemu-mps2-an386" / HARNESS_SOURCE), *map(str, services),
+               str(deploy.HARNESS_DIR / HARNESS_SOURCE), *map(str, services),
                *deploy.LINK_FLAGS[target.family], f"-L{deploy.HARNESS_DIR}",
                f"-T{folder / 'board.ld'}", "-lm", "-o", str(elf)],
               f"{target.toolchain_prefix}gcc on the {generated.name} front-end for {board}")
