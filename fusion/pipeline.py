@@ -689,7 +689,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
         },
         "budget": config.budget.to_dict(),
         "search": [{"widths": [b.width for b in c.spec.branches],
-                    "modalities": list(c.spec.modality_names),
+                    "modalities": list(c.spec.modality_names), "fusion": c.spec.fusion,
                     "input_shapes": [list(m.output_shape) for m in c.spec.modalities],
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
                     "macs": c.cost.macs, "fits": c.fits, "linear": c.spec.is_linear,
