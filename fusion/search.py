@@ -11,11 +11,13 @@ and scored on the validation split by the balanced accuracy of their int8 model 
 Micro. Candidates within one standard error of the best score (the error of a balanced
 accuracy, from the validation count of each class: ``metrics.balanced_accuracy_error``) are
 tied, and a tie goes to the smallest (fewest MACs, then fewest weight bytes). With branch
-selection the grid also holds the student without each of its branches, so a branch that
-adds nothing on validation costs its MACs and loses the tie. The grid includes the linear
-student (one int8 FULLY_CONNECTED layer from the concatenated inputs), so a linear model that
-does as well wins, and a deep one must beat it by more than the validation noise. The
-winner's trained model is the student the build goes on with.
+selection the grid also holds the student without each of its branches; such a candidate
+joins the tie only when it scores at least as well as the best one with every branch, so a
+branch that adds nothing on validation is dropped, and one that adds less than the noise is
+kept. The grid includes the linear student (one int8 FULLY_CONNECTED layer from the
+concatenated inputs), so a linear model that does as well wins, and a deep one must beat it by
+more than the validation noise. The winner's trained model is the student the build goes on
+with.
 
 When the compiler cannot read a model (an op it does not support yet) the footprint falls
 back to the TFLite Micro arena and the flatbuffer's constant bytes plus the code allowance,
@@ -245,11 +247,27 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     top = leader.accuracy or 0.0 if leader else 0.0
     floor = top - (leader.error if leader else 0.0)
     tied = [r for r in fitting if r.accuracy is None or r.accuracy >= floor]
+    tied = _keep_branches_that_help(tied, scored)
     best = min(tied, key=lambda r: (r.cost.macs, r.cost.weights_bytes))
     log.info("search: best int8 balanced accuracy %.3f; %d candidate(s) within one standard "
              "error (%.3f); the smallest wins%s", top, len(tied), top - floor,
              " (the linear student)" if best.spec.is_linear else "")
     return best.spec, results
+
+
+def _keep_branches_that_help(tied: list[CandidateResult],
+                             scored: list[CandidateResult]) -> list[CandidateResult]:
+    """Ties without the candidates that drop a branch unless they score at least as well as
+    the best candidate with every branch: a branch is dropped only when leaving it out costs
+    nothing on validation, not merely less than the noise (on a small validation split, the
+    noise would otherwise drop branches at random)."""
+    most = max((len(r.spec.modalities) for r in tied), default=0)
+    full = [r.accuracy for r in scored if len(r.spec.modalities) == most]
+    if not full:
+        return tied
+    best_full = max(a for a in full if a is not None)
+    return [r for r in tied if len(r.spec.modalities) == most
+            or (r.accuracy is not None and r.accuracy >= best_full)]
 
 
 def winner(results: Sequence[CandidateResult], spec: FusionSpec) -> CandidateResult:

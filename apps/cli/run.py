@@ -8,15 +8,22 @@ app's default. ``--confirm auto`` records what a person would have been asked in
 ``OUT/confirm/asked.jsonl``. Every alert a person answers is kept as a labelled example in
 ``--feedback`` (default ``OUT/feedback``) for ``tinyfuse build --feedback DIR``; a bundle with
 a drift reference is monitored and raises model-health alerts (``--no-drift``: not).
+``--source mqtt://HOST:PORT/TOPIC`` scores live sensors instead
+(``tinyfuse.sensors.sources.live_mqtt``: frames on ``TOPIC/<modality>``, aligned by
+timestamp; the run ends on Ctrl-C, ``--limit`` or ``--idle-s``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from tinyfuse.apps.cli import mqtt_options, numbers
@@ -26,6 +33,10 @@ CONFIRM_CHOICES = ("auto", "console", "file", "mqtt", "http")
 DURABLE_HOOKS = ("file", "mqtt", "http")  # their waiting alerts survive a restart
 STREAMS = ("episodes", "onsets")
 MAX_ALERTS_LISTED = 12
+LIVE_IDLE_S = 60.0  # sensors.sources.live_mqtt.DEFAULT_IDLE_S, without importing paho here
+LIVE_OPTIONS = ("align_s", "stale_s", "idle_s")
+LIVE_ENDINGS = {"stopped": "Ctrl-C", "limit": "--limit", "idle": "--idle-s without frames",
+                "broker": "the broker's refusal"}
 DELIVERY_WORDS = {"delivered": "delivered to the broker",
                   "queued": "queued in the persistent outbox until a broker answers",
                   "written": "written to the local outbox (alerts.jsonl)"}
@@ -37,8 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score a stream with the bundle in BUILD_DIR (model.tflite + bundle.json), "
         "apply the app's policy, ask a person when unsure and publish alerts.")
     parser.add_argument("build_dir", metavar="BUILD_DIR", help="output of tinyfuse build/demo")
-    parser.add_argument("--source", default="simulate", metavar="simulate|PATH",
-                        help="simulated sensors of the bundle's app, or a dataset folder")
+    parser.add_argument("--source", default="simulate", metavar="simulate|PATH|mqtt://...",
+                        help="simulated sensors of the bundle's app, a dataset folder, or live "
+                        "sensors over MQTT: mqtt://HOST:PORT/TOPIC (frames on TOPIC/<modality>, "
+                        "see README 'Live sensors over MQTT'; logged in with the --mqtt-* "
+                        "options)")
     parser.add_argument("--stream", choices=STREAMS, default="episodes",
                         help="simulated order: episodes (runs of 3-6 windows of one class, "
                         "random order) or onsets (each machine/person starts in the first "
@@ -66,6 +80,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated samples per class (--source simulate)")
     parser.add_argument("--limit", type=numbers.count, default=None,
                         help="at most N samples of the stream")
+    parser.add_argument("--align-s", type=numbers.seconds, default=None,
+                        help="with --source mqtt://: frames within this many seconds make one "
+                        "sample (default: half the slowest modality's period, 1 s until known)")
+    parser.add_argument("--stale-s", type=numbers.seconds, default=None,
+                        help="with --source mqtt://: a modality silent this long (sender time) "
+                        "is scored as missing (default: three of the slowest periods)")
+    parser.add_argument("--idle-s", type=numbers.seconds, default=None,
+                        help="with --source mqtt://: end after this long without a frame "
+                        f"(default {LIVE_IDLE_S:g} s)")
     parser.add_argument("--drop-modality", action="append", default=[],
                         metavar="NAME[@FROM_S]",
                         help="pretend this sensor is missing (fed as zeros, flagged), for the "
@@ -104,6 +127,60 @@ def _samples(args: argparse.Namespace, app: str, policy, modalities: tuple[str, 
         samples[first:] = [dataclasses.replace(s, data={k: v for k, v in s.data.items()
                                                         if k != name}) for s in samples[first:]]
     return samples
+
+
+def _live_source(args: argparse.Namespace, bundle):
+    """The MQTT sensor source of ``--source mqtt://HOST:PORT/TOPIC``, logged in with the
+    ``--mqtt-*`` options."""
+    from tinyfuse.apps.alerts import new_client
+    from tinyfuse.sensors.preprocess import Preprocessor
+    from tinyfuse.sensors.sources.live_mqtt import LiveMqttSource, parse_source_url
+
+    if args.drop_modality:
+        raise DataError("--drop-modality goes with a recorded or simulated --source; a live "
+                        "sensor is missing when it stops publishing")
+    host, port, topic = parse_source_url(args.source)
+    security = mqtt_options.security(args)
+    source = LiveMqttSource(
+        host=host, port=port, topic=topic,
+        modalities=Preprocessor.from_bundle(bundle).modalities, align_s=args.align_s,
+        stale_s=args.stale_s, idle_s=args.idle_s or LIVE_IDLE_S, limit=args.limit,
+        client_factory=lambda client_id: new_client(client_id=client_id, security=security,
+                                                    connect_timeout_s=5.0))
+    print(f"listening on {source.url}/<{'|'.join(source.modalities)}> (Ctrl-C ends the run)")
+    return source
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends(live) -> Iterator[None]:
+    """While a live source runs, Ctrl-C ends its stream at the next sample (the run then
+    writes its summary as usual); a second Ctrl-C interrupts at once."""
+    if live is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    previous = previous if previous is not None else signal.default_int_handler
+
+    def interrupted(signum, frame) -> None:
+        live.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_live(live: dict) -> None:
+    reasons = ", ".join(f"{count} {reason}" for reason, count in
+                        sorted(live["dropped_by_reason"].items())) or "none"
+    missing = ", ".join(f"{name} {count}" for name, count in
+                        sorted(live["missing_by_modality"].items()))
+    print(f"  live source {live['url']}: {live['frames_received']} frames, "
+          f"{live['frames_accepted']} used, dropped: {reasons}; {live['samples']} samples"
+          f"{f' ({missing} with a modality missing)' if missing else ''}; ended by "
+          f"{LIVE_ENDINGS.get(live['ended_by'], 'an error')}")
 
 
 def _outage(text: str) -> tuple[str, float]:
@@ -190,8 +267,12 @@ def run_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = bundle_policy(bundle)
-    samples = _samples(args, bundle.app, policy, bundle.modalities)
-    Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
+    live = _live_source(args, bundle) if args.source.startswith("mqtt://") else None
+    if live is None:
+        if any(getattr(args, name) is not None for name in LIVE_OPTIONS):
+            raise DataError("--align-s, --stale-s and --idle-s go with --source mqtt://...")
+        samples = _samples(args, bundle.app, policy, bundle.modalities)
+        Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
     hook = _hook(args, out, app=bundle.app, device=device)
     feedback = FeedbackRecorder(Path(args.feedback) if args.feedback else out / "feedback",
@@ -202,29 +283,41 @@ def run_command(args: argparse.Namespace) -> int:
         sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
         try:
             durable = args.confirm in DURABLE_HOOKS
-            result = run_stream(
-                replay(samples, period_s=args.period_s),
-                scorer=make_scorer(bundle, kind=args.scorer), policy=policy, sink=sink,
-                device=device, confirmations=Confirmations(
-                    hook, timeout_s=args.confirm_timeout_s,
-                    state_file=out / "confirm" / "waiting.json" if durable else None),
-                feedback=feedback, monitor_drift=not args.no_drift)
+            with _ctrl_c_ends(live):
+                result = run_stream(
+                    replay(samples, period_s=args.period_s) if live is None else live,
+                    scorer=make_scorer(bundle, kind=args.scorer), policy=policy, sink=sink,
+                    device=device, confirmations=Confirmations(
+                        hook, timeout_s=args.confirm_timeout_s,
+                        state_file=out / "confirm" / "waiting.json" if durable else None),
+                    feedback=feedback, monitor_drift=not args.no_drift)
         finally:
             sink.close()
     finally:
         if hasattr(hook, "close"):
             hook.close()
+        if live is not None:
+            live.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
                "policy_source": "calibrated" if bundle.policy is not None else "default",
                "scorer": args.scorer, "source": args.source, "outbox": str(outbox),
                "feedback_folder": str(feedback.folder)}
+    if live is not None:
+        summary["live_source"] = live.summary()
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    plot_stream(result, out / "stream.png", policy=policy)
+    if result.steps:
+        plot_stream(result, out / "stream.png", policy=policy)
     _print_summary(summary, policy, getattr(hook, "record", None))
+    if live is not None:
+        _print_live(summary["live_source"])
     if args.mqtt:
         print(f"  MQTT outbox: {_outbox_left(outbox)} updates still waiting in "
               f"{outbox / 'outbox.sqlite'} (sent first when a broker answers; reuse --outbox)")
-    print(f"  wrote {out}/stream.png and {out}/run_summary.json; alert log {outbox}")
+    plotted = f"{out}/stream.png and " if result.steps else ""
+    print(f"  wrote {plotted}{out}/run_summary.json; alert log {outbox}")
+    if live is not None and not live.ever_connected:
+        raise DeployError(f"--source {live.url}: never connected to the broker "
+                          f"({live.fatal_error or live.last_error or 'no CONNACK'})")
     if mqtt is not None and mqtt.fatal_error:
         raise DeployError(f"--mqtt: {mqtt.fatal_error}; the alerts wait in "
                           f"{outbox / 'outbox.sqlite'}")

@@ -214,3 +214,18 @@ def test_cross_validation_pools_the_variants_with_recall_per_fault(tmp_path, cap
     # the hydraulic branch sees the valve faults and misses the vibration one
     assert faults["valve2"]["recall"][anomaly] > faults["other"]["recall"][anomaly]
     assert "best fusion" in capsys.readouterr().out
+
+
+def test_a_branch_is_dropped_only_when_leaving_it_out_costs_nothing():
+    from tinyfuse.fusion.search import CandidateResult, Footprint, _keep_branches_that_help
+
+    cost = Footprint(weights_bytes=1, arena_bytes=1, macs=1, flash_bytes=1, ram_bytes=1,
+                     source="test")
+    spec = _spec()
+    full = CandidateResult(spec=spec, cost=cost, fits=True, accuracy=0.80, error=0.1)
+    worse = CandidateResult(spec=spec.only(["a", "b"]), cost=cost, fits=True, accuracy=0.75,
+                            error=0.1)
+    level = CandidateResult(spec=spec.only(["b", "c"]), cost=cost, fits=True, accuracy=0.80,
+                            error=0.1)
+    kept = _keep_branches_that_help([full, worse, level], [full, worse, level])
+    assert kept == [full, level]  # within the noise is not enough to drop a branch
