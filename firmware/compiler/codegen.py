@@ -10,7 +10,7 @@ from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler import iotable, ops, ops_act, ops_misc, ops_move
 from tinyfuse.firmware.compiler.lower import Boundary, Program, lower
-from tinyfuse.firmware.compiler.plan import MemoryPlan, plan_memory
+from tinyfuse.firmware.compiler.plan import ALIGN_BYTES, MemoryPlan, plan_memory
 from tinyfuse.firmware.compiler.reader import read_model
 
 LOWERINGS = {
@@ -176,6 +176,7 @@ def _header(prefix: str, inputs, outputs, arena_bytes: int, table: iotable.IoTab
 #ifndef {guard}
 #define {guard}
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -186,7 +187,10 @@ extern "C" {{
 #define {upper}_NUM_INPUTS {len(inputs)}
 #define {upper}_NUM_OUTPUTS {len(outputs)}
 #define {upper}_ARENA_BYTES {arena_bytes}
+/* A caller's arena (see {prefix}_init) must start on this boundary. */
+#define {upper}_ARENA_ALIGN {ALIGN_BYTES}
 
+{_STATUS_ENUM}
 extern const int32_t {prefix}_input_bytes[];
 extern const int32_t {prefix}_output_bytes[];
 extern const float {prefix}_input_scale[];
@@ -194,8 +198,36 @@ extern const int32_t {prefix}_input_zero_point[];
 extern const float {prefix}_output_scale[];
 extern const int32_t {prefix}_output_zero_point[];
 
-/* Run one inference: in[i] holds {prefix}_input_bytes[i] int8 values, out[i] receives
- * {prefix}_output_bytes[i]. Returns 0 on success, -1 on a null pointer. */
+/* The arena holds every intermediate tensor, the inputs and the outputs. By default it is a
+ * static array in model.c (place it with -D'{upper}_ARENA_ATTRIBUTE=...', e.g. a section
+ * attribute). Compile model.c with -D{upper}_EXTERNAL_ARENA to drop that array: then
+ * {prefix}_init must bind a caller's buffer before anything else runs. */
+size_t {prefix}_arena_bytes(void);
+
+/* Use the caller's arena: at least {prefix}_arena_bytes() bytes, aligned to
+ * {upper}_ARENA_ALIGN, in any section. NULL returns to the static arena
+ * (TINYFUSE_ERROR_NO_ARENA when model.c was built without one). Returns a tinyfuse_status:
+ * TINYFUSE_ERROR_ARENA_TOO_SMALL, TINYFUSE_ERROR_ARENA_MISALIGNED, or TINYFUSE_OK. */
+int {prefix}_init(void *arena, size_t arena_bytes);
+
+/* Where input (output) `index` lives in the arena: write {prefix}_input_bytes[index] int8
+ * values there, call {prefix}_invoke_in_place, read the outputs there. The inputs are
+ * overwritten by an inference: write them again before the next one. *buffer is set to NULL
+ * on error; returns TINYFUSE_ERROR_BAD_INDEX, TINYFUSE_ERROR_NULL_POINTER (buffer),
+ * TINYFUSE_ERROR_NO_ARENA, or TINYFUSE_OK. */
+int {prefix}_input_buffer(int index, int8_t **buffer);
+int {prefix}_output_buffer(int index, int8_t **buffer);
+/* The same pointers, NULL on any error. */
+int8_t *{prefix}_input(int index);
+int8_t *{prefix}_output(int index);
+
+/* One inference on the inputs already in the arena, outputs left in the arena: no copy.
+ * Returns TINYFUSE_OK or TINYFUSE_ERROR_NO_ARENA. */
+int {prefix}_invoke_in_place(void);
+
+/* One inference with copies: in[i] holds {prefix}_input_bytes[i] int8 values, out[i]
+ * receives {prefix}_output_bytes[i]; neither may overlap the arena. Returns TINYFUSE_OK,
+ * TINYFUSE_ERROR_NULL_POINTER (-1: a null array or element) or TINYFUSE_ERROR_NO_ARENA. */
 int {prefix}_invoke(const int8_t *in[], int8_t *out[]);
 
 #ifdef __cplusplus
@@ -206,17 +238,95 @@ int {prefix}_invoke(const int8_t *in[], int8_t *out[]);
 """
 
 
+_STATUS_ENUM = """#ifndef TINYFUSE_STATUS_DEFINED
+#define TINYFUSE_STATUS_DEFINED
+/* What every entry point returns (as int). */
+typedef enum {
+  TINYFUSE_OK = 0,
+  TINYFUSE_ERROR_NULL_POINTER = -1,
+  TINYFUSE_ERROR_NO_ARENA = -2,
+  TINYFUSE_ERROR_ARENA_TOO_SMALL = -3,
+  TINYFUSE_ERROR_ARENA_MISALIGNED = -4,
+  TINYFUSE_ERROR_BAD_INDEX = -5
+} tinyfuse_status;
+#endif
+"""
+
+
+def _arena_api(prefix: str, arena: int, in_offsets, out_offsets) -> list[str]:
+    """The arena binding and the input/output pointer functions of ``model.c``."""
+    upper = prefix.upper()
+    lines = [
+        f"#ifndef {upper}_ARENA_ATTRIBUTE",
+        f"#define {upper}_ARENA_ATTRIBUTE",
+        "#endif",
+        f"#ifndef {upper}_EXTERNAL_ARENA",
+        f"static int8_t {prefix}_static_arena[{arena}] TF_ALIGN16 {upper}_ARENA_ATTRIBUTE;",
+        "#endif",
+        f"static int8_t *{prefix}_caller_arena; /* set by {prefix}_init, else 0 */",
+        f"static const int32_t {prefix}_input_offset[] = {{{', '.join(in_offsets)}}};",
+        f"static const int32_t {prefix}_output_offset[] = {{{', '.join(out_offsets)}}};",
+        "",
+        f"static int8_t *{prefix}_arena(void) {{",
+        f"#ifdef {upper}_EXTERNAL_ARENA",
+        f"  return {prefix}_caller_arena;",
+        "#else",
+        f"  return {prefix}_caller_arena != 0 ? {prefix}_caller_arena : {prefix}_static_arena;",
+        "#endif",
+        "}",
+        "",
+        f"size_t {prefix}_arena_bytes(void) {{ return (size_t){upper}_ARENA_BYTES; }}",
+        "",
+        f"int {prefix}_init(void *arena, size_t arena_bytes) {{",
+        "  if (arena == 0) {",
+        f"    {prefix}_caller_arena = 0;",
+        f"    return {prefix}_arena() != 0 ? TINYFUSE_OK : TINYFUSE_ERROR_NO_ARENA;",
+        "  }",
+        f"  if (arena_bytes < (size_t){upper}_ARENA_BYTES) return TINYFUSE_ERROR_ARENA_TOO_SMALL;",
+        f"  if (((uintptr_t)arena % {upper}_ARENA_ALIGN) != 0) "
+        "return TINYFUSE_ERROR_ARENA_MISALIGNED;",
+        f"  {prefix}_caller_arena = (int8_t *)arena;",
+        "  return TINYFUSE_OK;",
+        "}",
+        "",
+    ]
+    for kind, count in (("input", f"{upper}_NUM_INPUTS"), ("output", f"{upper}_NUM_OUTPUTS")):
+        lines += [
+            f"int {prefix}_{kind}_buffer(int index, int8_t **buffer) {{",
+            f"  int8_t *arena = {prefix}_arena();",
+            "  if (buffer == 0) return TINYFUSE_ERROR_NULL_POINTER;",
+            "  *buffer = 0;",
+            f"  if (index < 0 || index >= {count}) return TINYFUSE_ERROR_BAD_INDEX;",
+            "  if (arena == 0) return TINYFUSE_ERROR_NO_ARENA;",
+            f"  *buffer = arena + {prefix}_{kind}_offset[index];",
+            "  return TINYFUSE_OK;",
+            "}",
+            "",
+            f"int8_t *{prefix}_{kind}(int index) {{",
+            "  int8_t *buffer = 0;",
+            f"  (void){prefix}_{kind}_buffer(index, &buffer);",
+            "  return buffer;",
+            "}",
+            "",
+        ]
+    return lines
+
+
 def _source(prefix: str, program: Program, plan: MemoryPlan, decls, calls, inputs,
             outputs, table: iotable.IoTable) -> str:
     arena = max(plan.arena_bytes, 16)
-    copy_in = [f"  memcpy(A({plan.offset(b.tensor.index)}), in[{i}], {b.tensor.nbytes});"
+    in_offsets = [str(plan.offset(b.tensor.index)) for b in program.inputs]
+    out_offsets = [str(plan.offset(b.tensor.index)) for b in program.outputs]
+    copy_in = [f"    memcpy(A({plan.offset(b.tensor.index)}), in[{i}], {b.tensor.nbytes});"
                for i, b in enumerate(program.inputs)]
+    # bench/mlperf_tiny.py cuts op calls up to the first line that starts "  memcpy(out"
     copy_out = [f"  memcpy(out[{i}], A({plan.offset(b.tensor.index)}), {b.tensor.nbytes});"
                 for i, b in enumerate(program.outputs)]
     checks = [f"in[{i}] == 0" for i in range(len(inputs))]
     checks += [f"out[{i}] == 0" for i in range(len(outputs))]
     lines = [
         "/* Generated by tinyfuse compile: do not edit. */",
+        "#include <stddef.h>",
         "#include <stdint.h>",
         "#include <string.h>",
         "",
@@ -240,18 +350,35 @@ def _source(prefix: str, program: Program, plan: MemoryPlan, decls, calls, input
         f"{{{', '.join(str(o.zero_point) for o in outputs)}}};",
         *table.source(prefix),
         "",
-        f"static int8_t {prefix}_arena[{arena}] TF_ALIGN16;",
-        f"#define A(offset) ({prefix}_arena + (offset))",
+        *_arena_api(prefix, arena, in_offsets, out_offsets),
+        "#define A(offset) (arena + (offset))",
         "",
         *decls,
         "",
-        f"int {prefix}_invoke(const int8_t *in[], int8_t *out[]) {{",
-        "  if (in == 0 || out == 0) return -1;",
-        f"  if ({' || '.join(checks)}) return -1;",
+        "/* The inference: copies the inputs from in (unless 0), runs every op, copies the",
+        " * outputs to out (unless 0). */",
+        f"static int {prefix}_run(int8_t *arena, const int8_t *in[], int8_t *out[]) {{",
+        "  if (in != 0) {",
         *copy_in,
+        "  }",
         *calls,
+        "  if (out == 0) return TINYFUSE_OK;",
         *copy_out,
-        "  return 0;",
+        "  return TINYFUSE_OK;",
+        "}",
+        "",
+        f"int {prefix}_invoke_in_place(void) {{",
+        f"  int8_t *arena = {prefix}_arena();",
+        "  if (arena == 0) return TINYFUSE_ERROR_NO_ARENA;",
+        f"  return {prefix}_run(arena, 0, 0);",
+        "}",
+        "",
+        f"int {prefix}_invoke(const int8_t *in[], int8_t *out[]) {{",
+        f"  int8_t *arena = {prefix}_arena();",
+        "  if (in == 0 || out == 0) return TINYFUSE_ERROR_NULL_POINTER;",
+        f"  if ({' || '.join(checks)}) return TINYFUSE_ERROR_NULL_POINTER;",
+        "  if (arena == 0) return TINYFUSE_ERROR_NO_ARENA;",
+        f"  return {prefix}_run(arena, in, out);",
         "}",
         "",
     ]

@@ -13,6 +13,7 @@ from tinyfuse.core.errors import ExportError
 
 MAX_RANK = 6
 _HASH = re.compile(r"^([0-9a-f]{64})?$")
+_IDENT = re.compile(r"[^A-Za-z0-9]")
 
 
 def c_string(text: str) -> str:
@@ -85,12 +86,25 @@ typedef struct {{
 }} tinyfuse_io_info;
 #endif
 
+{self.index_defines(prefix)}
 extern const char {prefix}_bundle_hash[];
 extern const tinyfuse_io_info {prefix}_inputs[];
 extern const tinyfuse_io_info {prefix}_outputs[];
 /* {upper}_NUM_CLASSES labels of output 0, in score order. */
 extern const char *const {prefix}_class_labels[];
 """
+
+    def index_defines(self, prefix: str) -> str:
+        """``#define PREFIX_INPUT_<NAME> i`` (and ``_OUTPUT_``) for each name that is a
+        distinct C identifier once upper-cased and non-alphanumerics made ``_``."""
+        lines = ["/* Index of each input and output by name. */"]
+        for kind, names in (("INPUT", self.input_names), ("OUTPUT", self.output_names)):
+            macros = [f"{prefix.upper()}_{kind}_{_IDENT.sub('_', name).upper()}"
+                      for name in names]
+            for index, macro in enumerate(macros):
+                if macros.count(macro) == 1:
+                    lines.append(f"#define {macro} {index}")
+        return "\n".join(lines) + "\n"
 
     def source(self, prefix: str) -> list[str]:
         labels = ", ".join(c_string(label) for label in self.labels) or "0"
