@@ -19,6 +19,7 @@ command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || missing+=(gcc-riscv64-unkn
 command -v qemu-system-riscv32 >/dev/null 2>&1 || missing+=(qemu-system-misc)
 [ -f /usr/share/firmware-microbit-micropython/firmware.hex ] || missing+=(firmware-microbit-micropython)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then

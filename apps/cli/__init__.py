@@ -15,7 +15,7 @@ from tinyfuse.core.errors import TinyfuseError
 
 # Modules under apps/cli that provide ``register(subparsers)``; one per subcommand family.
 COMMAND_MODULES = ("new", "features", "data", "build", "evaluate", "demo", "compile", "verify",
-                   "deploy", "boards", "run", "outbox")
+                   "deploy", "boards", "run", "outbox", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
