@@ -28,7 +28,7 @@ from bench import models  # noqa: E402
 from tinyfuse.core.tflm import reference_invoke  # noqa: E402
 from tinyfuse.firmware.boards import BOARDS  # noqa: E402
 from tinyfuse.firmware.compiler import compile_model  # noqa: E402
-from tinyfuse.firmware.deploy import run_on_qemu, size_report  # noqa: E402
+from tinyfuse.firmware.deploy import Kernels, run_on_qemu, size_report  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "boards.json"
 MODELS = {"fusion_model": (models.fusion_model, 12), "conv_model": (models.conv_model, 11)}
@@ -44,7 +44,7 @@ def vectors_for(compiled, count: int, seed: int) -> list[list[np.ndarray]]:
                     for _ in range(count - 2)]
 
 
-def one_run(name: str, tflite: bytes, compiled, board, kernels: str) -> dict:
+def one_run(name: str, tflite: bytes, compiled, board, kernels: Kernels) -> dict:
     vectors = vectors_for(compiled, N_VECTORS, seed=3)
     with tempfile.TemporaryDirectory(prefix="tinyfuse-boards-") as scratch:
         try:
@@ -72,7 +72,8 @@ def main() -> int:
         tflite = models.to_int8_tflite(builder(), seed=seed)
         compiled = compile_model(tflite)
         for board in BOARDS:
-            for kernels in ("portable", "dsp") if board.dsp else ("portable",):
+            paths: tuple[Kernels, ...] = ("portable", "dsp") if board.dsp else ("portable",)
+            for kernels in paths:
                 rows.append(one_run(name, tflite, compiled, board, kernels))
                 print(rows[-1])
     RESULTS.write_text(json.dumps({
