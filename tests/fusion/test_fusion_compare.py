@@ -216,7 +216,7 @@ def test_cross_validation_pools_the_variants_with_recall_per_fault(tmp_path, cap
     assert "best fusion" in capsys.readouterr().out
 
 
-def test_a_branch_is_dropped_only_when_leaving_it_out_costs_nothing():
+def test_a_branch_is_dropped_only_when_validation_says_it_hurts():
     from tinyfuse.fusion.search import CandidateResult, Footprint, _keep_branches_that_help
 
     cost = Footprint(weights_bytes=1, arena_bytes=1, macs=1, flash_bytes=1, ram_bytes=1,
@@ -225,7 +225,10 @@ def test_a_branch_is_dropped_only_when_leaving_it_out_costs_nothing():
     full = CandidateResult(spec=spec, cost=cost, fits=True, accuracy=0.80, error=0.1)
     worse = CandidateResult(spec=spec.only(["a", "b"]), cost=cost, fits=True, accuracy=0.75,
                             error=0.1)
-    level = CandidateResult(spec=spec.only(["b", "c"]), cost=cost, fits=True, accuracy=0.80,
+    level = CandidateResult(spec=spec.only(["b", "c"]), cost=cost, fits=True, accuracy=0.88,
                             error=0.1)
-    kept = _keep_branches_that_help([full, worse, level], [full, worse, level])
-    assert kept == [full, level]  # within the noise is not enough to drop a branch
+    clear = CandidateResult(spec=spec.only(["a", "c"]), cost=cost, fits=True, accuracy=0.95,
+                            error=0.1)
+    everyone = [full, worse, level, clear]
+    kept = _keep_branches_that_help(everyone, everyone)
+    assert kept == [full, clear]  # better by less than the noise is not enough to drop one
