@@ -71,8 +71,11 @@ def cascade_pass(state: BuildState) -> None:
         return
     spec, bundle = state.need("spec"), state.need("bundle")
     if settings.gate not in spec.modality_names or len(spec.modalities) < 2:
-        raise TinyfuseError(f"[cascade] gate: {settings.gate!r} must be one of the model's "
-                            f"modalities {list(spec.modality_names)} (and it needs another)")
+        reason = (f"the gate {settings.gate!r} is not one of the deployed model's modalities "
+                  f"{list(spec.modality_names)}, or nothing is left for it to wake")
+        log.warning("cascade skipped: %s", reason)
+        state.products.setdefault("report_sections", {})["cascade"] = {"skipped": reason}
+        return
     alerting = set(bundle.policy.alert_classes if bundle.policy else ())
     events_all = np.isin(np.asarray(spec.classes)[state.need("labels")], sorted(alerting))
     quiet_classes = [i for i, c in enumerate(spec.classes) if c not in alerting]

@@ -404,16 +404,21 @@ def parse_config(data: dict[str, Any], *, source: str = "app.toml") -> AppConfig
             raise SpecError(f"[data].options: expected a table like {{ limit = 10 }}, got "
                             f"{raw_options!r}")
         options = tuple(sorted(raw_options.items()))
+        fusion = _fusion(data.get("model", {}), _modalities(data.get("modalities")))
+        cascade = _build(CascadeSettings, data.get("cascade", {}), "cascade")
+        if cascade.gate and cascade.gate not in fusion.modality_names:
+            raise SpecError(f"[cascade].gate: {cascade.gate!r} is not one of the modalities "
+                            f"{list(fusion.modality_names)}")
         return AppConfig(
             name=str(data.get("name", Path(source).parent.name or "app")),
             data=_build(DataSettings, data_table, "data", options=options),
-            fusion=_fusion(data.get("model", {}), _modalities(data.get("modalities"))),
+            fusion=fusion,
             compression=_build(CompressionSpec, data.get("compression", {}), "compression"),
             budget=_budget(data.get("budget", {"board": "nrf52840"})),
             train=_build(TrainSettings, data.get("train", {}), "train"),
             policy=_build(PolicySettings, data.get("policy", {}), "policy"),
             evaluate=_build(EvaluateSettings, data.get("evaluate", {}), "evaluate"),
-            cascade=_build(CascadeSettings, data.get("cascade", {}), "cascade"),
+            cascade=cascade,
         )
     except SpecError as exc:
         raise SpecError(f"{source}: {exc}") from None

@@ -102,7 +102,9 @@ def _print_model(config: AppConfig, report: dict) -> None:
     for line in fusion_lines(report.get("fusion")):
         print(line)
     cascade = report.get("cascade")
-    if cascade:
+    if cascade and "skipped" in cascade:
+        print(f"  cascade skipped: {cascade['skipped']}")
+    elif cascade:
         chosen, base = cascade["chosen"], cascade["always_on"]
         print(f"  cascade ({cascade['gate']} gate at {cascade['threshold']:.3f}): wakes "
               f"{chosen['wake_fraction']:.0%} of windows, {chosen['energy_uj']:.0f} uJ per "

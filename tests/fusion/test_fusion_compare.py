@@ -232,3 +232,21 @@ def test_a_branch_is_dropped_only_when_validation_says_it_hurts():
     everyone = [full, worse, level, clear]
     kept = _keep_branches_that_help(everyone, everyone)
     assert kept == [full, clear]  # better by less than the noise is not enough to drop one
+
+
+def test_a_cascade_gate_must_be_a_modality():
+    import tomllib
+    from pathlib import Path
+
+    from tinyfuse.core.errors import SpecError
+    from tinyfuse.fusion.config import parse_config
+
+    app = Path(__file__).resolve().parents[2] / "apps" / "factory" / "app.toml"
+    table = tomllib.loads(app.read_text())
+    assert parse_config(table).cascade.gate == "vibration"
+    table["cascade"]["gate"] = "sound"
+    with pytest.raises(SpecError, match=r"\[cascade\].gate: 'sound' is not one of"):
+        parse_config(table)
+    table["cascade"] = {"gate": "vibration", "target_recall": 1.5}
+    with pytest.raises(SpecError, match="cascade.target_recall"):
+        parse_config(table)
