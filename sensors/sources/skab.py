@@ -125,11 +125,13 @@ def _families(modalities: tuple[str, ...] | list[str] | None) -> dict[str, tuple
 def _windows(path: Path, *, families: dict[str, tuple[str, ...]], window_rows: int,
              hop_rows: int, baseline_rows: int, labels: str) -> list[Sample]:
     """The windows of one experiment file."""
-    columns = [c for cols in families.values() for c in cols]
-    values = read_csv_columns(path, columns=tuple(columns), delimiter=";")
     folder = path.parent.name
-    anomalous = (np.zeros(len(values), bool) if folder == NORMAL_FOLDER else
-                 read_csv_columns(path, columns=(LABEL_COLUMN,), delimiter=";")[:, 0] > 0.5)
+    columns = [c for cols in families.values() for c in cols]
+    labelled = folder != NORMAL_FOLDER  # the fault-free run has no label columns
+    table = read_csv_columns(path, columns=(*columns, *([LABEL_COLUMN] if labelled else [])),
+                             delimiter=";")
+    values = table[:, :len(columns)]
+    anomalous = table[:, -1] > 0.5 if labelled else np.zeros(len(table), bool)
     if len(values) < max(window_rows, baseline_rows):
         raise DataError(f"{path}: {len(values)} rows, fewer than window_rows={window_rows} "
                         f"or baseline_rows={baseline_rows}")

@@ -26,7 +26,6 @@
 #include "harness.h"
 #include "tinyfuse_app.h"
 
-#define STACK_PATTERN 0xA5A5A5A5u
 #define APP_MAGIC 0x50414654u
 #define WINDOW_HEADER_BYTES 16u
 
@@ -39,7 +38,6 @@ enum app_harness_status {
   APP_WINDOW_FAILED = 31,
 };
 
-extern uint32_t __stack_limit__;
 extern const char tinyfuse_model_bundle_hash[];
 
 HARNESS_RODATA static const char path_windows[] = "windows.bin";
@@ -115,11 +113,7 @@ HARNESS_TEXT __attribute__((noinline)) static int measured_window(
     double now_s, uint32_t mask, tinyfuse_app_decision *decision, uint32_t ticks[3],
     int32_t *record_bytes, uint32_t *stack_bytes) {
   uint32_t sp = harness_sp();
-  volatile uint32_t *limit = &__stack_limit__;
-  volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
-  for (volatile uint32_t *word = limit; word < paint_end; word++) {
-    *word = STACK_PATTERN;
-  }
+  volatile uint32_t *paint_end = harness_stack_paint(sp);
   uint32_t t0 = timer_now();
   int status = tinyfuse_app_features(mask);
   uint32_t t1 = timer_now();
@@ -137,11 +131,7 @@ HARNESS_TEXT __attribute__((noinline)) static int measured_window(
   ticks[0] = t1 - t0;
   ticks[1] = t2 - t1;
   ticks[2] = t3 - t2;
-  volatile uint32_t *word = limit;
-  while (word < paint_end && *word == STACK_PATTERN) {
-    word++;
-  }
-  *stack_bytes = sp - (uint32_t)word;
+  *stack_bytes = harness_stack_used(sp, paint_end);
   return status == TINYFUSE_APP_OK && *record_bytes >= 0 ? 0 : -1;
 }
 

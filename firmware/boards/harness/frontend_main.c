@@ -29,7 +29,6 @@
 #define TF_FE_HARNESS_OUTPUT_T float
 #endif
 
-#define STACK_PATTERN 0xA5A5A5A5u
 #define FE_MAGIC 0x45464654u
 
 enum fe_harness_status {
@@ -40,7 +39,6 @@ enum fe_harness_status {
   FE_RUN_FAILED = 20,
 };
 
-extern uint32_t __stack_limit__;
 
 HARNESS_RODATA static const char path_inputs[] = "inputs.bin";
 HARNESS_RODATA static const char path_outputs[] = "outputs.bin";
@@ -60,20 +58,12 @@ static uint32_t fe_words[8] HARNESS_BSS;
 HARNESS_TEXT __attribute__((noinline)) static int measured_run(uint32_t *ticks,
                                                                uint32_t *stack_bytes) {
   uint32_t sp = harness_sp();
-  volatile uint32_t *limit = &__stack_limit__;
-  volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
-  for (volatile uint32_t *word = limit; word < paint_end; word++) {
-    *word = STACK_PATTERN;
-  }
+  volatile uint32_t *paint_end = harness_stack_paint(sp);
   uint32_t start = timer_now();
   int status = TF_FE_HARNESS_RUN(fe_input, fe_output);
   uint32_t stop = timer_now();
   *ticks = stop - start;
-  volatile uint32_t *word = limit;
-  while (word < paint_end && *word == STACK_PATTERN) {
-    word++;
-  }
-  *stack_bytes = sp - (uint32_t)word;
+  *stack_bytes = harness_stack_used(sp, paint_end);
   return status;
 }
 

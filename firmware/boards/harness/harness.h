@@ -62,4 +62,31 @@ static inline uint32_t harness_sp(void)
     return sp;
 }
 
+/* Stack high-water measurement around one call, inlined into the (noinline) measuring
+ * function so that its frame is fixed: harness_stack_paint fills the free stack from its limit
+ * up to 64 bytes below sp (the guard band keeps the measured call's own frame clear of the
+ * fill) and returns where the fill ends; harness_stack_used returns how many bytes below sp
+ * the call overwrote (64 minimum, the unpainted guard band). */
+#define HARNESS_STACK_PATTERN 0xA5A5A5A5u
+extern uint32_t __stack_limit__;
+
+static inline __attribute__((always_inline)) volatile uint32_t *harness_stack_paint(uint32_t sp)
+{
+    volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
+    for (volatile uint32_t *word = &__stack_limit__; word < paint_end; word++) {
+        *word = HARNESS_STACK_PATTERN;
+    }
+    return paint_end;
+}
+
+static inline __attribute__((always_inline)) uint32_t harness_stack_used(
+    uint32_t sp, volatile uint32_t *paint_end)
+{
+    volatile uint32_t *word = &__stack_limit__;
+    while (word < paint_end && *word == HARNESS_STACK_PATTERN) {
+        word++;
+    }
+    return sp - (uint32_t)word;
+}
+
 #endif

@@ -29,7 +29,6 @@
 #define HARNESS_IO_BYTES 65536
 #endif
 
-#define STACK_PATTERN 0xA5A5A5A5u
 #define REPORT_MAGIC 0x48554654u
 #define REPORT_HEADER_WORDS 8
 
@@ -42,7 +41,6 @@ enum harness_status {
     HARNESS_INVOKE_FAILED = 20,
 };
 
-extern uint32_t __stack_limit__;
 
 HARNESS_RODATA static const char path_inputs[] = "inputs.bin";
 HARNESS_RODATA static const char path_outputs[] = "outputs.bin";
@@ -118,20 +116,12 @@ HARNESS_TEXT __attribute__((noinline)) static int measured_invoke(
     const int8_t *in[], int8_t *out[], uint32_t *ticks, uint32_t *stack_bytes)
 {
     uint32_t sp = harness_sp();
-    volatile uint32_t *limit = &__stack_limit__;
-    volatile uint32_t *paint_end = (volatile uint32_t *)((sp - 64u) & ~3u);
-    for (volatile uint32_t *word = limit; word < paint_end; word++) {
-        *word = STACK_PATTERN;
-    }
+    volatile uint32_t *paint_end = harness_stack_paint(sp);
     uint32_t start = timer_now();
     int status = tinyfuse_model_invoke(in, out);
     uint32_t stop = timer_now();
     *ticks = stop - start;
-    volatile uint32_t *word = limit;
-    while (word < paint_end && *word == STACK_PATTERN) {
-        word++;
-    }
-    *stack_bytes = sp - (uint32_t)word;
+    *stack_bytes = harness_stack_used(sp, paint_end);
     return status;
 }
 
