@@ -173,6 +173,32 @@ def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
                                classes=[str(i) for i in range(n)])["balanced_accuracy"])
 
 
+def group_jackknife_error(truth: np.ndarray, first: np.ndarray, second: np.ndarray | None,
+                          groups: np.ndarray) -> float:
+    """Standard error of the balanced accuracy of ``first`` (minus that of ``second``, on
+    the same rows, when given) from a leave-one-group-out jackknife: the error a person
+    should expect when the rows of one group (one recording, experiment, patient) are not
+    independent, as overlapping windows of one experiment are not. 0.0 with fewer than three
+    groups (too few to say; the caller keeps its per-row error).
+
+    SE = sqrt((G - 1) / G * sum_g (t_-g - mean t)^2), t_-g the score without group g.
+    """
+    truth, groups = np.asarray(truth, int), np.asarray(groups)
+    names = np.unique(groups)
+    if len(names) < 3:
+        return 0.0
+
+    def score(rows: np.ndarray) -> float:
+        value = balanced_accuracy(truth[rows], np.asarray(first)[rows])
+        if second is not None:
+            value -= balanced_accuracy(truth[rows], np.asarray(second)[rows])
+        return value
+
+    left_out = np.array([score(groups != name) for name in names])
+    spread = float(np.sum((left_out - left_out.mean()) ** 2))
+    return math.sqrt((len(names) - 1) / len(names) * spread)
+
+
 def warnings_for(metrics: dict[str, Any], *, classes: Sequence[str], majority: float,
                  linear: float | None) -> list[str]:
     """One sentence per thing a reader of the report must not miss (empty: nothing);

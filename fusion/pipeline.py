@@ -141,6 +141,12 @@ class BuildState:
         return self.need("labels")[self.need("split").train]
 
     @property
+    def train_groups(self) -> np.ndarray:
+        """The group of each training row (as strings)."""
+        samples = self.need("data").samples
+        return np.array([str(samples[int(i)].group) for i in self.need("split").train])
+
+    @property
     def y_val(self) -> np.ndarray:
         return self.need("labels")[self.need("split").val]
 
@@ -281,7 +287,7 @@ def search_pass(state: BuildState) -> None:
         if spec.is_linear:  # solved exactly: the linear student is the logistic regression
             return fit_logistic(model, train_split[0], train_split[1],
                                 balanced=settings.class_balance, seed=config.data.seed,
-                                validation=val_split)
+                                validation=val_split, groups=state.train_groups)
         plan = recipe(state, settings.candidate_epochs)
         if spec.modalities == state.need("base").modalities:  # as the student will be taught
             return distill(model, state.need("teacher"), train_split[0], train_split[1],
@@ -291,8 +297,10 @@ def search_pass(state: BuildState) -> None:
         return train_classifier(model, train_split[0], train_split[1], recipe=plan,
                                 validation=val_split)
 
+    samples = state.need("data").samples
+    val_groups = np.array([str(samples[int(i)].group) for i in split.val])
     best, state.candidates = search(grid, config.budget, features_for, train=train,
-                                    seed=config.data.seed)
+                                    seed=config.data.seed, val_groups=val_groups)
     features_for(best)
     state.spec, state.student_prep = best, cache[best.modalities]
 
@@ -378,7 +386,7 @@ def compare_pass(state: BuildState) -> None:
     def train(spec: FusionSpec, model: keras.Model, x_train, x_val) -> None:
         if spec.is_linear:
             fit_logistic(model, x_train, state.y_train, balanced=settings.class_balance,
-                         seed=config.data.seed)
+                         seed=config.data.seed, groups=state.train_groups)
             return
         train_classifier(model, x_train, state.y_train,
                          recipe=recipe(state, settings.student_epochs),
@@ -421,7 +429,8 @@ def refit_pass(state: BuildState) -> None:
     for kind, epochs in state.products.get("student_steps", []):
         if kind == "logistic":
             fit_logistic(state.student, state.need("student_prep").x_train, state.y_train,
-                         balanced=config.train.class_balance, seed=config.data.seed)
+                         balanced=config.train.class_balance, seed=config.data.seed,
+                         groups=state.train_groups)
         elif epochs < 1:
             continue
         elif kind == "distill":

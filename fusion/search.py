@@ -8,12 +8,14 @@ kernels, RAM = static arena and buffers + a stack allowance), the numbers ``tiny
 measures. Only candidates that fit are trained, each with the recipe the deployed student
 gets (``train``: distilled from the teacher, class-balanced, early-stopped on validation),
 and scored on the validation split by the balanced accuracy of their int8 model on TFLite
-Micro. Candidates within one standard error of the best score (the error of a balanced
-accuracy, from the validation count of each class: ``metrics.balanced_accuracy_error``) are
-tied, and a tie goes to the smallest (fewest MACs, then fewest weight bytes). With branch
-selection the grid also holds the student without each of its branches; such a candidate
-joins the tie only when it beats the best one with every branch by more than that one's
-standard error, so a branch is dropped only when validation says it hurts. The grid
+Micro. Candidates within the validation noise of the best score are tied, and a tie goes to
+the smallest (fewest MACs, then fewest weight bytes). The noise is the best one's standard
+error (the error of a balanced accuracy, from the validation count of each class:
+``metrics.balanced_accuracy_error``) or, when the validation rows come in groups, the group
+jackknife error of the two candidates' difference where that is larger (``_Noise``). With
+branch selection the grid also holds the student without each of its branches; such a
+candidate joins the tie only when it beats the best one with every branch by more than the
+noise, so a branch is dropped only when validation says it hurts. The grid
 includes the linear student (one int8 FULLY_CONNECTED layer from the
 concatenated inputs), so a linear model that does as well wins, and a deep one must beat it by
 more than the validation noise. The winner's trained model is the student the build goes on
@@ -36,7 +38,12 @@ import numpy as np
 from tinyfuse.core.errors import BudgetExceeded, ExportError
 from tinyfuse.core.tflm import ReferenceModel, inspect_tflite, tflm_arena_bytes
 from tinyfuse.fusion.export import convert_int8
-from tinyfuse.fusion.metrics import balanced_accuracy_error, class_metrics, confusion_matrix
+from tinyfuse.fusion.metrics import (
+    balanced_accuracy_error,
+    class_metrics,
+    confusion_matrix,
+    group_jackknife_error,
+)
 from tinyfuse.fusion.model import build_model
 from tinyfuse.fusion.spec import Budget, FusionSpec
 from tinyfuse.fusion.train import Fit, Recipe, train_classifier
@@ -168,6 +175,7 @@ class CandidateResult:
     error: float = 0.0
     model: keras.Model | None = field(default=None, compare=False, repr=False)
     fit: Fit | None = None
+    predicted: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint:
@@ -175,10 +183,11 @@ def measure(spec: FusionSpec, representative: Sequence[np.ndarray]) -> Footprint
     return footprint(convert_int8(build_model(spec), representative, n_samples=8))
 
 
-def int8_balanced_accuracy(model: keras.Model, spec: FusionSpec,
-                           train: Sequence[np.ndarray], val: Split) -> tuple[float, float]:
+def int8_balanced_accuracy(model: keras.Model, spec: FusionSpec, train: Sequence[np.ndarray],
+                           val: Split) -> tuple[float, float, np.ndarray]:
     """Balanced accuracy on ``val`` of ``model`` converted to int8 (calibrated on ``train``)
-    and run on TFLite Micro, and its standard error (``metrics.balanced_accuracy_error``)."""
+    and run on TFLite Micro, its standard error (``metrics.balanced_accuracy_error``) and the
+    predicted classes ``(n_val,)``."""
     x_val, y_val = val
     tflite = convert_int8(model, list(train), n_samples=64)
     probs = ReferenceModel(tflite).predict(dict(zip(spec.modality_names, x_val, strict=True)))
@@ -187,7 +196,7 @@ def int8_balanced_accuracy(model: keras.Model, spec: FusionSpec,
     support = matrix.sum(axis=1)
     present = support > 0
     score = float(class_metrics(truth, predicted, classes=spec.classes)["balanced_accuracy"])
-    return score, balanced_accuracy_error(np.diag(matrix)[present], support[present])
+    return score, balanced_accuracy_error(np.diag(matrix)[present], support[present]), predicted
 
 
 def default_trainer(epochs: int, learning_rate: float) -> Trainer:
@@ -200,7 +209,8 @@ def default_trainer(epochs: int, learning_rate: float) -> Trainer:
 
 def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: FeaturesFor, *,
            train: Trainer | None = None, epochs: int = 5, learning_rate: float = 1e-2,
-           seed: int = 0) -> tuple[FusionSpec, list[CandidateResult]]:
+           seed: int = 0, val_groups: np.ndarray | None = None
+           ) -> tuple[FusionSpec, list[CandidateResult]]:
     """Pick the best candidate whose int8 footprint fits ``budget`` (see the module doc; a
     single candidate is only measured, not trained: its ``accuracy`` is ``None``).
 
@@ -211,6 +221,9 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     features_for : callable
         ``spec -> ((train_inputs, train_labels), (val_inputs, val_labels))`` with inputs in
         ``spec.modalities`` order (candidates with other input sizes need other features).
+    val_groups : array, optional
+        The group of each validation row: the noise between two candidates is then at least
+        the group jackknife error of their difference (``_noise``).
     train : callable, optional
         ``(spec, model, train_split, val_split) -> Fit``: how each candidate is trained (the
         recipe the deployed student gets); default a plain ``epochs``-epoch fit.
@@ -222,43 +235,68 @@ def search(candidates: Sequence[FusionSpec], budget: Budget, features_for: Featu
     """
     trainer = train or default_trainer(epochs, learning_rate)
     results = []
+    y_truth: np.ndarray | None = None
     for spec in candidates:
         (x_train, y_train), (x_val, y_val) = features_for(spec)
         cost = measure(spec, x_train)
         fits = cost.fits(budget)
-        score, error, model, fit = None, 0.0, None, None
+        score, error, model, fit, predicted = None, 0.0, None, None, None
         if fits and len(candidates) > 1:  # one candidate: nothing to choose, nothing to train
             keras.utils.set_random_seed(seed)
             model = build_model(spec, seed=seed)
             fit = trainer(spec, model, (x_train, y_train), (x_val, y_val))
-            score, error = int8_balanced_accuracy(model, spec, x_train, (x_val, y_val))
+            score, error, predicted = int8_balanced_accuracy(model, spec, x_train,
+                                                             (x_val, y_val))
+            y_truth = np.asarray(y_val, int)
         log.info("candidate %s%s: flash %d B, RAM %d B, %d MACs, fits=%s, int8 balanced "
                  "accuracy %s", [b.width for b in spec.branches],
                  " (linear)" if spec.is_linear else "", cost.flash_bytes, cost.ram_bytes,
                  cost.macs, fits, "-" if score is None else f"{score:.3f}")
         results.append(CandidateResult(spec=spec, cost=cost, fits=fits, accuracy=score,
-                                       error=error, model=model, fit=fit))
+                                       error=error, model=model, fit=fit, predicted=predicted))
     fitting = [r for r in results if r.fits]
     if not fitting:
         smallest = min(results, key=lambda r: sum(r.cost.overage(budget)))
         check_fit(smallest.cost, budget, what=f"the smallest of {len(results)} candidates")
     scored = [r for r in fitting if r.accuracy is not None]
     leader = max(scored, key=lambda r: r.accuracy or 0.0, default=None)
+    noise = _Noise(y_truth, val_groups)
     top = leader.accuracy or 0.0 if leader else 0.0
-    floor = top - (leader.error if leader else 0.0)
-    tied = [r for r in fitting if r.accuracy is None or r.accuracy >= floor]
-    tied = _keep_branches_that_help(tied, scored)
+    tied = [r for r in fitting if r.accuracy is None or leader is None
+            or r.accuracy >= top - noise(leader, r)]
+    tied = _keep_branches_that_help(tied, scored, noise)
     best = min(tied, key=lambda r: (r.cost.macs, r.cost.weights_bytes))
-    log.info("search: best int8 balanced accuracy %.3f; %d candidate(s) within one standard "
-             "error (%.3f); the smallest wins%s", top, len(tied), top - floor,
+    log.info("search: best int8 balanced accuracy %.3f; %d candidate(s) within the noise; "
+             "the smallest wins%s", top, len(tied),
              " (the linear student)" if best.spec.is_linear else "")
     return best.spec, results
 
 
-def _keep_branches_that_help(tied: list[CandidateResult],
-                             scored: list[CandidateResult]) -> list[CandidateResult]:
+class _Noise:
+    """How far apart two candidates' validation scores may be and still be tied: the
+    leader's per-row standard error, or, when the validation rows come in groups, the group
+    jackknife error of the two candidates' difference if that is larger
+    (``metrics.group_jackknife_error``). Windows of one experiment or recording are not
+    independent: on SKAB (overlapping windows, 4-10 experiments a validation split) the
+    per-row error is a fraction of a point, while the score moves by several points from
+    one experiment to the next."""
+
+    def __init__(self, truth: np.ndarray | None, groups: np.ndarray | None):
+        self.truth, self.groups = truth, groups
+
+    def __call__(self, leader: CandidateResult, other: CandidateResult) -> float:
+        if (self.truth is None or self.groups is None or leader.predicted is None
+                or other.predicted is None or other is leader):
+            return leader.error
+        return max(leader.error, group_jackknife_error(self.truth, leader.predicted,
+                                                       other.predicted, self.groups))
+
+
+def _keep_branches_that_help(tied: list[CandidateResult], scored: list[CandidateResult],
+                             noise: Callable[[CandidateResult, CandidateResult], float]
+                             = lambda best, other: best.error) -> list[CandidateResult]:
     """Ties without the candidates that drop a branch unless they beat the best candidate
-    with every branch by more than its standard error: a branch is dropped only when
+    with every branch by more than the noise (``_Noise``): a branch is dropped only when
     validation says it hurts, not when leaving it out merely costs less than the noise (on a
     small validation split the noise would otherwise drop branches at random; measured on
     coswara_participant, 11 validation participants a fold, that cost 4.6 points)."""
@@ -267,9 +305,8 @@ def _keep_branches_that_help(tied: list[CandidateResult],
     if not full:
         return tied
     best = max(full, key=lambda r: r.accuracy or 0.0)
-    bar = (best.accuracy or 0.0) + best.error
     return [r for r in tied if len(r.spec.modalities) == most
-            or (r.accuracy is not None and r.accuracy > bar)]
+            or (r.accuracy is not None and r.accuracy > (best.accuracy or 0.0) + noise(best, r))]
 
 
 def winner(results: Sequence[CandidateResult], spec: FusionSpec) -> CandidateResult:

@@ -204,16 +204,22 @@ def train_classifier(model: keras.Model, inputs: Sequence[np.ndarray], labels: n
 
 
 def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndarray, *,
-                 balanced: bool = True, seed: int = 0,
-                 validation: Validation | None = None) -> Fit:
+                 balanced: bool = True, seed: int = 0, validation: Validation | None = None,
+                 groups: np.ndarray | None = None) -> Fit:
     """Set a linear student (no hidden layer: ``logits`` reads the flattened inputs) to the
     logistic regression of its training rows, solved exactly (``baseline.logistic_weights``)
-    rather than by a few epochs of Adam; scored on ``validation`` like any fit."""
-    from tinyfuse.fusion.baseline import logistic_weights
+    rather than by a few epochs of Adam; scored on ``validation`` like any fit. With the
+    ``groups`` of the training rows, its L2 strength is chosen by an inner cross-validation
+    by group (``baseline.choose_c``); without, C = 1."""
+    from tinyfuse.fusion.baseline import choose_c, logistic_weights
 
     layer = model.get_layer("logits")
+    c = 1.0 if groups is None else choose_c(inputs, labels, groups, balanced=balanced,
+                                            seed=seed)
+    log.info("linear student: L2 inverse strength C = %g%s", c,
+             " (inner cross-validation by group)" if groups is not None else "")
     kernel, bias = logistic_weights(inputs, labels, int(layer.units), balanced=balanced,
-                                    seed=seed)
+                                    seed=seed, c=c)
     if tuple(layer.kernel.shape) != kernel.shape:
         raise DataError(f"fit_logistic: {model.name} is not a linear model (logits kernel "
                         f"{tuple(layer.kernel.shape)}, inputs give {kernel.shape})")

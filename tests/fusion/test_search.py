@@ -119,7 +119,7 @@ def test_a_tie_goes_to_the_smaller_candidate(task, monkeypatch):
     grid = candidate_grid(task.spec, width_multipliers=(1.0, 2.0), linear=True)
     scores = iter([0.90, 0.91, 0.90])  # within the best one's standard error (0.02)
     monkeypatch.setattr(search_module, "int8_balanced_accuracy",
-                        lambda *args, **kwargs: (next(scores), 0.02))
+                        lambda *args, **kwargs: (next(scores), 0.02, None))
     best, results = search(grid, Budget(name="big", flash_bytes=10**7, ram_bytes=10**7),
                            _features_for(task), epochs=1)
     assert best.is_linear and [r.accuracy for r in results] == [0.90, 0.91, 0.90]
@@ -127,3 +127,52 @@ def test_a_tie_goes_to_the_smaller_candidate(task, monkeypatch):
     best, _ = search(grid, Budget(name="big", flash_bytes=10**7, ram_bytes=10**7),
                      _features_for(task), epochs=1)
     assert best == grid[1]
+
+
+def test_a_gain_from_one_validation_group_is_noise(task, monkeypatch):
+    """The wide student beats the linear one on validation, but only on one of four groups
+    and it is worse on another: with the groups known that is a tie (the linear student
+    wins); told nothing of groups, the per-row error (0.01) lets the wide one win."""
+    import numpy as np
+
+    import tinyfuse.fusion.search as search_module
+    from tinyfuse.fusion.metrics import balanced_accuracy
+
+    y_val = np.asarray(task.y_test, int)
+    n, n_classes = len(y_val), len(task.spec.classes)
+    groups = np.arange(n) % 4
+    linear_guess, wide_guess = y_val.copy(), y_val.copy()
+    wrong = np.flatnonzero(groups == 0)[: n // 5]  # linear misses most of group 0
+    linear_guess[wrong] = (y_val[wrong] + 1) % n_classes
+    wide_wrong = np.flatnonzero(groups == 1)[: n // 10]  # wide misses part of group 1
+    wide_guess[wide_wrong] = (y_val[wide_wrong] + 1) % n_classes
+    guesses = {False: wide_guess, True: linear_guess}
+
+    def scored(model, spec, train, val):
+        guess = guesses[spec.is_linear]
+        return balanced_accuracy(y_val, guess), 0.01, guess
+
+    monkeypatch.setattr(search_module, "int8_balanced_accuracy", scored)
+    grid = candidate_grid(task.spec, width_multipliers=(2.0,), linear=True)
+    budget = Budget(name="big", flash_bytes=10**7, ram_bytes=10**7)
+    assert balanced_accuracy(y_val, wide_guess) > balanced_accuracy(y_val, linear_guess) + 0.01
+    best, _ = search(grid, budget, _features_for(task), epochs=1)
+    assert not best.is_linear
+    best, _ = search(grid, budget, _features_for(task), epochs=1, val_groups=groups)
+    assert best.is_linear
+
+
+def test_group_jackknife_error_known_answers():
+    import numpy as np
+
+    from tinyfuse.fusion.metrics import group_jackknife_error
+
+    truth = np.array([0, 1] * 6)
+    groups = np.repeat(np.arange(3), 4)
+    assert group_jackknife_error(truth, truth, truth, groups) == 0.0
+    assert group_jackknife_error(truth, truth, None, groups) == 0.0  # perfect everywhere
+    assert group_jackknife_error(truth, truth, None, np.zeros(12)) == 0.0  # one group: unknown
+    guess = truth.copy()
+    guess[:4] = 1 - guess[:4]  # group 0 all wrong, the others right
+    # leave out 0: 1.0; leave out 1 or 2: 0.5. mean 2/3; sum of squares 1/9+1/36+1/36 = 1/6
+    assert group_jackknife_error(truth, guess, None, groups) == pytest.approx((2 / 3 / 6) ** 0.5)
