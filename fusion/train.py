@@ -220,6 +220,7 @@ def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.nd
              " (inner cross-validation by group)" if groups is not None else "")
     kernel, bias = logistic_weights(inputs, labels, int(layer.units), balanced=balanced,
                                     seed=seed, c=c)
+    kernel, bias = _readable_in_int8(kernel, bias, inputs)
     if tuple(layer.kernel.shape) != kernel.shape:
         raise DataError(f"fit_logistic: {model.name} is not a linear model (logits kernel "
                         f"{tuple(layer.kernel.shape)}, inputs give {kernel.shape})")
@@ -228,6 +229,26 @@ def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.nd
     if validation is not None and len(validation[1]):
         score = balanced_accuracy(validation[1], predicted_classes(model, validation[0]))
     return Fit(epochs_run=0, best_epoch=0, val_balanced_accuracy=score)
+
+
+LOGIT_SPREAD = 2.0  # the least spread of a linear student's logits kept for int8
+
+
+def _readable_in_int8(kernel: np.ndarray, bias: np.ndarray,
+                      inputs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``kernel`` and ``bias`` scaled up so that the logits' spread around their row mean on
+    the training rows is at least :data:`LOGIT_SPREAD`: the argmax is unchanged, but a
+    strongly regularised regression (C = 1e-4) has logits that differ by far less than the
+    int8 softmax's step of 1/256, and every row would tie on the first class."""
+    from tinyfuse.fusion.baseline import flatten
+
+    present = (bias != -20.0) | np.any(kernel != 0, axis=0)  # absent classes: bias -20
+    logits = (flatten(inputs) @ kernel + bias)[:, present]
+    spread = float(np.std(logits - logits.mean(axis=1, keepdims=True)))
+    if not 0.0 < spread < LOGIT_SPREAD:
+        return kernel, bias
+    factor = LOGIT_SPREAD / spread
+    return kernel * factor, bias * factor
 
 
 def predicted_classes(model: keras.Model, inputs: Sequence[np.ndarray]) -> np.ndarray:

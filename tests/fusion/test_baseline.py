@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tinyfuse.fusion.baseline import choose_c, flatten, logistic_weights
 
@@ -46,3 +47,17 @@ def test_the_folded_layer_reproduces_the_standardised_regression():
     np.testing.assert_allclose(x @ kernel + bias,
                                reference.decision_function((x - x.mean(0)) / x.std(0)),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_a_strongly_regularised_student_keeps_its_argmax_and_int8_resolution():
+    from tinyfuse.fusion.train import LOGIT_SPREAD, _readable_in_int8
+
+    x, labels, _ = _many_features_few_recordings(0)
+    kernel, bias = logistic_weights([x], labels, 3, c=1e-4)  # class 2 absent: bias -20
+    before = x @ kernel + bias
+    assert np.std(before[:, :2] - before[:, :2].mean(1, keepdims=True)) < 0.2
+    kernel, bias = _readable_in_int8(kernel, bias, [x])
+    after = x @ kernel + bias
+    np.testing.assert_array_equal(after.argmax(1), before.argmax(1))
+    spread = np.std(after[:, :2] - after[:, :2].mean(1, keepdims=True))
+    assert spread == pytest.approx(LOGIT_SPREAD)
