@@ -38,8 +38,10 @@ standardisation, as the host does, and named in the record. ``tinyfuse_app_init`
 linked model whose ``tinyfuse_model_bundle_hash`` is not the app's.
 
 The board harness is ``firmware/boards/harness/app_main.c``; :func:`run_app_on_qemu` builds
-and runs it on a semihosting board of the table (the UART board ``netduinoplus2`` is not
-supported yet). :class:`HostApp` runs the same C compiled with the host's gcc.
+and runs it on any board of the table. On the UART board ``netduinoplus2`` the windows still
+arrive by semihosting, and the result files (alert records included) travel over USART1 as
+``harness/report_uart.c`` lines, which the host turns back into the same files.
+:class:`HostApp` runs the same C compiled with the host's gcc.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ MAX_N = 64       # TF_POLICY_MAX_N
 APP_MAGIC = 0x50414654  # "TFAP"
 WINDOW_HEADER_BYTES = 16  # double t_s, uint32 missing mask, uint32 reserved
 HARNESS_SOURCE = "app_main.c"
+# what app_main.c writes (a UART board sends them as harness/report_uart.c lines)
+RESULT_FILES = frozenset({"records.jsonl", "inputs.bin", "scores.bin", "ticks.bin", "header.bin"})
 APP_STATUS = {30: "the model's bundle hash is not the app's", 31: "the app failed on a window",
               10: "cannot open windows.bin", 11: "windows.bin length", 13: "cannot write"}
 # host preprocessor's sensor-fault limits (tinyfuse.sensors.preprocess; not imported: layering)
@@ -663,8 +667,8 @@ def build_app_for_qemu(app: GeneratedApp, model: Any, out_dir: str | Path, *,
     Raises
     ------
     DeployError
-        Unknown board, a UART board (the app's result files travel by semihosting only), or a
-        compiler/linker failure (a too-big app names the overflowing region).
+        Unknown board, or a compiler/linker failure (a too-big app names the overflowing
+        region).
     """
     from tinyfuse.firmware import deploy
     from tinyfuse.firmware.boards import find_board
@@ -673,9 +677,6 @@ def build_app_for_qemu(app: GeneratedApp, model: Any, out_dir: str | Path, *,
     target = find_board(board)
     if len(model.outputs) != 1 or model.outputs[0].float_io:
         raise DeployError("the app runs models with one int8 output (the class scores)")
-    if target.console != "semihosting":
-        raise DeployError(f"board {target.name}: the app harness writes its records by "
-                          f"semihosting; UART boards are not supported yet")
     folder = Path(out_dir)
     write_app(app, folder)
     model.write(folder)
@@ -746,7 +747,7 @@ def run_app_on_qemu(bundle: Any, windows: Sequence[Window], *, board: str = "mps
     (run_dir / "windows.bin").write_bytes(windows_bytes(app, windows))
     target = find_board(board)
     try:
-        deploy._qemu(elf, run_dir, target, timeout_s=timeout_s)
+        deploy._qemu(elf, run_dir, target, timeout_s=timeout_s, uart_files=RESULT_FILES)
     except DeployError as exc:
         reasons = [text for code, text in APP_STATUS.items() if f"exited with {code} " in str(exc)]
         raise DeployError(f"{exc}\napp harness: {reasons[0]}" if reasons else str(exc)) from None

@@ -245,7 +245,11 @@ def size_report(elf: str | Path) -> SizeReport:
     )
 
 
-def _qemu(elf: Path, run_dir: Path, board: Board, *, timeout_s: float) -> str:
+MODEL_FILES = frozenset({"outputs.bin", "ticks.bin", "header.bin", "bundle_hash.txt"})
+
+
+def _qemu(elf: Path, run_dir: Path, board: Board, *, timeout_s: float,
+          uart_files: frozenset[str] = MODEL_FILES) -> str:
     # qemu runs inside run_dir (semihosting files land there): the ELF path must not be relative
     uart_log = run_dir / "uart.txt" if board.console != "semihosting" else None
     command = board.qemu_command(Path(elf).resolve(), uart_log=uart_log)
@@ -258,7 +262,7 @@ def _qemu(elf: Path, run_dir: Path, board: Board, *, timeout_s: float) -> str:
     except subprocess.TimeoutExpired as exc:
         raise DeployError(f"{board.qemu} timed out after {timeout_s:g} s running {elf}") from exc
     if uart_log is not None and uart_log.is_file():
-        _files_from_uart(uart_log, run_dir)
+        _files_from_uart(uart_log, run_dir, allowed=uart_files)
     console = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
         reason = HARNESS_STATUS.get(result.returncode, "qemu or the harness failed")
@@ -268,9 +272,9 @@ def _qemu(elf: Path, run_dir: Path, board: Board, *, timeout_s: float) -> str:
     return console
 
 
-def _files_from_uart(uart_log: Path, run_dir: Path) -> None:
-    """Rebuild the result files from the UART lines of ``harness/report_uart.c``."""
-    allowed = {"outputs.bin", "ticks.bin", "header.bin", "bundle_hash.txt"}
+def _files_from_uart(uart_log: Path, run_dir: Path, *, allowed: frozenset[str]) -> None:
+    """Rebuild the result files named in ``allowed`` from the UART lines of
+    ``harness/report_uart.c``."""
     files: dict[str, bytearray] = {}
     for line in uart_log.read_text(encoding="ascii", errors="replace").splitlines():
         name, colon, payload = line.strip().partition(":")

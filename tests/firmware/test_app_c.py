@@ -173,6 +173,9 @@ def _check_records(run: app_c.AppRun, bundle: Bundle) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("board", [
     pytest.param("mps2-an386", marks=pytest.mark.skipif(not HAVE_ARM, reason="no Arm tools")),
+    # the UART board: its records and result files travel over USART1
+    pytest.param("netduinoplus2", marks=pytest.mark.skipif(not HAVE_ARM,
+                                                           reason="no Arm tools")),
     pytest.param("riscv32-virt", marks=pytest.mark.skipif(not HAVE_RISCV,
                                                           reason="no RISC-V tools")),
 ])
@@ -196,6 +199,9 @@ def test_the_board_app_replays_the_host_run(bundle_dir, tmp_path, board):
     assert any(r["missing"] for r in run.records)
     _check_records(run, bundle)
     assert run.instructions.shape == (counts["windows"], 3) and (run.instructions > 0).all()
+    if board == "netduinoplus2":
+        (uart,) = Path(tmp_path).rglob("uart.txt")
+        assert "records.jsonl:" in uart.read_text().splitlines()
 
 
 @pytest.mark.slow
