@@ -15,6 +15,15 @@ normal level for a minute after installation, then watches for departures from i
 levels differ from run to run (water temperature, valve settings) and would otherwise say more
 about the run than about a fault.
 
+``scale="log"`` (default) then compresses each score to ``sign(z) * log(1 + |z|)``: a channel
+that was nearly constant during its baseline minute (a temperature) reaches scores of hundreds
+after an hour of slow drift, far outside anything a fault run showed in training, and a
+network extrapolates there at random (in a grouped cross-validation of a small network, the
+share of the 2.6-hour fault-free run's windows called normal ranged from 10 % to 93 % over
+three seeds; 99 % to 100 % compressed). Compressed, the drift stays near the range that
+training saw, while a fault's jump of 5 to 50 baseline deviations still reads 1.8 to 3.9.
+``scale="z"`` keeps the plain z-scores.
+
 Labels (``labels=``): ``"anomaly"`` (default) gives ``anomaly`` when the window's last row is
 marked anomalous (the pump is faulty *now*), else ``normal``; ``"fault"`` gives the fault's
 folder (``valve1``, ``valve2``, ``other``) to anomalous windows. Group = experiment
@@ -45,6 +54,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 LABEL_COLUMN = "anomaly"
 LABEL_MODES = ("anomaly", "fault")
+SCALES = ("log", "z")
 Z_LIMIT = 1000.0  # |z-score| cap: a channel that was nearly constant at baseline stays finite
 
 
@@ -59,7 +69,7 @@ def _data_root(root: Path) -> Path:
 
 
 def load_skab(root: str | Path, *, window_rows: int = 60, hop_rows: int = 10,
-              baseline_rows: int = 60, labels: str = "anomaly",
+              baseline_rows: int = 60, labels: str = "anomaly", scale: str = "log",
               modalities: tuple[str, ...] | list[str] | None = None,
               anomaly_free: bool = True, limit: int | None = None) -> LoadResult:
     """Load windows of every experiment (see the module docstring).
@@ -71,6 +81,8 @@ def load_skab(root: str | Path, *, window_rows: int = 60, hop_rows: int = 10,
     baseline_rows : int
         Rows at the start of each experiment that set its per-channel mean and scale.
     labels : {"anomaly", "fault"}
+    scale : {"log", "z"}
+        ``log``: z-scores compressed to ``sign(z) * log(1 + |z|)``; ``z``: plain z-scores.
     modalities : sequence of str, optional
         Families to load (default: all of :data:`FAMILIES`).
     anomaly_free : bool
@@ -87,6 +99,8 @@ def load_skab(root: str | Path, *, window_rows: int = 60, hop_rows: int = 10,
     families = _families(modalities)
     if labels not in LABEL_MODES:
         raise DataError(f"skab: labels={labels!r} must be one of {LABEL_MODES}")
+    if scale not in SCALES:
+        raise DataError(f"skab: scale={scale!r} must be one of {SCALES}")
     for name, value in (("window_rows", window_rows), ("hop_rows", hop_rows),
                         ("baseline_rows", baseline_rows)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
@@ -100,12 +114,13 @@ def load_skab(root: str | Path, *, window_rows: int = 60, hop_rows: int = 10,
 
     def load_one(path: Path) -> list[Sample]:
         return _windows(path, families=families, window_rows=window_rows, hop_rows=hop_rows,
-                        baseline_rows=baseline_rows, labels=labels)
+                        baseline_rows=baseline_rows, labels=labels, scale=scale)
 
     samples, skipped = collect(files, load_one, path_of=str, desc="skab", total=len(files))
     return LoadResult(samples=tuple(samples), skipped=tuple(skipped), name=NAME,
                       notes=(f"{window_rows}-row windows every {hop_rows} rows, each channel "
-                             f"a z-score against its experiment's first {baseline_rows} rows",))
+                             f"a z-score against its experiment's first {baseline_rows} rows"
+                             f"{', log-compressed' if scale == 'log' else ''}",))
 
 
 def _file_order(path: Path) -> tuple[int, str]:
@@ -123,7 +138,7 @@ def _families(modalities: tuple[str, ...] | list[str] | None) -> dict[str, tuple
 
 
 def _windows(path: Path, *, families: dict[str, tuple[str, ...]], window_rows: int,
-             hop_rows: int, baseline_rows: int, labels: str) -> list[Sample]:
+             hop_rows: int, baseline_rows: int, labels: str, scale: str) -> list[Sample]:
     """The windows of one experiment file."""
     folder = path.parent.name
     columns = [c for cols in families.values() for c in cols]
@@ -139,6 +154,8 @@ def _windows(path: Path, *, families: dict[str, tuple[str, ...]], window_rows: i
         raise DataError(f"{path}: anomalous rows within the first {baseline_rows} "
                         f"(baseline_rows must cover normal running only)")
     z = baseline_scores(values, baseline_rows=baseline_rows)
+    if scale == "log":
+        z = log_compress(z)
     experiment = f"{folder}/{path.stem}"
     out = []
     for start in range(0, len(values) - window_rows + 1, hop_rows):
@@ -172,3 +189,14 @@ def baseline_scores(values: np.ndarray, *, baseline_rows: int) -> np.ndarray:
     mean = base.mean(axis=0)
     scale = np.maximum(base.std(axis=0), np.maximum(1e-3 * np.abs(mean), 1e-6))
     return np.clip((values - mean) / scale, -Z_LIMIT, Z_LIMIT).astype(np.float32)
+
+
+def log_compress(z: np.ndarray) -> np.ndarray:
+    """``sign(z) * log(1 + |z|)``, float32: odd, monotonic, about ``z`` near 0.
+
+    Examples
+    --------
+    >>> [round(float(v), 3) for v in log_compress(np.array([0.0, -(np.e - 1.0), 1000.0]))]
+    [0.0, -1.0, 6.909]
+    """
+    return (np.sign(z) * np.log1p(np.abs(z))).astype(np.float32)

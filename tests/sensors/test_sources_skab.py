@@ -10,7 +10,7 @@ import pytest
 
 from tinyfuse.core.errors import DataError
 from tinyfuse.sensors.sources.registry import detect_dataset, load_dataset
-from tinyfuse.sensors.sources.skab import FAMILIES, baseline_scores, load_skab
+from tinyfuse.sensors.sources.skab import FAMILIES, baseline_scores, load_skab, log_compress
 
 HEADER = ("datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;"
           "Thermocouple;Voltage;Volume Flow RateRMS;anomaly;changepoint")
@@ -56,10 +56,28 @@ def test_baseline_scores_are_z_scores_against_the_first_rows():
     assert np.isfinite(flat).all() and flat[2, 0] == 1000.0  # capped, never inf
 
 
+def test_log_compression_is_odd_monotonic_and_keeps_small_scores():
+    z = np.linspace(-1000.0, 1000.0, 2001)
+    out = log_compress(z)
+    assert np.all(np.diff(out) > 0) and np.allclose(out, -log_compress(-z))
+    assert abs(log_compress(np.array([0.01]))[0] - 0.01) < 1e-4
+    assert out.max() < 7.0  # an hour of drift (z ~ 1000) stays within a fault's order
+
+
+def test_the_default_scale_is_log_compressed_z(tmp_path):
+    root = small_set(tmp_path)
+    plain = load_skab(root, window_rows=20, hop_rows=10, baseline_rows=30, scale="z")
+    default = load_skab(root, window_rows=20, hop_rows=10, baseline_rows=30)
+    for a, b in zip(plain.samples, default.samples, strict=True):
+        assert np.allclose(log_compress(a.data["hydraulic"]), b.data["hydraulic"])
+    assert "log-compressed" in default.notes[0] and "log" not in plain.notes[0]
+
+
 def test_windows_labels_groups_and_layout(tmp_path):
     root = small_set(tmp_path)
     assert detect_dataset(root) == "skab"
-    loaded = load_dataset("auto", root, window_rows=20, hop_rows=10, baseline_rows=30)
+    loaded = load_dataset("auto", root, window_rows=20, hop_rows=10, baseline_rows=30,
+                          scale="z")
     assert loaded.counts_by_group() == {"anomaly-free/anomaly-free": 11, "other/0": 11,
                                         "valve1/0": 11, "valve2/0": 11}
     assert set(loaded.modalities) == set(FAMILIES)
@@ -89,6 +107,7 @@ def test_label_is_the_last_rows_state(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     ({"labels": "faults"}, "labels='faults'"),
+    ({"scale": "linear"}, "scale='linear' must be one of"),
     ({"window_rows": 0}, "window_rows=0"),
     ({"modalities": ["sound"]}, "['sound'] not among"),
     ({"baseline_rows": 80}, "anomalous rows within the first 80"),
