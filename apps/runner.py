@@ -243,6 +243,28 @@ def run_stream(stream: Iterable[tuple[float, Any]], *, scorer: Scorer, policy: P
     return loop.result
 
 
+def relay_decisions(decisions: Iterable[Decision], *, bundle: Bundle, sink: AlertSink,
+                    confirmations: Confirmations, device: str) -> RunResult:
+    """Publish decisions taken elsewhere (a board's app: ``tinyfuse.apps.serial_gateway``) as
+    the alerts :func:`run_stream` would raise for them: same ids, lifecycle, hooks and sink.
+    Nothing is scored here, so there are no steps, no drift monitor and no feedback examples;
+    stream time is the decisions' own (a waiting alert expires at the first decision past its
+    deadline, or when the decisions end)."""
+    loop = _Loop(result=RunResult(app=bundle.app, bundle_hash=bundle.bundle_hash,
+                                  classes=bundle.classes), sink=sink,
+                 confirmations=confirmations)
+    now_s = 0.0
+    for decision in decisions:
+        now_s = max(now_s, decision.time_s)
+        loop.publish(confirmations.poll(now_s=now_s))
+        _raise(loop, decision, bundle, device=device,
+               alert_id=incident_id(bundle.app, device, decision.label, decision.time_s))
+    loop.publish(confirmations.poll(now_s=now_s))
+    loop.publish(confirmations.expire_all(now_s=now_s))
+    sink.flush()
+    return loop.result
+
+
 def _health(loop: _Loop, events, open_alerts: dict[str, Alert], bundle: Bundle, *,
             device: str) -> None:
     """Publish a health alert for each modality that began to drift, its ``cleared`` update

@@ -10,7 +10,10 @@ app's default. ``--confirm auto`` records what a person would have been asked in
 a drift reference is monitored and raises model-health alerts (``--no-drift``: not).
 ``--source mqtt://HOST:PORT/TOPIC`` scores live sensors instead
 (``tinyfuse.sensors.sources.live_mqtt``: frames on ``TOPIC/<modality>``, aligned by
-timestamp; the run ends on Ctrl-C, ``--limit`` or ``--idle-s``).
+timestamp; the run ends on Ctrl-C, ``--limit`` or ``--idle-s``). ``--source serial:PORT[:BAUD]``
+takes the decisions of a board that runs the app itself (``tinyfuse.apps.serial_gateway``:
+its alert records on a serial port) and publishes them the same way; the run ends when the
+port closes, on Ctrl-C, ``--limit`` records or ``--idle-s``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ STREAMS = ("episodes", "onsets")
 MAX_ALERTS_LISTED = 12
 LIVE_IDLE_S = 60.0  # sensors.sources.live_mqtt.DEFAULT_IDLE_S, without importing paho here
 LIVE_OPTIONS = ("align_s", "stale_s", "idle_s")
+SERIAL_ENDINGS = {"closed": "the port closing", "stopped": "Ctrl-C", "limit": "--limit",
+                  "idle": "--idle-s without a byte"}
 LIVE_ENDINGS = {"stopped": "Ctrl-C", "limit": "--limit", "idle": "--idle-s without frames",
                 "broker": "the broker's refusal"}
 DELIVERY_WORDS = {"delivered": "delivered to the broker",
@@ -48,11 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score a stream with the bundle in BUILD_DIR (model.tflite + bundle.json), "
         "apply the app's policy, ask a person when unsure and publish alerts.")
     parser.add_argument("build_dir", metavar="BUILD_DIR", help="output of tinyfuse build/demo")
-    parser.add_argument("--source", default="simulate", metavar="simulate|PATH|mqtt://...",
-                        help="simulated sensors of the bundle's app, a dataset folder, or live "
+    parser.add_argument("--source", default="simulate",
+                        metavar="simulate|PATH|mqtt://...|serial:PORT[:BAUD]",
+                        help="simulated sensors of the bundle's app, a dataset folder, live "
                         "sensors over MQTT: mqtt://HOST:PORT/TOPIC (frames on TOPIC/<modality>, "
                         "see README 'Live sensors over MQTT'; logged in with the --mqtt-* "
-                        "options)")
+                        "options), or the alert records of a board running the app: "
+                        "serial:/dev/ttyACM0[:115200]")
     parser.add_argument("--stream", choices=STREAMS, default="episodes",
                         help="simulated order: episodes (runs of 3-6 windows of one class, "
                         "random order) or onsets (each machine/person starts in the first "
@@ -79,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", type=numbers.count, default=12,
                         help="simulated samples per class (--source simulate)")
     parser.add_argument("--limit", type=numbers.count, default=None,
-                        help="at most N samples of the stream")
+                        help="at most N samples of the stream (serial: N records)")
     parser.add_argument("--align-s", type=numbers.seconds, default=None,
                         help="with --source mqtt://: frames within this many seconds make one "
                         "sample (default: half the slowest modality's period, 1 s until known)")
@@ -87,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --source mqtt://: a modality silent this long (sender time) "
                         "is scored as missing (default: three of the slowest periods)")
     parser.add_argument("--idle-s", type=numbers.seconds, default=None,
-                        help="with --source mqtt://: end after this long without a frame "
-                        f"(default {LIVE_IDLE_S:g} s)")
+                        help="with --source mqtt:// or serial:: end after this long without a "
+                        f"frame or byte (default {LIVE_IDLE_S:g} s)")
     parser.add_argument("--drop-modality", action="append", default=[],
                         metavar="NAME[@FROM_S]",
                         help="pretend this sensor is missing (fed as zeros, flagged), for the "
@@ -149,6 +156,31 @@ def _live_source(args: argparse.Namespace, bundle):
                                                     connect_timeout_s=5.0))
     print(f"listening on {source.url}/<{'|'.join(source.modalities)}> (Ctrl-C ends the run)")
     return source
+
+
+def _serial_source(args: argparse.Namespace, bundle):
+    """The board's records of ``--source serial:PORT[:BAUD]``."""
+    from tinyfuse.apps.serial_gateway import SerialSource, parse_source
+
+    if args.drop_modality or args.align_s is not None or args.stale_s is not None:
+        raise DataError("--drop-modality, --align-s and --stale-s do not go with --source "
+                        "serial: (the board scores and decides)")
+    port, baud = parse_source(args.source)
+    source = SerialSource(port, baud=baud, bundle=bundle, idle_s=args.idle_s or LIVE_IDLE_S,
+                          limit=args.limit)
+    print(f"listening on {port} at {baud} baud for the board's alert records (ends when the "
+          f"port closes, or Ctrl-C)")
+    return source
+
+
+def _print_serial(serial: dict) -> None:
+    parts = [f"{serial['lines']} lines", f"{serial['records']} alert records used",
+             f"{serial['ignored_lines']} other lines ignored"]
+    if serial["too_long_lines"]:
+        parts.append(f"{serial['too_long_lines']} too long")
+    parts += [f"{count} rejected ({why})" for why, count in sorted(serial["rejected"].items())]
+    print(f"  serial {serial['port']}: {', '.join(parts)}; ended by "
+          f"{SERIAL_ENDINGS.get(serial['ended_by'], 'an error')}")
 
 
 @contextlib.contextmanager
@@ -258,7 +290,13 @@ def _hook(args: argparse.Namespace, out: Path, *, app: str, device: str):
 def run_command(args: argparse.Namespace) -> int:
     from tinyfuse.apps.alerts import availability_topic
     from tinyfuse.apps.confirm import Confirmations, FeedbackRecorder
-    from tinyfuse.apps.runner import bundle_policy, plot_stream, replay, run_stream
+    from tinyfuse.apps.runner import (
+        bundle_policy,
+        plot_stream,
+        relay_decisions,
+        replay,
+        run_stream,
+    )
     from tinyfuse.apps.scoring import load_bundle, make_scorer
     from tinyfuse.sensors.preprocess import Preprocessor
 
@@ -267,10 +305,12 @@ def run_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = bundle_policy(bundle)
+    serial = _serial_source(args, bundle) if args.source.startswith("serial:") else None
     live = _live_source(args, bundle) if args.source.startswith("mqtt://") else None
-    if live is None:
+    if live is None and serial is None:
         if any(getattr(args, name) is not None for name in LIVE_OPTIONS):
-            raise DataError("--align-s, --stale-s and --idle-s go with --source mqtt://...")
+            raise DataError("--align-s, --stale-s and --idle-s go with --source mqtt://... "
+                            "(and --idle-s with serial:...)")
         samples = _samples(args, bundle.app, policy, bundle.modalities)
         Preprocessor.from_bundle(bundle).require_any(samples, where=str(args.source))
     device = args.device or (bundle.modalities[0] if len(bundle.modalities) == 1 else "fused")
@@ -283,33 +323,44 @@ def run_command(args: argparse.Namespace) -> int:
         sink, mqtt = _sink(args, outbox, availability=availability_topic(bundle.app, device))
         try:
             durable = args.confirm in DURABLE_HOOKS
-            with _ctrl_c_ends(live):
-                result = run_stream(
-                    replay(samples, period_s=args.period_s) if live is None else live,
-                    scorer=make_scorer(bundle, kind=args.scorer), policy=policy, sink=sink,
-                    device=device, confirmations=Confirmations(
-                        hook, timeout_s=args.confirm_timeout_s,
-                        state_file=out / "confirm" / "waiting.json" if durable else None),
-                    feedback=feedback, monitor_drift=not args.no_drift)
+            confirmations = Confirmations(
+                hook, timeout_s=args.confirm_timeout_s,
+                state_file=out / "confirm" / "waiting.json" if durable else None)
+            with _ctrl_c_ends(live or serial):
+                if serial is not None:
+                    result = relay_decisions(serial, bundle=bundle, sink=sink,
+                                             confirmations=confirmations, device=device)
+                else:
+                    result = run_stream(
+                        replay(samples, period_s=args.period_s) if live is None else live,
+                        scorer=make_scorer(bundle, kind=args.scorer), policy=policy,
+                        sink=sink, device=device, confirmations=confirmations,
+                        feedback=feedback, monitor_drift=not args.no_drift)
         finally:
             sink.close()
     finally:
         if hasattr(hook, "close"):
             hook.close()
-        if live is not None:
-            live.close()
+        for source in (live, serial):
+            if source is not None:
+                source.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
                "policy_source": "calibrated" if bundle.policy is not None else "default",
-               "scorer": args.scorer, "source": args.source, "outbox": str(outbox),
+               "scorer": "board" if serial is not None else args.scorer,
+               "source": args.source, "outbox": str(outbox),
                "feedback_folder": str(feedback.folder)}
     if live is not None:
         summary["live_source"] = live.summary()
+    if serial is not None:
+        summary["serial_source"] = serial.summary()
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if result.steps:
         plot_stream(result, out / "stream.png", policy=policy)
     _print_summary(summary, policy, getattr(hook, "record", None))
     if live is not None:
         _print_live(summary["live_source"])
+    if serial is not None:
+        _print_serial(summary["serial_source"])
     if args.mqtt:
         print(f"  MQTT outbox: {_outbox_left(outbox)} updates still waiting in "
               f"{outbox / 'outbox.sqlite'} (sent first when a broker answers; reuse --outbox)")
