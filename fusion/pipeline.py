@@ -428,9 +428,10 @@ def refit_pass(state: BuildState) -> None:
     state.student = build_model(state.need("spec"), seed=config.data.seed)
     for kind, epochs in state.products.get("student_steps", []):
         if kind == "logistic":
-            fit_logistic(state.student, state.need("student_prep").x_train, state.y_train,
-                         balanced=config.train.class_balance, seed=config.data.seed,
-                         groups=state.train_groups)
+            state.products["l2_c"] = fit_logistic(
+                state.student, state.need("student_prep").x_train, state.y_train,
+                balanced=config.train.class_balance, seed=config.data.seed,
+                groups=state.train_groups).l2_c
         elif epochs < 1:
             continue
         elif kind == "distill":
@@ -656,6 +657,16 @@ def _training_warnings(validation: dict[str, Any]) -> list[str]:
             f"data favours a linear model"]
 
 
+def _deployed_c(state: BuildState) -> float | None:
+    """The L2 inverse strength the deployed linear student was solved at: the refit's own
+    choice on train + validation, else the search's on the training rows."""
+    if "l2_c" in state.products:
+        return state.products["l2_c"]
+    found = next((c for c in state.candidates if c.spec == state.spec and c.fit is not None),
+                 None)
+    return None if found is None else found.fit.l2_c
+
+
 def build_report(state: BuildState) -> dict[str, Any]:
     """``report.json``: accuracies, confusion matrix, footprint, data, budget, the search."""
     config, spec, quant = state.config, state.need("spec"), state.need("quant")
@@ -684,6 +695,7 @@ def build_report(state: BuildState) -> dict[str, Any]:
             "footprint_source": cost.source, "fits_budget": cost.fits(config.budget),
             "packed_4bit_weights_bytes": quant.packed_4bit_weights_bytes,
             "student": "linear" if spec.is_linear else "late-fusion",
+            **({"l2_c": _deployed_c(state)} if spec.is_linear else {}),
             "branch_widths": {b.modality: b.width for b in spec.branches
                               if b.block != "linear"},
             "head_units": spec.head_units,
@@ -703,6 +715,8 @@ def build_report(state: BuildState) -> dict[str, Any]:
                     "flash_bytes": c.cost.flash_bytes, "ram_bytes": c.cost.ram_bytes,
                     "macs": c.cost.macs, "fits": c.fits, "linear": c.spec.is_linear,
                     "val_balanced_accuracy_int8": c.accuracy,
-                    "val_standard_error": c.error}
+                    "val_standard_error": c.error,
+                    **({"l2_c": c.fit.l2_c} if c.fit is not None and c.fit.l2_c is not None
+                       else {})}
                    for c in state.candidates],
     }

@@ -131,8 +131,11 @@ def model_card(report: dict[str, Any]) -> str:
         warning_block = "\n" + warning_block
     int8 = acc.get("int8_metrics") or {}
     balanced = _balanced_lines(acc) if int8 else ""
+    c = model.get("l2_c")
+    solved = f"; L2 inverse strength C = {c:g}, chosen by grouped inner cross-validation" \
+        if c is not None else ""
     kind = ("Linear int8 model (one fully connected layer: the search found no deeper student "
-            "better by more than the validation noise)"
+            f"better by more than the validation noise{solved})"
             if model.get("student") == "linear" else "Late-fusion int8 model")
     return f"""# Model card: {report.get('app', 'tinyfuse model')}
 {warning_block}

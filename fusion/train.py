@@ -69,12 +69,14 @@ class Recipe:
 class Fit:
     """What one fit did: epochs run, the epoch whose weights were kept (0: the starting
     weights), the validation balanced accuracy of the kept weights (``None`` without a
-    validation split) and the per-epoch training loss."""
+    validation split), the per-epoch training loss and, for the linear student, the L2
+    inverse strength ``l2_c`` it was solved at."""
 
     epochs_run: int
     best_epoch: int
     val_balanced_accuracy: float | None
     losses: list[float] = field(default_factory=list)
+    l2_c: float | None = None
 
 
 def class_weights(labels: np.ndarray) -> np.ndarray:
@@ -228,7 +230,7 @@ def fit_logistic(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.nd
     score = None
     if validation is not None and len(validation[1]):
         score = balanced_accuracy(validation[1], predicted_classes(model, validation[0]))
-    return Fit(epochs_run=0, best_epoch=0, val_balanced_accuracy=score)
+    return Fit(epochs_run=0, best_epoch=0, val_balanced_accuracy=score, l2_c=float(c))
 
 
 LOGIT_SPREAD = 2.0  # the least spread of a linear student's logits kept for int8

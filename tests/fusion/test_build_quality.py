@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tinyfuse.apps.cli import main
+from tinyfuse.fusion.baseline import C_GRID
 
 APP = """
 name = "{name}"
@@ -82,6 +83,9 @@ def test_the_linear_student_wins_on_linear_data_and_the_card_says_so(tmp_path):
     assert set(searched) == {True, False}  # both trained, with the same recipe
     assert report["model"]["student"] == "linear"
     assert "Linear int8 model" in card
+    (linear_row,) = [c for c in report["search"] if c["linear"]]
+    assert linear_row["l2_c"] in C_GRID and report["model"]["l2_c"] in C_GRID
+    assert f"C = {report['model']['l2_c']:g}, chosen by grouped inner" in card
     acc = report["accuracy"]
     assert acc["int8_metrics"]["balanced_accuracy"] >= \
         acc["baselines"]["logistic_regression_balanced_accuracy"] - 0.05
