@@ -29,8 +29,9 @@ import select
 import termios
 import time
 import tty
-from collections import Counter
-from collections.abc import Iterator
+import zlib
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ PREFIX = "serial:"
 DEFAULT_BAUD = 115200
 BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 MAX_LINE_BYTES = 4096
+KEPT_LINES = 64
 RECORD_FILE = "records.jsonl"  # the harness's name for the alert records
 STATES = {"raised": False, "awaiting": True}  # record state -> needs a person
 
@@ -73,10 +75,13 @@ class LineCounts:
 
 
 class RecordReader:
-    """Bytes in (any chunking), record lines out; see the module docstring for the framings."""
+    """Bytes in (any chunking), record lines out; see the module docstring for the framings.
+    The latest other lines are kept in ``others`` (at most :data:`KEPT_LINES`) for a caller
+    that speaks a protocol around the records (:class:`BoardLink`)."""
 
     def __init__(self) -> None:
         self.counts = LineCounts()
+        self.others: deque[str] = deque(maxlen=KEPT_LINES)
         self._line = bytearray()
         self._overlong = False
         self._framed = bytearray()  # records.jsonl bytes of the hex framing, not yet a line
@@ -108,6 +113,7 @@ class RecordReader:
         name, colon, payload = text.partition(":")
         if not colon or name != RECORD_FILE:
             self.counts.ignored += 1
+            self.others.append(text)
             return []
         try:
             self._framed.extend(bytes.fromhex(payload))
@@ -178,76 +184,59 @@ def _number(value: Any) -> bool:
         math.isfinite(value)
 
 
-class SerialSource:
-    """The decisions a board sends on ``port``; iterate for them. Ends when the port closes
-    (the board or emulator went away), after ``idle_s`` without a byte, after ``limit``
-    records, or on :meth:`stop`."""
+class _Port:
+    """An open serial port (raw mode, ``baud`` when it is a tty) and the reader of its lines."""
 
-    def __init__(self, port: str, *, baud: int = DEFAULT_BAUD, bundle: Any,
-                 idle_s: float = 60.0, limit: int | None = None) -> None:
-        self.port, self.baud, self.idle_s, self.limit = port, baud, float(idle_s), limit
+    def __init__(self, port: str, *, baud: int, bundle: Any, write: bool) -> None:
+        self.port, self.baud = port, baud
         self.classes, self.modalities = tuple(bundle.classes), tuple(bundle.modalities)
         self.bundle_hash = bundle.bundle_hash
         self.reader = RecordReader()
         self.ended_by = ""
-        self._stopped = False
+        self.bytes_read = 0
+        mode = (os.O_RDWR if write else os.O_RDONLY) | os.O_NOCTTY | os.O_NONBLOCK
         try:
-            self._fd = os.open(port, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+            self._fd = os.open(port, mode)
         except OSError as exc:
             raise DeployError(f"serial port {port}: cannot open ({exc.strerror})") from None
         if os.isatty(self._fd):
             tty.setraw(self._fd)
             attributes = termios.tcgetattr(self._fd)
-            speed = getattr(termios, f"B{baud}")
-            attributes[4] = attributes[5] = speed
+            attributes[4] = attributes[5] = getattr(termios, f"B{baud}")
             termios.tcsetattr(self._fd, termios.TCSANOW, attributes)
-
-    def stop(self) -> None:
-        self._stopped = True
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
-    def __iter__(self) -> Iterator[Decision]:
-        last = time.monotonic()
-        count = 0
-        while True:
-            if self._stopped:
-                self.ended_by = "stopped"
-                return
-            ready, _, _ = select.select([self._fd], [], [], 0.2)
-            if not ready:
-                if time.monotonic() - last >= self.idle_s:
-                    self.ended_by = "idle"
-                    return
-                continue
+    def _pump(self, wait_s: float) -> list[Decision] | None:
+        """Read what arrives within ``wait_s``: its decisions, or ``None`` when the port
+        closed (the other end of a pty went away, EOF)."""
+        ready, _, _ = select.select([self._fd], [], [], wait_s)
+        if not ready:
+            return []
+        try:
+            data = os.read(self._fd, 4096)
+        except BlockingIOError:
+            return []
+        except OSError:  # EIO: the other end of a pty (the emulator) closed
+            data = b""
+        if not data:
+            return None
+        self.bytes_read += len(data)
+        decisions = []
+        for line in self.reader.feed(data):
             try:
-                data = os.read(self._fd, 4096)
-            except BlockingIOError:
+                decisions.append(decision_from_record(
+                    line, classes=self.classes, modalities=self.modalities,
+                    bundle_hash=self.bundle_hash))
+            except DataError as exc:
+                self.reader.counts.rejected[str(exc).split(":")[0]] += 1
+                log.warning("%s: record rejected: %s", self.port, exc)
                 continue
-            except OSError:  # EIO: the other end of a pty (the emulator) closed
-                data = b""
-            if not data:
-                self.ended_by = "closed"
-                return
-            last = time.monotonic()
-            for line in self.reader.feed(data):
-                try:
-                    decision = decision_from_record(line, classes=self.classes,
-                                                    modalities=self.modalities,
-                                                    bundle_hash=self.bundle_hash)
-                except DataError as exc:
-                    self.reader.counts.rejected[str(exc).split(":")[0]] += 1
-                    log.warning("%s: record rejected: %s", self.port, exc)
-                    continue
-                self.reader.counts.records += 1
-                count += 1
-                yield decision
-                if self.limit is not None and count >= self.limit:
-                    self.ended_by = "limit"
-                    return
+            self.reader.counts.records += 1
+        return decisions
 
     def summary(self) -> dict[str, Any]:
         counts = self.reader.counts
@@ -255,3 +244,143 @@ class SerialSource:
                 "records": counts.records, "ignored_lines": counts.ignored,
                 "too_long_lines": counts.too_long, "rejected": dict(counts.rejected),
                 "ended_by": self.ended_by}
+
+
+class SerialSource(_Port):
+    """The decisions a board sends on ``port``; iterate for them. Ends when the port closes
+    (the board or emulator went away), after ``idle_s`` without a byte, after ``limit``
+    records, or on :meth:`stop`."""
+
+    def __init__(self, port: str, *, baud: int = DEFAULT_BAUD, bundle: Any,
+                 idle_s: float = 60.0, limit: int | None = None) -> None:
+        super().__init__(port, baud=baud, bundle=bundle, write=False)
+        self.idle_s, self.limit = float(idle_s), limit
+        self._stopped = False
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def __iter__(self) -> Iterator[Decision]:
+        last, count = time.monotonic(), 0
+        while not self._stopped:
+            before = self.bytes_read
+            decisions = self._pump(0.2)
+            if decisions is None:
+                self.ended_by = "closed"
+                return
+            if self.bytes_read != before:
+                last = time.monotonic()
+            elif time.monotonic() - last >= self.idle_s:
+                self.ended_by = "idle"
+                return
+            for decision in decisions:
+                count += 1
+                yield decision
+                if self.limit is not None and count >= self.limit:
+                    self.ended_by = "limit"
+                    return
+        self.ended_by = "stopped"
+
+
+FRAME_MAGIC = b"TFWN"
+READY = "tinyfuse app ready bundle="
+
+
+def window_frame(seq: int, window: bytes) -> bytes:
+    """One window as ``firmware/boards/stm32/app_uart_main.c`` takes it: ``TFWN``, the
+    sequence number, the window (``app_c.windows_bytes`` of one window), the CRC-32."""
+    body = seq.to_bytes(4, "little") + window
+    return FRAME_MAGIC + body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def board_windows(bundle: Any, windows: Sequence[Any]) -> list[bytes]:
+    """Each ``app_c.Window`` as the bytes of one window of ``app_c.windows_bytes`` (the raw
+    samples the board's front-ends take)."""
+    from tinyfuse.apps.runner import bundle_policy
+    from tinyfuse.firmware.app_c import WINDOW_HEADER_BYTES, generate_app, windows_bytes
+
+    app = generate_app(bundle, policy=bundle_policy(bundle))
+    size = WINDOW_HEADER_BYTES + 4 * sum(app.raw_floats)
+    data = windows_bytes(app, windows)
+    return [data[start:start + size] for start in range(0, len(data), size)]
+
+
+class BoardLink(_Port):
+    """Hardware in the loop: replay windows through a board that runs the real-board image
+    (``tinyfuse export --format stm32``) and get its decisions back, window by window.
+
+    The board's ``ready`` line, when it comes within ``ready_s`` of opening, must name this
+    bundle; each frame waits for the board's ``ok``/``bad`` line (``ack_s`` at most). A frame
+    the board dropped (``bad``: a CRC mismatch) is counted in ``dropped``, not resent."""
+
+    def __init__(self, port: str, *, baud: int = DEFAULT_BAUD, bundle: Any,
+                 ready_s: float = 2.0, ack_s: float = 30.0) -> None:
+        super().__init__(port, baud=baud, bundle=bundle, write=True)
+        self.ack_s, self.dropped, self.windows, self.ready = float(ack_s), 0, 0, False
+        self._backlog: list[Decision] = []
+        self.wait_ready(ready_s)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Up to ``timeout_s`` for the board's ``ready`` line (it comes once, after reset: a
+        board reset before the port was opened has sent it already); whether it came."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready and time.monotonic() < deadline:
+            self._take(self._pump(0.05))
+        return self.ready
+
+    def _take(self, decisions: list[Decision] | None) -> str | None:
+        """Keep ``decisions``; check the control lines that came; return the last ack."""
+        if decisions is None:
+            raise DeployError(f"serial port {self.port}: closed by the board")
+        self._backlog.extend(decisions)
+        ack = None
+        while self.reader.others:
+            line = self.reader.others.popleft()
+            if line.startswith(READY):
+                named = line[len(READY):].split()[0] if line[len(READY):].split() else ""
+                if named != self.bundle_hash[:HASH_PREFIX_CHARS]:
+                    raise DeployError(f"{self.port}: the board runs bundle {named!r}, not "
+                                      f"{self.bundle_hash[:HASH_PREFIX_CHARS]!r}")
+                self.ready = True
+            elif line.split()[:1] in (["ok"], ["bad"]):
+                ack = line
+        return ack
+
+    def _send(self, frame: bytes) -> None:
+        sent = 0
+        while sent < len(frame):
+            _, ready, _ = select.select([], [self._fd], [], self.ack_s)
+            if not ready:
+                raise DeployError(f"serial port {self.port}: cannot write for {self.ack_s:g} s")
+            try:
+                sent += os.write(self._fd, frame[sent:])
+            except BlockingIOError:
+                continue
+
+    def replay(self, windows: list[bytes]) -> Iterator[Decision]:
+        """The decisions of ``windows`` (each one window's ``app_c.windows_bytes``), in
+        order; ``DeployError`` when the board stops answering."""
+        yield from self._backlog
+        self._backlog = []
+        for seq, window in enumerate(windows):
+            self._send(window_frame(seq, window))
+            deadline, ack = time.monotonic() + self.ack_s, None
+            while ack is None:
+                if time.monotonic() > deadline:
+                    raise DeployError(f"serial port {self.port}: no answer to window {seq} "
+                                      f"in {self.ack_s:g} s")
+                ack = self._take(self._pump(0.05))
+            if ack != f"ok {seq}":
+                if ack == f"bad {seq}":
+                    self.dropped += 1
+                else:
+                    raise DeployError(f"serial port {self.port}: window {seq} answered "
+                                      f"{ack!r}")
+            self.windows += 1
+            yield from self._backlog
+            self._backlog = []
+        self.ended_by = "replayed"
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "windows": self.windows, "dropped_windows": self.dropped,
+                "board_ready_line": self.ready}

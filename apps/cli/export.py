@@ -1,6 +1,7 @@
-"""`tinyfuse export BUNDLE_OR_BUILD_DIR --format cmake|arduino|esp-idf|pico --out DIR`: the
-compiled model, the runtime kernels it needs and a thin build layer for the user's own
-toolchain (``tinyfuse.firmware.exports``)."""
+"""`tinyfuse export BUNDLE_OR_BUILD_DIR --format cmake|arduino|esp-idf|pico|stm32 --out DIR`:
+the compiled model, the runtime kernels it needs and a thin build layer for the user's own
+toolchain, or (``stm32``, with ``--board``) the whole app as a flashable project
+(``tinyfuse.firmware.exports``)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,31 @@ import argparse
 from pathlib import Path
 
 from tinyfuse.firmware.exports import FORMATS, export_files, write_export
+from tinyfuse.firmware.exports.stm32 import BOARDS
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "export", help="write the model as a CMake, Arduino, ESP-IDF or Pico SDK project",
+        "export", help="write the model as a CMake, Arduino, ESP-IDF or Pico SDK project, or "
+        "the whole app as an STM32 project",
         description="Compile the bundle (or an int8 .tflite) and write a self-contained "
         "folder for your own toolchain: model.c/model.h, the runtime kernels and a CMake "
         "library, an Arduino library with an example sketch, an ESP-IDF component or a "
-        "Pico SDK project.")
+        "Pico SDK project; stm32: the whole app (front-ends, model, policy) with startup, "
+        "linker script, USART driver and a Makefile for .elf/.bin/.hex.",
+        epilog="example: tinyfuse export out/posture --format stm32 --board nucleo-f446re "
+        "--out out/posture-f446 && make -C out/posture-f446")
     parser.add_argument("bundle", type=Path, metavar="BUNDLE_OR_BUILD_DIR",
                         help="bundle folder (bundle.json + model.tflite) or an int8 .tflite")
     parser.add_argument("--format", required=True, choices=FORMATS, help="the build layer")
+    parser.add_argument("--board", choices=sorted(BOARDS), default=None,
+                        help="with --format stm32: the board (default nucleo-f446re)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    files = export_files(args.bundle, format=args.format)
+    files = export_files(args.bundle, format=args.format, board=args.board)
     written = write_export(files, args.out)
     total = sum(path.stat().st_size for path in written)
     print(f"{args.bundle}: {args.format} export, {len(written)} files, {total:,} bytes "

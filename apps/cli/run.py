@@ -39,7 +39,7 @@ MAX_ALERTS_LISTED = 12
 LIVE_IDLE_S = 60.0  # sensors.sources.live_mqtt.DEFAULT_IDLE_S, without importing paho here
 LIVE_OPTIONS = ("align_s", "stale_s", "idle_s")
 SERIAL_ENDINGS = {"closed": "the port closing", "stopped": "Ctrl-C", "limit": "--limit",
-                  "idle": "--idle-s without a byte"}
+                  "idle": "--idle-s without a byte", "replayed": "the stream's end"}
 LIVE_ENDINGS = {"stopped": "Ctrl-C", "limit": "--limit", "idle": "--idle-s without frames",
                 "broker": "the broker's refusal"}
 DELIVERY_WORDS = {"delivered": "delivered to the broker",
@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "see README 'Live sensors over MQTT'; logged in with the --mqtt-* "
                         "options), or the alert records of a board running the app: "
                         "serial:/dev/ttyACM0[:115200]")
+    parser.add_argument("--on-board", default=None, metavar="serial:PORT[:BAUD]",
+                        help="hardware in the loop: send each window of the stream to a board "
+                        "that runs `tinyfuse export --format stm32` and raise its decisions "
+                        "(the board scores and decides, not the host)")
     parser.add_argument("--stream", choices=STREAMS, default="episodes",
                         help="simulated order: episodes (runs of 3-6 windows of one class, "
                         "random order) or onsets (each machine/person starts in the first "
@@ -171,6 +175,31 @@ def _serial_source(args: argparse.Namespace, bundle):
     print(f"listening on {port} at {baud} baud for the board's alert records (ends when the "
           f"port closes, or Ctrl-C)")
     return source
+
+
+def _board_link(args: argparse.Namespace, bundle):
+    """The board of ``--on-board serial:PORT[:BAUD]``, opened and (if it just reset) ready."""
+    from tinyfuse.apps.serial_gateway import BoardLink, parse_source
+
+    if args.source.startswith(("mqtt://", "serial:")):
+        raise DataError("--on-board replays a simulated or recorded --source through the "
+                        "board; a live source goes to the board's own sensors")
+    port, baud = parse_source(args.on_board)
+    link = BoardLink(port, baud=baud, bundle=bundle)
+    print(f"replaying the stream through the board on {port} at {baud} baud "
+          f"({'ready line seen' if link.ready else 'no ready line: it reset before'})")
+    return link
+
+
+def _board_decisions(link, bundle, samples: list, period_s: float):
+    from tinyfuse.apps.runner import replay
+    from tinyfuse.apps.serial_gateway import board_windows
+    from tinyfuse.firmware.app_c import Window
+
+    windows = [Window(time_s=float(t), raw={name: sample.data.get(name)
+                                            for name in bundle.modalities})
+               for t, sample in replay(samples, period_s=period_s)]
+    return link.replay(board_windows(bundle, windows))
 
 
 def _print_serial(serial: dict) -> None:
@@ -305,6 +334,7 @@ def run_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outbox = Path(args.outbox) if args.outbox else out / "outbox"
     policy = bundle_policy(bundle)
+    board = _board_link(args, bundle) if args.on_board else None
     serial = _serial_source(args, bundle) if args.source.startswith("serial:") else None
     live = _live_source(args, bundle) if args.source.startswith("mqtt://") else None
     if live is None and serial is None:
@@ -327,8 +357,10 @@ def run_command(args: argparse.Namespace) -> int:
                 hook, timeout_s=args.confirm_timeout_s,
                 state_file=out / "confirm" / "waiting.json" if durable else None)
             with _ctrl_c_ends(live or serial):
-                if serial is not None:
-                    result = relay_decisions(serial, bundle=bundle, sink=sink,
+                if serial is not None or board is not None:
+                    decisions = serial if serial is not None else _board_decisions(
+                        board, bundle, samples, args.period_s)
+                    result = relay_decisions(decisions, bundle=bundle, sink=sink,
                                              confirmations=confirmations, device=device)
                 else:
                     result = run_stream(
@@ -341,18 +373,20 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if hasattr(hook, "close"):
             hook.close()
-        for source in (live, serial):
+        for source in (live, serial, board):
             if source is not None:
                 source.close()
     summary = {**result.summary(), "policy": policy.to_dict(),
                "policy_source": "calibrated" if bundle.policy is not None else "default",
-               "scorer": "board" if serial is not None else args.scorer,
+               "scorer": "board" if serial or board else args.scorer,
                "source": args.source, "outbox": str(outbox),
                "feedback_folder": str(feedback.folder)}
     if live is not None:
         summary["live_source"] = live.summary()
     if serial is not None:
         summary["serial_source"] = serial.summary()
+    if board is not None:
+        summary["board"] = board.summary()
     (out / "run_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if result.steps:
         plot_stream(result, out / "stream.png", policy=policy)
@@ -361,6 +395,10 @@ def run_command(args: argparse.Namespace) -> int:
         _print_live(summary["live_source"])
     if serial is not None:
         _print_serial(summary["serial_source"])
+    if board is not None:
+        _print_serial(summary["board"])
+        print(f"  board: {summary['board']['windows']} windows run, "
+              f"{summary['board']['dropped_windows']} dropped (CRC)")
     if args.mqtt:
         print(f"  MQTT outbox: {_outbox_left(outbox)} updates still waiting in "
               f"{outbox / 'outbox.sqlite'} (sent first when a broker answers; reuse --outbox)")

@@ -119,19 +119,9 @@ class Board:
 
     def linker_script(self) -> str:
         """The board's memory map, then ``INCLUDE sections.ld`` (found with ``-L harness/``)."""
-        entry = "Reset_Handler" if self.family == "arm" else "_start"
-        return (
-            f"/* {self.name}: {self.description} (generated from the board table) */\n"
-            f"ENTRY({entry})\n"
-            f"STACK_BYTES = DEFINED(STACK_BYTES) ? STACK_BYTES : {self.stack_bytes:#x};\n"
-            "MEMORY\n{\n"
-            f"  FLASH (rx)  : ORIGIN = {self.flash.origin:#010x}, "
-            f"LENGTH = {self.flash.length_bytes:#x}\n"
-            f"  RAM   (rwx) : ORIGIN = {self.ram.origin:#010x}, "
-            f"LENGTH = {self.ram.length_bytes:#x}\n"
-            "}\n"
-            "INCLUDE sections.ld\n"
-        )
+        return memory_script(title=f"{self.name}: {self.description}",
+                             entry="Reset_Handler" if self.family == "arm" else "_start",
+                             stack_bytes=self.stack_bytes, flash=self.flash, ram=self.ram)
 
     def qemu_command(self, elf: Path, *, uart_log: Path | None = None) -> list[str]:
         """The emulator command line (QEMU semihosting files resolve in its working folder)."""
@@ -139,6 +129,23 @@ class Board:
         return [self.qemu, "-M", self.machine, *self.qemu_args, "-nographic", "-monitor", "none",
                 *serial, "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
                 "-kernel", str(elf)]
+
+
+def memory_script(*, title: str, entry: str, stack_bytes: int, flash: Region,
+                  ram: Region) -> str:
+    """A linker script's memory map (``FLASH`` and ``RAM`` regions, ``STACK_BYTES``, the
+    entry point), then ``INCLUDE sections.ld``: the harness images and the real-board images
+    (``tinyfuse.firmware.exports.stm32``) share it."""
+    return (
+        f"/* {title} (generated from the board table) */\n"
+        f"ENTRY({entry})\n"
+        f"STACK_BYTES = DEFINED(STACK_BYTES) ? STACK_BYTES : {stack_bytes:#x};\n"
+        "MEMORY\n{\n"
+        f"  FLASH (rx)  : ORIGIN = {flash.origin:#010x}, LENGTH = {flash.length_bytes:#x}\n"
+        f"  RAM   (rwx) : ORIGIN = {ram.origin:#010x}, LENGTH = {ram.length_bytes:#x}\n"
+        "}\n"
+        "INCLUDE sections.ld\n"
+    )
 
 
 _M4F = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16")

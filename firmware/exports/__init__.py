@@ -1,6 +1,7 @@
 """Folders a user builds in their own toolchain: the generated model C, the runtime kernels it
 needs and a thin build layer (:data:`FORMATS`: a plain CMake library, an Arduino library, an
-ESP-IDF component, a Pico SDK project).
+ESP-IDF component, a Pico SDK project), or the whole app as a flashable STM32F4 project
+(``stm32``: :mod:`tinyfuse.firmware.exports.stm32`).
 
 :func:`export_files` returns the folder as ``{relative path: text}`` (strings only);
 :func:`write_export` is the separate step that writes it.
@@ -9,7 +10,7 @@ Examples
 --------
 >>> from tinyfuse.firmware.exports import FORMATS
 >>> FORMATS
-('cmake', 'arduino', 'esp-idf', 'pico')
+('cmake', 'arduino', 'esp-idf', 'pico', 'stm32')
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tinyfuse.core.errors import ExportError
-from tinyfuse.firmware.exports import arduino, cmake, esp_idf, pico
+from tinyfuse.firmware.exports import arduino, cmake, esp_idf, pico, stm32
 from tinyfuse.firmware.exports.sources import ModelSources, load_sources
 
 __all__ = ["FORMATS", "ModelSources", "export_files", "load_sources", "write_export"]
@@ -28,11 +29,14 @@ _LAYERS: dict[str, Callable[[ModelSources], dict[str, str]]] = {
     "arduino": arduino.files,
     "esp-idf": esp_idf.files,
     "pico": pico.files,
+    "stm32": stm32.files,
 }
+BOARD_FORMATS = ("stm32",)  # the formats that take a board
 FORMATS = tuple(_LAYERS)
 
 
-def export_files(path: str | Path, *, format: str) -> dict[str, str]:
+def export_files(path: str | Path, *, format: str, board: str | None = None
+                 ) -> dict[str, str]:
     """The files of one export of the bundle (or bare int8 ``.tflite``) at ``path``.
 
     Parameters
@@ -40,8 +44,10 @@ def export_files(path: str | Path, *, format: str) -> dict[str, str]:
     path : path
         A bundle folder (``bundle.json`` + ``model.tflite``, what ``tinyfuse build`` writes)
         or an int8 ``.tflite`` file.
-    format : {"cmake", "arduino", "esp-idf", "pico"}
+    format : {"cmake", "arduino", "esp-idf", "pico", "stm32"}
         The build layer.
+    board : str, optional
+        With ``stm32``: one of ``stm32.BOARDS`` (default ``nucleo-f446re``).
 
     Returns
     -------
@@ -58,6 +64,10 @@ def export_files(path: str | Path, *, format: str) -> dict[str, str]:
     if format not in _LAYERS:
         raise ExportError(f"unknown export format {format!r}; choose one of "
                           f"{', '.join(FORMATS)}")
+    if board is not None and format not in BOARD_FORMATS:
+        raise ExportError(f"--board goes with --format {'|'.join(BOARD_FORMATS)}, not {format}")
+    if format in BOARD_FORMATS:
+        return stm32.files(load_sources(path), board=board)
     return _LAYERS[format](load_sources(path))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler import CompiledModel, compile_bundle, compile_model, runtime_dir
@@ -27,6 +28,7 @@ class ModelSources:
     compiled: CompiledModel
     runtime: dict[str, str]
     labels: tuple[str, ...]
+    bundle: Any = None  # the Bundle, when the source was a bundle folder
 
     def c_files(self, folder: str) -> dict[str, str]:
         """``model.c``, ``model.h`` and the runtime files, each under ``folder``."""
@@ -55,7 +57,7 @@ def load_sources(path: str | Path) -> ModelSources:
         raise ExportError(f"{source}: not a bundle folder or an int8 .tflite file")
     bundle = Bundle.read(source)
     return ModelSources(name=library_name(bundle.app), compiled=compile_bundle(bundle),
-                        runtime=kernel_files(), labels=tuple(bundle.classes))
+                        runtime=kernel_files(), labels=tuple(bundle.classes), bundle=bundle)
 
 
 def library_name(text: str) -> str:

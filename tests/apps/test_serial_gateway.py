@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from bench import app_c as bench
 from tests.apps.test_alert_payload import SCHEMA, problems
+from tests.firmware.qemu_pty import paused_qemu, start
 from tinyfuse.apps.alerts import read_local
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.serial_gateway import (
@@ -209,27 +208,14 @@ def test_the_gateway_on_the_emulated_uart_board(bundle_dir, tmp_path):
     command = board.qemu_command(Path(elf).resolve())
     command[0] = deploy._tool(command[0], board.family)
     monitor = command.index("-monitor")
-    command[monitor + 1:monitor + 2] = ["stdio", "-serial", "pty", "-S"]  # paused until "cont"
-    qemu = subprocess.Popen(command, cwd=run_dir, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        port = None
-        for _ in range(50):
-            found = re.search(r"char device redirected to (\S+)", qemu.stdout.readline())
-            if found:
-                port = found.group(1)
-                break
-        assert port, "qemu did not name its pty"
+    del command[monitor:monitor + 2]  # paused_qemu sets the monitor and the pty
+    with paused_qemu(command, cwd=run_dir) as (qemu, port):
         source = SerialSource(port, bundle=bundle, idle_s=60)  # opened before the board runs
-        qemu.stdin.write("cont\n")
-        qemu.stdin.flush()
+        start(qemu)
         decisions = list(source)
         summary = source.summary()
         source.close()
         assert qemu.wait(timeout=120) == 0
-    finally:
-        if qemu.poll() is None:
-            qemu.kill()
     assert summary["ended_by"] == "closed" and not summary["rejected"]
     assert summary["ignored_lines"] > 0  # the other result files share the UART
     host = _expected(bundle, tmp_path)

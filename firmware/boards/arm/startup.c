@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "harness.h"
+#include "vectors.h"
 
 extern uint32_t __data_start__, __data_end__, __data_load__;
 extern uint32_t __bss_start__, __bss_end__;
@@ -46,20 +47,5 @@ HARNESS_TEXT void Fault_Handler(void)
     sh_exit(70);
 }
 
-typedef void (*vector_t)(void);
-
-__attribute__((section(".isr_vector"), used)) const vector_t harness_vectors[16] = {
-    (vector_t)&__stack_top__,
-    Reset_Handler,
-    Fault_Handler, /* NMI */
-    Fault_Handler, /* HardFault */
-    Fault_Handler, /* MemManage */
-    Fault_Handler, /* BusFault */
-    Fault_Handler, /* UsageFault */
-    0, 0, 0, 0,
-    Fault_Handler, /* SVCall */
-    Fault_Handler, /* DebugMonitor */
-    0,
-    Fault_Handler, /* PendSV */
-    Fault_Handler, /* SysTick */
-};
+__attribute__((section(".isr_vector"), used)) const vector_t harness_vectors[16] =
+    TF_CORE_VECTORS(&__stack_top__, Reset_Handler, Fault_Handler);
