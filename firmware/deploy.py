@@ -18,12 +18,14 @@ to run. The per-board rates and resolutions are in ``firmware/boards/README.md``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -524,3 +526,45 @@ def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
     if not parity.ok:
         logger.warning("%s", parity)
     return report
+
+
+@contextlib.contextmanager
+def qemu_on_pty(command: list[str], *, cwd: str | Path | None = None,
+                start_timeout_lines: int = 50) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run an emulator ``command`` (a ``qemu-system-*`` line without ``-monitor`` or
+    ``-serial``) with its first UART on a pty, paused before the first instruction, so that
+    whoever opens the pty sees every byte the board sends: yields ``(process, pty path)``;
+    :func:`qemu_continue` starts the board. The emulator is killed on exit.
+
+    Raises
+    ------
+    DeployError
+        QEMU exits or names no pty.
+    """
+    qemu = subprocess.Popen([*command, "-monitor", "stdio", "-serial", "pty", "-S"],
+                            cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        port = None
+        assert qemu.stdout is not None
+        for _ in range(start_timeout_lines):
+            line = qemu.stdout.readline()
+            found = re.search(r"char device redirected to (\S+)", line)
+            if found:
+                port = found.group(1)
+                break
+            if not line and qemu.poll() is not None:
+                break
+        if port is None:
+            raise DeployError(f"{command[0]} named no pty for its UART (exit {qemu.poll()})")
+        yield qemu, port
+    finally:
+        qemu.kill()
+        qemu.wait()
+
+
+def qemu_continue(qemu: subprocess.Popen) -> None:
+    """Let an emulator paused by :func:`qemu_on_pty` run (the monitor's ``cont``)."""
+    assert qemu.stdin is not None
+    qemu.stdin.write("cont\n")
+    qemu.stdin.flush()

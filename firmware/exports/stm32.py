@@ -156,6 +156,17 @@ line when the policy decided. Send the next frame after that line.
 """
 
 
+EMULATED = "netduinoplus2"  # the board of BOARDS that QEMU runs
+
+
+def emulator_command(elf: str | Path) -> list[str]:
+    """QEMU's command line for the ``netduinoplus2`` image (give it a UART, e.g.
+    ``firmware.deploy.qemu_on_pty``): no semihosting, the image talks on USART1 only."""
+    from tinyfuse.firmware.deploy import _tool
+
+    return [_tool("qemu-system-arm"), "-M", EMULATED, "-nographic", "-kernel", str(elf)]
+
+
 def image_files(folder: str | Path) -> dict[str, Path]:
     """``app.elf``, ``app.bin`` and ``app.hex`` of a built export (``ExportError`` when one
     is missing)."""

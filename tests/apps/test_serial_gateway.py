@@ -17,7 +17,6 @@ import pytest
 
 from bench import app_c as bench
 from tests.apps.test_alert_payload import SCHEMA, problems
-from tests.firmware.qemu_pty import paused_qemu, start
 from tinyfuse.apps.alerts import read_local
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.serial_gateway import (
@@ -209,9 +208,9 @@ def test_the_gateway_on_the_emulated_uart_board(bundle_dir, tmp_path):
     command[0] = deploy._tool(command[0], board.family)
     monitor = command.index("-monitor")
     del command[monitor:monitor + 2]  # paused_qemu sets the monitor and the pty
-    with paused_qemu(command, cwd=run_dir) as (qemu, port):
+    with deploy.qemu_on_pty(command, cwd=run_dir) as (qemu, port):
         source = SerialSource(port, bundle=bundle, idle_s=60)  # opened before the board runs
-        start(qemu)
+        deploy.qemu_continue(qemu)
         decisions = list(source)
         summary = source.summary()
         source.close()

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from bench import app_c as bench
-from tests.firmware.qemu_pty import paused_qemu, start
 from tests.firmware.test_app_c import HAVE_ARM
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.runner import bundle_policy
 from tinyfuse.apps.serial_gateway import BoardLink, board_windows, window_frame
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware import deploy
 from tinyfuse.firmware.exports import export_files, write_export
-from tinyfuse.firmware.exports.stm32 import BOARDS, image_files
+from tinyfuse.firmware.exports.stm32 import BOARDS, emulator_command, image_files
 
 HAVE_MAKE = HAVE_ARM and shutil.which("make") is not None
 
@@ -94,10 +94,7 @@ def test_the_cli_exports_for_a_board(bundle_dir, tmp_path, capsys):
 
 
 def _paused_board(elf: Path):
-    from tinyfuse.firmware import deploy
-
-    return paused_qemu([deploy._tool("qemu-system-arm"), "-M", "netduinoplus2", "-nographic",
-                        "-kernel", str(elf)])
+    return deploy.qemu_on_pty(emulator_command(elf))
 
 
 def _host_decisions(bundle: Bundle, stream, outbox: Path) -> list[tuple]:
@@ -116,7 +113,7 @@ def test_the_image_replays_the_host_run_on_netduinoplus2(bundle_dir, tmp_path):
     stream = bench.demo_stream()
     with _paused_board(elf) as (qemu, port):
         link = BoardLink(port, bundle=bundle, ready_s=0)
-        start(qemu)
+        deploy.qemu_continue(qemu)
         assert link.wait_ready(30)
         frame = bytearray(window_frame(99, board_windows(
             bundle, bench.windows_of(bundle, stream[:1]))[0]))
@@ -146,7 +143,7 @@ def test_tinyfuse_run_on_board_raises_the_boards_decisions(bundle_dir, tmp_path,
     bundle = Bundle.read(bundle_dir)
     elf = image_files(_built(bundle_dir, tmp_path / "image", "netduinoplus2"))["app.elf"]
     with _paused_board(elf) as (qemu, port):
-        start(qemu)
+        deploy.qemu_continue(qemu)
         assert main(["run", str(bundle_dir), "--on-board", f"serial:{port}", "--per-class",
                      "6", "--out", str(tmp_path / "run"), "--device", "bench"]) == 0
     printed = capsys.readouterr().out

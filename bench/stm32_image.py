@@ -1,0 +1,146 @@
+"""The whole app as an STM32 image: its size per board, and hardware-in-the-loop parity.
+
+For a bundle (default: the small posture bundle of ``bench.app_c`` with its demo policy;
+``--bundle DIR`` for a
+built one, with ``--data DIR`` and ``--option K=V`` for the loader of its stream), run
+``tinyfuse export --format stm32`` for every board of ``firmware.exports.stm32.BOARDS`` and
+``make``: the ``.bin``/``.hex`` bytes and the ``.text``/``.data``/``.bss`` of ``size -A``.
+Then the image of the emulated board (netduinoplus2 under QEMU, USART1 on a pty) gets the
+stream window by window from ``serial_gateway.BoardLink`` (what ``tinyfuse run --on-board``
+does), and its decisions are compared with the host run's (``run_stream`` with the
+compiled-C scorer and the bundle's policy) on the same stream.
+
+Writes ``bench/results/stm32_image.json`` (``--append`` adds to the bundles already there).
+
+    .venv/bin/python -m bench.stm32_image
+    .venv/bin/python -m bench.stm32_image --append --bundle build/bench/skab_build \\
+        --data ../shared/datasets/skab --option window_rows=60 --option baseline_rows=60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.app_c import demo_policy, demo_stream, small_bundle
+from tinyfuse.apps.alerts import LocalOutbox
+from tinyfuse.apps.confirm import Confirmations, QueueConfirm
+from tinyfuse.apps.runner import bundle_policy, episodes, replay, run_stream
+from tinyfuse.apps.scoring import HostScorer
+from tinyfuse.apps.serial_gateway import BoardLink, board_windows
+from tinyfuse.core.bundle import Bundle
+from tinyfuse.firmware import app_c, deploy
+from tinyfuse.firmware.exports import export_files, write_export
+from tinyfuse.firmware.exports.stm32 import BOARDS, EMULATED, emulator_command, image_files
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "stm32_image.json"
+SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data", ".bss", ".stack")
+
+
+def image_row(bundle_dir: Path, board: str, out: Path) -> dict[str, Any]:
+    """Export, build and measure the image of ``board``."""
+    write_export(export_files(bundle_dir, format="stm32", board=board), out)
+    started = time.monotonic()
+    subprocess.run(["make", "-C", str(out)], check=True, capture_output=True, text=True)
+    images = image_files(out)
+    table = subprocess.run(["arm-none-eabi-size", "-A", str(images["app.elf"])], check=True,
+                           capture_output=True, text=True).stdout
+    sizes = {m.group(1): int(m.group(2)) for m in
+             re.finditer(r"^(\.[\w.]+)\s+(\d+)", table, re.MULTILINE) if m.group(1) in SECTIONS}
+    return {"board": board, "description": BOARDS[board].description,
+            "bin_bytes": images["app.bin"].stat().st_size,
+            "hex_bytes": images["app.hex"].stat().st_size, "sections": sizes,
+            "ram_bytes": sizes.get(".data", 0) + sizes.get(".bss", 0) + sizes.get(".stack", 0),
+            "flash_limit_bytes": BOARDS[board].flash_kib * 1024,
+            "build_s": round(time.monotonic() - started, 1)}
+
+
+def replay_row(bundle: Bundle, elf: Path, stream: Sequence[tuple[float, Any]],
+               work: Path) -> dict[str, Any]:
+    """The stream through the emulated image against the host run."""
+    policy = bundle_policy(bundle)
+    result = run_stream(iter(stream), scorer=HostScorer(bundle), policy=policy,
+                        sink=LocalOutbox(work / "host_outbox"),
+                        confirmations=Confirmations(QueueConfirm()), device="bench",
+                        monitor_drift=False)
+    host = sorted((a.decision.label, a.decision.time_s, a.decision.needs_confirmation,
+                   a.decision.missing) for a in result.alerts.values())
+    windows = [app_c.Window(time_s=float(t), raw={n: s.data.get(n) for n in bundle.modalities})
+               for t, s in stream]
+    started = time.monotonic()
+    with deploy.qemu_on_pty(emulator_command(elf)) as (qemu, port):
+        link = BoardLink(port, bundle=bundle, ready_s=0)
+        deploy.qemu_continue(qemu)
+        ready = link.wait_ready(30)
+        decisions = list(link.replay(board_windows(bundle, windows)))
+        summary = link.summary()
+        link.close()
+    board = sorted((d.label, d.time_s, d.needs_confirmation, d.missing) for d in decisions)
+    return {"board": EMULATED, "windows": summary["windows"],
+            "dropped_windows": summary["dropped_windows"], "ready_line": ready,
+            "rejected_records": summary["rejected"], "host_decisions": len(host),
+            "board_decisions": len(board),
+            "decisions_only_on_host": len(set(host) - set(board)),
+            "decisions_only_on_board": len(set(board) - set(host)),
+            "wall_s": round(time.monotonic() - started, 1)}
+
+
+def _stream(args: argparse.Namespace, bundle: Bundle) -> list[tuple[float, Any]]:
+    if args.data is None:
+        return demo_stream()
+    from tinyfuse.apps.cli.data import parse_options
+    from tinyfuse.sensors.sources import load_dataset
+
+    loaded = load_dataset("auto", args.data, **parse_options(args.option))
+    return list(replay(episodes(loaded.samples, seed=0)[:args.windows]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, help="a bundle folder (default: train the "
+                        "small posture bundle of bench.app_c)")
+    parser.add_argument("--data", type=Path, help="with --bundle: the data set of its stream "
+                        "(default: the simulated posture stream of bench.app_c)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--windows", type=int, default=300)
+    parser.add_argument("--append", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        bundle_dir = args.bundle or work / "bundle"
+        if args.bundle is None:  # the demo policy decides often on the demo stream
+            small = small_bundle(work / "small")
+            small.with_policy(demo_policy(small)).write(bundle_dir)
+        bundle = Bundle.read(bundle_dir)
+        images = [image_row(bundle_dir, board, work / board) for board in sorted(BOARDS)]
+        replayed = replay_row(bundle, image_files(work / EMULATED)["app.elf"],
+                              _stream(args, bundle), work)
+    row = {"app": bundle.app, "bundle_hash": bundle.bundle_hash,
+           "bundle": str(args.bundle) if args.bundle else
+           "bench.app_c.small_bundle + demo_policy",
+           "stream": str(args.data) if args.data else "bench.app_c.demo_stream",
+           "modalities": list(bundle.modalities), "images": images, "replay": replayed}
+    log.info("%s", json.dumps(row, indent=1))
+    previous = json.loads(args.out.read_text())["bundles"] if args.append and \
+        args.out.is_file() else []
+    report = {"command": "python -m bench.stm32_image", "bundles": [
+        *[b for b in previous if b["bundle_hash"] != bundle.bundle_hash], row]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
