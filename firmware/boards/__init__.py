@@ -135,7 +135,7 @@ def memory_script(*, title: str, entry: str, stack_bytes: int, flash: Region,
                   ram: Region) -> str:
     """A linker script's memory map (``FLASH`` and ``RAM`` regions, ``STACK_BYTES``, the
     entry point), then ``INCLUDE sections.ld``: the harness images and the real-board images
-    (``tinyfuse.firmware.exports.stm32``) share it."""
+    (``tinyfuse.firmware.exports.image``) share it."""
     return (
         f"/* {title} (generated from the board table) */\n"
         f"ENTRY({entry})\n"

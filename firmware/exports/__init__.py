@@ -1,7 +1,7 @@
 """Folders a user builds in their own toolchain: the generated model C, the runtime kernels it
 needs and a thin build layer (:data:`FORMATS`: a plain CMake library, an Arduino library, an
-ESP-IDF component, a Pico SDK project), or the whole app as a flashable STM32F4 project
-(``stm32``: :mod:`tinyfuse.firmware.exports.stm32`).
+ESP-IDF component, a Pico SDK project), or the whole app as a flashable board image
+(``stm32``, ``nrf52``: :mod:`tinyfuse.firmware.exports.image`).
 
 :func:`export_files` returns the folder as ``{relative path: text}`` (strings only);
 :func:`write_export` is the separate step that writes it.
@@ -10,7 +10,7 @@ Examples
 --------
 >>> from tinyfuse.firmware.exports import FORMATS
 >>> FORMATS
-('cmake', 'arduino', 'esp-idf', 'pico', 'stm32')
+('cmake', 'arduino', 'esp-idf', 'pico', 'stm32', 'nrf52')
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from tinyfuse.core.errors import ExportError
-from tinyfuse.firmware.exports import arduino, cmake, esp_idf, pico, stm32
+from tinyfuse.firmware.exports import arduino, cmake, esp_idf, image, pico
 from tinyfuse.firmware.exports.sources import ModelSources, load_sources
 
 __all__ = ["FORMATS", "ModelSources", "export_files", "load_sources", "write_export"]
@@ -29,10 +29,8 @@ _LAYERS: dict[str, Callable[[ModelSources], dict[str, str]]] = {
     "arduino": arduino.files,
     "esp-idf": esp_idf.files,
     "pico": pico.files,
-    "stm32": stm32.files,
 }
-BOARD_FORMATS = ("stm32",)  # the formats that take a board
-FORMATS = tuple(_LAYERS)
+FORMATS = (*_LAYERS, *image.IMAGE_FORMATS)
 
 
 def export_files(path: str | Path, *, format: str, board: str | None = None
@@ -44,10 +42,11 @@ def export_files(path: str | Path, *, format: str, board: str | None = None
     path : path
         A bundle folder (``bundle.json`` + ``model.tflite``, what ``tinyfuse build`` writes)
         or an int8 ``.tflite`` file.
-    format : {"cmake", "arduino", "esp-idf", "pico", "stm32"}
+    format : {"cmake", "arduino", "esp-idf", "pico", "stm32", "nrf52"}
         The build layer.
     board : str, optional
-        With ``stm32``: one of ``stm32.BOARDS`` (default ``nucleo-f446re``).
+        With ``stm32`` or ``nrf52``: one of that format's ``image.BOARDS`` (default
+        ``image.DEFAULT_BOARD``).
 
     Returns
     -------
@@ -61,13 +60,14 @@ def export_files(path: str | Path, *, format: str, board: str | None = None
     DataError
         A folder without a valid bundle.
     """
-    if format not in _LAYERS:
+    if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of "
                           f"{', '.join(FORMATS)}")
-    if board is not None and format not in BOARD_FORMATS:
-        raise ExportError(f"--board goes with --format {'|'.join(BOARD_FORMATS)}, not {format}")
-    if format in BOARD_FORMATS:
-        return stm32.files(load_sources(path), board=board)
+    if board is not None and format not in image.IMAGE_FORMATS:
+        raise ExportError(f"--board goes with --format {'|'.join(image.IMAGE_FORMATS)}, not "
+                          f"{format}")
+    if format in image.IMAGE_FORMATS:
+        return image.files(load_sources(path), format=format, board=board)
     return _LAYERS[format](load_sources(path))
 
 

@@ -51,9 +51,4 @@
 #define TF_BAUD 115200u
 #define TF_AF_USART 7u
 
-void tf_uart_init(void);
-void tf_uart_write(const void *bytes, uint32_t length);
-void tf_uart_text(const char *text);
-uint8_t tf_uart_read_byte(void);
-
 #endif

@@ -2,6 +2,7 @@
  * alternate function 7, 115200 baud 8N1 (oversampling by 16: BRR = clock / baud, rounded),
  * transmit on TXE, receive on RXNE. */
 #include "board.h"
+#include "uart.h"
 
 static void pin_alternate(uint32_t pin)
 {
@@ -34,15 +35,6 @@ void tf_uart_write(const void *bytes, uint32_t length)
         }
         TF_USART_DR = next[i];
     }
-}
-
-void tf_uart_text(const char *text)
-{
-    uint32_t length = 0;
-    while (text[length] != '\0') {
-        length++;
-    }
-    tf_uart_write(text, length);
 }
 
 uint8_t tf_uart_read_byte(void)

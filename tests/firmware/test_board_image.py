@@ -1,7 +1,8 @@
-"""`tinyfuse export --format stm32`: the whole app as a flashable STM32F4 project. Its layout
-and refusals; `make` builds warning-free .elf/.bin/.hex images for both boards; and the
-netduinoplus2 image, fed windows over its USART by `serial_gateway.BoardLink` through QEMU's
-pty, decides as `tinyfuse run` on the host."""
+"""`tinyfuse export --format stm32|nrf52`: the whole app as a flashable board image. Its
+layout and refusals; `make` builds warning-free .elf/.bin/.hex images for every board; and
+the images of the emulated boards (netduinoplus2, an STM32F405; microbit, an nRF51), fed
+windows over their UART by `serial_gateway.BoardLink` through QEMU's pty, decide as
+`tinyfuse run` on the host."""
 
 from __future__ import annotations
 
@@ -22,13 +23,16 @@ from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware import deploy
 from tinyfuse.firmware.exports import export_files, write_export
-from tinyfuse.firmware.exports.stm32 import BOARDS, emulator_command, image_files
+from tinyfuse.firmware.exports.image import BOARDS, emulator_command, image_files
 
 HAVE_MAKE = HAVE_ARM and shutil.which("make") is not None
 
 
+EMULATED = sorted(name for name, b in BOARDS.items() if b.machine)
+
+
 def _built(bundle_dir: Path, out: Path, board: str) -> Path:
-    write_export(export_files(bundle_dir, format="stm32", board=board), out)
+    write_export(export_files(bundle_dir, format=BOARDS[board].format, board=board), out)
     result = subprocess.run(["make", "-C", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr.lower(), result.stderr
@@ -50,6 +54,7 @@ def test_the_export_is_the_whole_app_for_the_board(bundle_dir):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"format": "stm32", "board": "nucleo-h743zi"}, "builds for"),
+    ({"format": "nrf52", "board": "nucleo-f446re"}, "the nrf52 export builds for"),
     ({"format": "cmake", "board": "nucleo-f446re"}, "--board goes with --format stm32"),
 ])
 def test_bad_boards_and_formats_are_refused(bundle_dir, kwargs, message):
@@ -78,11 +83,12 @@ def test_the_image_builds_for_each_board(bundle_dir, tmp_path, board):
                                                        r"\.rodata|\.ARM\.exidx|\.data)\s+(\d+)",
                                                        size, re.MULTILINE))
     image = images["app.bin"].read_bytes()
+    flash, ram = BOARDS[board].flash, BOARDS[board].ram
     assert loaded <= len(image) < loaded + 64  # section alignment only
-    assert len(image) < BOARDS[board].flash_kib * 1024
+    assert len(image) < flash.length_bytes
     stack, reset = int.from_bytes(image[0:4], "little"), int.from_bytes(image[4:8], "little")
-    assert 0x20000000 < stack <= 0x20000000 + BOARDS[board].ram_kib * 1024  # initial SP
-    assert 0x08000000 <= reset < 0x08000000 + len(image) and reset & 1  # Thumb entry
+    assert ram.origin < stack <= ram.origin + ram.length_bytes  # initial SP
+    assert flash.origin <= reset < flash.origin + len(image) and reset & 1  # Thumb entry
 
 
 @pytest.mark.skipif(not HAVE_MAKE, reason="arm-none-eabi-gcc or make not installed")
@@ -93,8 +99,8 @@ def test_the_cli_exports_for_a_board(bundle_dir, tmp_path, capsys):
     assert "-DTF_BOARD_NETDUINOPLUS2" in (tmp_path / "x" / "Makefile").read_text()
 
 
-def _paused_board(elf: Path):
-    return deploy.qemu_on_pty(emulator_command(elf))
+def _paused_board(elf: Path, board: str = "netduinoplus2"):
+    return deploy.qemu_on_pty(emulator_command(elf, board))
 
 
 def _host_decisions(bundle: Bundle, stream, outbox: Path) -> list[tuple]:
@@ -105,13 +111,14 @@ def _host_decisions(bundle: Bundle, stream, outbox: Path) -> list[tuple]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_MAKE, reason="arm-none-eabi-gcc or make not installed")
-def test_the_image_replays_the_host_run_on_netduinoplus2(bundle_dir, tmp_path):
-    """Hardware in the loop on the emulated board: windows in over USART1, records out; a
+@pytest.mark.parametrize("board", EMULATED)
+def test_the_image_replays_the_host_run_on_an_emulated_board(bundle_dir, tmp_path, board):
+    """Hardware in the loop on the emulated boards: windows in over the UART, records out; a
     corrupted frame and line noise cost that frame only."""
     bundle = Bundle.read(bundle_dir)
-    elf = image_files(_built(bundle_dir, tmp_path / "image", "netduinoplus2"))["app.elf"]
+    elf = image_files(_built(bundle_dir, tmp_path / "image", board))["app.elf"]
     stream = bench.demo_stream()
-    with _paused_board(elf) as (qemu, port):
+    with _paused_board(elf, board) as (qemu, port):
         link = BoardLink(port, bundle=bundle, ready_s=0)
         deploy.qemu_continue(qemu)
         assert link.wait_ready(30)

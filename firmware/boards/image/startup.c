@@ -1,6 +1,7 @@
-/* Reset and fault handlers of the real-board image (Cortex-M4F): vector table, FPU enable,
- * .data copy, .bss zeroing, then main(). A fault, or main returning, parks the core in a
- * loop (no debugger, no semihosting on a board in the field). No interrupt is enabled. */
+/* Reset and fault handlers of the real-board image (any Cortex-M): vector table, FPU enable
+ * where the core has one, .data copy, .bss zeroing, then main(). A fault, or main returning,
+ * parks the core in a loop (no debugger, no semihosting on a board in the field). No
+ * interrupt is enabled. */
 #include <stdint.h>
 
 #include "vectors.h"
@@ -17,8 +18,10 @@ void Fault_Handler(void);
 
 void Reset_Handler(void)
 {
+#if defined(__ARM_FP)
     SCB_CPACR |= (0xFu << 20); /* CP10 and CP11 full access: the FPU */
     __asm__ volatile("dsb\n\tisb");
+#endif
     uint32_t *source = &__data_load__;
     for (uint32_t *target = &__data_start__; target < &__data_end__;) {
         *target++ = *source++;

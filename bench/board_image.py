@@ -1,19 +1,19 @@
-"""The whole app as an STM32 image: its size per board, and hardware-in-the-loop parity.
+"""The whole app as a board image: its size per board, and hardware-in-the-loop parity.
 
 For a bundle (default: the small posture bundle of ``bench.app_c`` with its demo policy;
 ``--bundle DIR`` for a
 built one, with ``--data DIR`` and ``--option K=V`` for the loader of its stream), run
-``tinyfuse export --format stm32`` for every board of ``firmware.exports.stm32.BOARDS`` and
-``make``: the ``.bin``/``.hex`` bytes and the ``.text``/``.data``/``.bss`` of ``size -A``.
-Then the image of the emulated board (netduinoplus2 under QEMU, USART1 on a pty) gets the
-stream window by window from ``serial_gateway.BoardLink`` (what ``tinyfuse run --on-board``
-does), and its decisions are compared with the host run's (``run_stream`` with the
-compiled-C scorer and the bundle's policy) on the same stream.
+``tinyfuse export --format stm32|nrf52`` for every board of ``firmware.exports.image.BOARDS``
+and ``make``: the ``.bin``/``.hex`` bytes and the sections of ``size -A``. Then the images of
+the emulated boards (netduinoplus2, an STM32F405, and microbit, an nRF51, under QEMU with
+their UART on a pty) get the stream window by window from ``serial_gateway.BoardLink`` (what
+``tinyfuse run --on-board`` does), and their decisions are compared with the host run's
+(``run_stream`` with the compiled-C scorer and the bundle's policy) on the same stream.
 
-Writes ``bench/results/stm32_image.json`` (``--append`` adds to the bundles already there).
+Writes ``bench/results/board_image.json`` (``--append`` adds to the bundles already there).
 
-    .venv/bin/python -m bench.stm32_image
-    .venv/bin/python -m bench.stm32_image --append --bundle build/bench/skab_build \\
+    .venv/bin/python -m bench.board_image
+    .venv/bin/python -m bench.board_image --append --bundle build/bench/skab_build \\
         --data ../shared/datasets/skab --option window_rows=60 --option baseline_rows=60
 """
 
@@ -39,17 +39,17 @@ from tinyfuse.apps.serial_gateway import BoardLink, board_windows
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.firmware import app_c, deploy
 from tinyfuse.firmware.exports import export_files, write_export
-from tinyfuse.firmware.exports.stm32 import BOARDS, EMULATED, emulator_command, image_files
+from tinyfuse.firmware.exports.image import BOARDS, emulator_command, image_files
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results" / "stm32_image.json"
+RESULTS = REPO / "bench" / "results" / "board_image.json"
 SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data", ".bss", ".stack")
 
 
 def image_row(bundle_dir: Path, board: str, out: Path) -> dict[str, Any]:
     """Export, build and measure the image of ``board``."""
-    write_export(export_files(bundle_dir, format="stm32", board=board), out)
+    write_export(export_files(bundle_dir, format=BOARDS[board].format, board=board), out)
     started = time.monotonic()
     subprocess.run(["make", "-C", str(out)], check=True, capture_output=True, text=True)
     images = image_files(out)
@@ -61,16 +61,17 @@ def image_row(bundle_dir: Path, board: str, out: Path) -> dict[str, Any]:
             "bin_bytes": images["app.bin"].stat().st_size,
             "hex_bytes": images["app.hex"].stat().st_size, "sections": sizes,
             "ram_bytes": sizes.get(".data", 0) + sizes.get(".bss", 0) + sizes.get(".stack", 0),
-            "flash_limit_bytes": BOARDS[board].flash_kib * 1024,
+            "flash_limit_bytes": BOARDS[board].flash.length_bytes,
+            "ram_limit_bytes": BOARDS[board].ram.length_bytes,
             "build_s": round(time.monotonic() - started, 1)}
 
 
-def replay_row(bundle: Bundle, elf: Path, stream: Sequence[tuple[float, Any]],
-               work: Path) -> dict[str, Any]:
-    """The stream through the emulated image against the host run."""
+def replay_row(bundle: Bundle, board_name: str, elf: Path,
+               stream: Sequence[tuple[float, Any]], work: Path) -> dict[str, Any]:
+    """The stream through the emulated image of ``board_name`` against the host run."""
     policy = bundle_policy(bundle)
     result = run_stream(iter(stream), scorer=HostScorer(bundle), policy=policy,
-                        sink=LocalOutbox(work / "host_outbox"),
+                        sink=LocalOutbox(work / f"host_outbox_{board_name}"),
                         confirmations=Confirmations(QueueConfirm()), device="bench",
                         monitor_drift=False)
     host = sorted((a.decision.label, a.decision.time_s, a.decision.needs_confirmation,
@@ -78,7 +79,7 @@ def replay_row(bundle: Bundle, elf: Path, stream: Sequence[tuple[float, Any]],
     windows = [app_c.Window(time_s=float(t), raw={n: s.data.get(n) for n in bundle.modalities})
                for t, s in stream]
     started = time.monotonic()
-    with deploy.qemu_on_pty(emulator_command(elf)) as (qemu, port):
+    with deploy.qemu_on_pty(emulator_command(elf, board_name)) as (qemu, port):
         link = BoardLink(port, bundle=bundle, ready_s=0)
         deploy.qemu_continue(qemu)
         ready = link.wait_ready(30)
@@ -86,7 +87,7 @@ def replay_row(bundle: Bundle, elf: Path, stream: Sequence[tuple[float, Any]],
         summary = link.summary()
         link.close()
     board = sorted((d.label, d.time_s, d.needs_confirmation, d.missing) for d in decisions)
-    return {"board": EMULATED, "windows": summary["windows"],
+    return {"board": board_name, "windows": summary["windows"],
             "dropped_windows": summary["dropped_windows"], "ready_line": ready,
             "rejected_records": summary["rejected"], "host_decisions": len(host),
             "board_decisions": len(board),
@@ -125,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             small.with_policy(demo_policy(small)).write(bundle_dir)
         bundle = Bundle.read(bundle_dir)
         images = [image_row(bundle_dir, board, work / board) for board in sorted(BOARDS)]
-        replayed = replay_row(bundle, image_files(work / EMULATED)["app.elf"],
-                              _stream(args, bundle), work)
+        stream = _stream(args, bundle)
+        replayed = [replay_row(bundle, name, image_files(work / name)["app.elf"], stream, work)
+                    for name in sorted(n for n, b in BOARDS.items() if b.machine)]
     row = {"app": bundle.app, "bundle_hash": bundle.bundle_hash,
            "bundle": str(args.bundle) if args.bundle else
            "bench.app_c.small_bundle + demo_policy",
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("%s", json.dumps(row, indent=1))
     previous = json.loads(args.out.read_text())["bundles"] if args.append and \
         args.out.is_file() else []
-    report = {"command": "python -m bench.stm32_image", "bundles": [
+    report = {"command": "python -m bench.board_image", "bundles": [
         *[b for b in previous if b["bundle_hash"] != bundle.bundle_hash], row]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,7 +1,8 @@
 /* The real-board image: the generated app (tinyfuse_app.c) fed with sensor windows over the
- * USART, its alert records sent back on the same USART. No semihosting: it runs on a board
+ * UART, its alert records sent back on the same UART. No semihosting: it runs on a board
  * with nothing but a serial cable (an ST-LINK virtual COM port).
  *
+ * The board's serial port is uart.h's (the family's uart.c: firmware/boards/stm32, nrf5).
  * Board -> host, ASCII lines ('\n' terminated):
  *   tinyfuse app ready bundle=<12 hex> window_bytes=<N>     once, after reset
  *   {"t":...,"label":...}                                  an alert record (app_c.RECORD_FIELDS)
@@ -15,10 +16,10 @@
  *   uint32 CRC-32 (IEEE 802.3, as zlib.crc32) of everything after "TFWN"
  * The board hunts for "TFWN" byte by byte, so a frame cut short or noise on the line costs
  * that frame only. The host sends the next frame after the "ok"/"bad" line of the last one
- * (the USART has a one-byte receive register and no interrupt is used). */
+ * (the receive side is polled, with a few bytes of buffer at most: no interrupt is used). */
 #include <stdint.h>
 
-#include "board.h"
+#include "uart.h"
 #include "tinyfuse_app.h"
 
 #define FRAME_MAGIC 0x4E574654u /* "TFWN" read as a little-endian word */
@@ -27,6 +28,15 @@
 extern const char tinyfuse_model_bundle_hash[];
 
 static char record_line[TINYFUSE_APP_RECORD_BYTES];
+
+static void write_text(const char *text)
+{
+    uint32_t length = 0;
+    while (text[length] != '\0') {
+        length++;
+    }
+    tf_uart_write(text, length);
+}
 
 static uint32_t crc_update(uint32_t crc, uint8_t byte)
 {
@@ -119,19 +129,19 @@ int main(void)
 {
     tf_uart_init();
     if (tinyfuse_app_init() != TINYFUSE_APP_OK) {
-        tf_uart_text("{\"error\":\"bundle hash\",\"app\":\"");
+        write_text("{\"error\":\"bundle hash\",\"app\":\"");
         write_hash(tinyfuse_app_bundle_hash);
-        tf_uart_text("\",\"model\":\"");
+        write_text("\",\"model\":\"");
         write_hash(tinyfuse_model_bundle_hash);
-        tf_uart_text("\"}\n");
+        write_text("\"}\n");
         for (;;) {
         }
     }
-    tf_uart_text("tinyfuse app ready bundle=");
+    write_text("tinyfuse app ready bundle=");
     write_hash(tinyfuse_app_bundle_hash);
-    tf_uart_text(" window_bytes=");
+    write_text(" window_bytes=");
     write_number(window_bytes());
-    tf_uart_text("\n");
+    write_text("\n");
     for (;;) {
         wait_for_magic();
         uint32_t crc = 0xFFFFFFFFu;
@@ -143,9 +153,9 @@ int main(void)
         }
         uint32_t sent = read_word(0);
         if ((crc ^ 0xFFFFFFFFu) != sent) {
-            tf_uart_text("bad ");
+            write_text("bad ");
             write_number(seq);
-            tf_uart_text("\n");
+            write_text("\n");
             continue;
         }
         union {
@@ -153,8 +163,8 @@ int main(void)
             double value;
         } time = {{head[0], head[1]}};
         run_window(time.value, head[2]);
-        tf_uart_text("ok ");
+        write_text("ok ");
         write_number(seq);
-        tf_uart_text("\n");
+        write_text("\n");
     }
 }
