@@ -38,7 +38,7 @@ def test_the_wheel_has_one_top_level_name(wheel):
     for needed in ("tinyfuse/core/bundle.py", "tinyfuse/sensors/preprocess.py",
                    "tinyfuse/fusion/pipeline.py", "tinyfuse/firmware/runtime/tf_conv.c",
                    "tinyfuse/firmware/boards/harness/main.c",
-                   "tinyfuse/firmware/boards/stm32/app_uart_main.c",
+                   "tinyfuse/firmware/boards/image/app_uart_main.c",
                    "tinyfuse/apps/factory/app.toml", "tinyfuse/py.typed"):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
