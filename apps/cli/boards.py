@@ -1,4 +1,5 @@
-"""`tinyfuse boards`: the table of emulated boards that `tinyfuse deploy --board` runs on."""
+"""`tinyfuse boards`: the table of emulated boards that `tinyfuse deploy --board` runs on, and
+(``--images``) the boards that `tinyfuse export --format stm32|nrf52 --board` builds for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from tinyfuse.firmware.boards import BOARDS, KIB, Board
 
 COLUMNS = ("board", "core", "FPU", "DSP", "flash", "RAM", "console", "instr/tick", "QEMU")
+IMAGE_COLUMNS = ("board", "format", "chip", "flash", "RAM", "serial port", "QEMU")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "board, the instruction-count resolution (instructions per timer tick under QEMU "
         "-icount shift=0) and the QEMU machine. Names in brackets are aliases.",
     )
+    parser.add_argument("--images", action="store_true",
+                        help="list instead the boards of `tinyfuse export --format stm32|nrf52 "
+                        "--board` (the whole app as a flashable image)")
     parser.set_defaults(handler=run)
 
 
@@ -29,9 +34,19 @@ def row(board: Board) -> tuple[str, ...]:
             f"{board.qemu} -M {board.machine}")
 
 
+def image_row(board) -> tuple[str, ...]:
+    """The printed cells of one board of ``firmware.exports.image.BOARDS``."""
+    return (board.name, board.format, board.description,
+            f"{board.flash.length_bytes // KIB:,} KiB", f"{board.ram.length_bytes // KIB:,} KiB",
+            board.port, f"-M {board.machine}" if board.machine else "-")
+
+
 def run(args: argparse.Namespace) -> int:
-    rows = [COLUMNS, *(row(board) for board in BOARDS)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    from tinyfuse.firmware.exports import image
+
+    rows = [IMAGE_COLUMNS, *(image_row(b) for b in image.BOARDS.values())] if args.images \
+        else [COLUMNS, *(row(board) for board in BOARDS)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for cells in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
               .rstrip())

@@ -141,6 +141,10 @@ def test_cli_lists_the_seven_boards(capsys):
                  "netduinoplus2", "riscv32-virt"):
         assert sum(line.startswith(name) for line in printed) == 1, name
     assert "[qemu-m4]" in printed[1]
+    assert cli_main(["boards", "--images"]) == 0
+    images = capsys.readouterr().out.splitlines()
+    assert len(images) == 1 + 4 and images[0].startswith("board  format")
+    assert any(line.startswith("microbit ") and "-M microbit" in line for line in images)
 
 
 def test_a_model_too_big_for_the_microbit_is_refused_in_one_line(tmp_path, capsys):
