@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "serial:/dev/ttyACM0[:115200]")
     parser.add_argument("--on-board", default=None, metavar="serial:PORT[:BAUD]",
                         help="hardware in the loop: send each window of the stream to a board "
-                        "that runs `tinyfuse export --format stm32` and raise its decisions "
+                        "that runs `tinyfuse export --format stm32|nrf52` and raise its decisions "
                         "(the board scores and decides, not the host)")
     parser.add_argument("--stream", choices=STREAMS, default="episodes",
                         help="simulated order: episodes (runs of 3-6 windows of one class, "
