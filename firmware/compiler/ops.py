@@ -141,6 +141,10 @@ def _conv_like(ctx: OpContext, depthwise: bool) -> OpCode:
             raise ctx.fail(f"depthwise filter {list(filt.shape)} does not fit input channels "
                            f"{in_c} and output channels {out_c}")
         multiplier, filter_in_c = out_c // in_c, 1
+        if o["depth_multiplier"] != multiplier:  # TFLite Micro loops over the option's value
+            raise ctx.fail(f"depth_multiplier {o['depth_multiplier']} does not match input "
+                           f"channels {in_c} and output channels {out_c} (expected "
+                           f"{multiplier})")
     else:
         if fo != out_c or in_c % f_c or out_c % (in_c // f_c):
             raise ctx.fail(f"filter {list(filt.shape)} does not fit input channels {in_c} "

@@ -84,6 +84,9 @@ def _need_prob_output(ctx: OpContext) -> None:
 
 def softmax(ctx: OpContext) -> OpCode:
     inp, out = ctx.tensor(0), ctx.output
+    if out.shape != inp.shape:  # TFLite Micro writes only the input's elements
+        raise ctx.fail(f"output {out.label()} has shape {list(out.shape)}, but the input "
+                       f"{inp.label()} has {list(inp.shape)}")
     in_scale, _ = _qp(ctx, inp)
     _need_prob_output(ctx)
     depth = inp.shape[-1] if inp.shape else 1

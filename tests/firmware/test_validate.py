@@ -1,6 +1,7 @@
 """The graph validator refuses the structural corruptions that used to crash, hang or compile
 wrong C: an op reading its own output, ops out of order, a tensor written twice, repeated graph
-inputs, an out-of-range zero point, a convolution without its filter."""
+inputs, an out-of-range zero point, a convolution without its filter, a depthwise
+depth_multiplier or a softmax output shape TFLite Micro would not fill."""
 
 from __future__ import annotations
 
@@ -81,3 +82,29 @@ def test_an_arena_no_microcontroller_has_is_refused(monkeypatch):
     monkeypatch.setattr(plan, "MAX_ARENA_BYTES", 64)
     with pytest.raises(ExportError, match=r"arena, more than 64 \(no microcontroller"):
         compile_model(tflite)
+
+
+def test_a_depth_multiplier_or_softmax_shape_tflite_micro_would_not_fill_is_refused():
+    from tinyfuse.firmware.compiler import ops, ops_misc
+
+    conv = read_model(cached_tflite("conv"))
+
+    def lower_op(op, tensors=conv.tensors):
+        ctx = ops.OpContext(op=op, tensors=tensors, name="op", pointer=lambda _: "0")
+        return (ops.depthwise_conv_2d if op.op == "DEPTHWISE_CONV_2D" else ops_misc.softmax)(ctx)
+
+    depthwise = conv.operators[_first(conv, "DEPTHWISE_CONV_2D")]
+    lower_op(depthwise)
+    for bad in (0, 1, 3):
+        options = {**depthwise.options, "depth_multiplier": bad}
+        with pytest.raises(ExportError, match=rf"depth_multiplier {bad} does not match input "
+                                              r"channels 6 and output channels 12 \(expected 2"):
+            lower_op(dataclasses.replace(depthwise, options=options))
+    softmax = conv.operators[_first(conv, "SOFTMAX")]
+    lower_op(softmax)
+    tensors = list(conv.tensors)
+    out = tensors[softmax.outputs[0]]
+    tensors[out.index] = dataclasses.replace(out, shape=(1, 32773))
+    with pytest.raises(ExportError, match=r"SOFTMAX\): output .* has shape \[1, 32773\], but "
+                                          r"the input .* has \[1, 5\]"):
+        lower_op(softmax, tuple(tensors))
