@@ -82,11 +82,17 @@ def _need_prob_output(ctx: OpContext) -> None:
         raise ctx.fail(f"int8 output must have scale 1/256 and zero point -128, got {scale}, {zp}")
 
 
-def softmax(ctx: OpContext) -> OpCode:
-    inp, out = ctx.tensor(0), ctx.output
-    if out.shape != inp.shape:  # TFLite Micro writes only the input's elements
+def _same_shape(ctx: OpContext, inp, out) -> None:
+    """An element-wise op's output must have its input's shape: TFLite Micro sizes the loop by
+    the input, so a larger output is left partly unwritten and a smaller one overrun."""
+    if out.shape != inp.shape:
         raise ctx.fail(f"output {out.label()} has shape {list(out.shape)}, but the input "
                        f"{inp.label()} has {list(inp.shape)}")
+
+
+def softmax(ctx: OpContext) -> OpCode:
+    inp, out = ctx.tensor(0), ctx.output
+    _same_shape(ctx, inp, out)
     in_scale, _ = _qp(ctx, inp)
     _need_prob_output(ctx)
     depth = inp.shape[-1] if inp.shape else 1
@@ -103,6 +109,7 @@ def softmax(ctx: OpContext) -> OpCode:
 
 def logistic(ctx: OpContext) -> OpCode:
     inp, out = ctx.tensor(0), ctx.output
+    _same_shape(ctx, inp, out)
     in_scale, in_zp = _qp(ctx, inp)
     _need_prob_output(ctx)
     fraction, left_shift = np.frexp(in_scale * float(1 << 27))
@@ -117,6 +124,7 @@ def logistic(ctx: OpContext) -> OpCode:
 
 def quantize(ctx: OpContext) -> OpCode:
     inp, out = ctx.tensor(0), ctx.output
+    _same_shape(ctx, inp, out)
     in_scale, in_zp = _qp(ctx, inp)
     out_scale, out_zp = _qp(ctx, out)
     multiplier, shift = quantize_multiplier(in_scale / out_scale)
