@@ -33,14 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from tinyfuse.apps.alerts import LocalOutbox
-from tinyfuse.apps.confirm import Confirmations, QueueConfirm
+from tinyfuse.apps.device_check import (
+    app_check,
+    decision_keys,
+    lsb_differences,
+    mismatches,
+    record_keys,
+)
 from tinyfuse.apps.policy import Policy, initial_state, step
-from tinyfuse.apps.runner import episodes, replay, run_stream
-from tinyfuse.apps.scoring import HostScorer
+from tinyfuse.apps.runner import episodes, replay
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.quant import dequantize
-from tinyfuse.firmware import app_c, deploy, frontend_c
+from tinyfuse.firmware import app_c, frontend_c
 from tinyfuse.firmware.boards import find_board
 from tinyfuse.firmware.host import HostModel
 from tinyfuse.sensors.preprocess import Preprocessor
@@ -77,23 +81,6 @@ def demo_stream(*, n_per_class: int = 10, seed: int = 7) -> list[tuple[float, An
     return stream
 
 
-def windows_of(bundle: Bundle, stream: Sequence[tuple[float, Any]]) -> list[app_c.Window]:
-    return [app_c.Window(time_s=float(t), raw={n: s.data.get(n) for n in bundle.modalities})
-            for t, s in stream]
-
-
-def host_run(bundle: Bundle, policy: Policy, stream: Sequence[tuple[float, Any]],
-             outbox: Path):
-    """``run_stream`` as ``tinyfuse run`` wires it (compiled-C scorer, a local outbox, nobody
-    answering) and the int8 inputs of each window (the same Preprocessor calls)."""
-    result = run_stream(iter(stream), scorer=HostScorer(bundle), policy=policy,
-                        sink=LocalOutbox(outbox), confirmations=Confirmations(QueueConfirm()),
-                        device="bench", monitor_drift=False)
-    pre = Preprocessor.from_bundle(bundle)
-    inputs = [pre.int8_inputs(pre.features(sample)) for _, sample in stream]
-    return result, inputs
-
-
 def _c_feature_inputs(bundle: Bundle, stream, work_dir: Path) -> list[list[np.ndarray]]:
     """The host's standardisation + quantisation of the C front-ends' features (host gcc)."""
     pre = Preprocessor.from_bundle(bundle)
@@ -108,12 +95,6 @@ def _c_feature_inputs(bundle: Bundle, stream, work_dir: Path) -> list[list[np.nd
     return rows
 
 
-def _lsb(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) -> np.ndarray:
-    return np.concatenate([np.abs(np.concatenate([x.reshape(-1) for x in ra]).astype(int)
-                                  - np.concatenate([y.reshape(-1) for y in rb]).astype(int))
-                           for ra, rb in zip(a, b, strict=True)])
-
-
 def _records_by_policy(bundle: Bundle, policy: Policy, scores: np.ndarray, stream,
                        missing: Sequence[tuple[str, ...]]) -> list[tuple]:
     """``policy.step`` over the board's int8 scores (dequantised as the host scorer does)."""
@@ -122,70 +103,33 @@ def _records_by_policy(bundle: Bundle, policy: Policy, scores: np.ndarray, strea
         values = dequantize(row, scale=bundle.output.scale, zero_point=bundle.output.zero_point)
         state, decision = step(policy, state, values, now_s=float(time_s), missing=gone)
         if decision is not None:
-            found.append(_key(decision.time_s, decision.label, decision.needs_confirmation,
-                              decision.missing))
+            found.extend(decision_keys([decision]))
     return found
-
-
-def _key(time_s: float, label: str, needs: bool, missing: Sequence[str]) -> tuple:
-    return round(float(time_s), 3), label, "awaiting" if needs else "raised", tuple(missing)
 
 
 def replay_parity(bundle: Bundle, *, policy: Policy, stream, board: str,
                   work_dir: Path) -> tuple[dict[str, Any], app_c.AppRun]:
     """Every comparison of the module docstring for one board; returns (counts, board run)."""
-    result, host_inputs = host_run(bundle, policy, stream, work_dir / "outbox")
-    run = app_c.run_app_on_qemu(bundle, windows_of(bundle, stream), board=board,
-                                work_dir=work_dir / board, policy=policy)
+    counts, run, result = app_check(bundle, stream, board=board, work_dir=work_dir,
+                                    policy=policy)
     same_features = _c_feature_inputs(bundle, stream, work_dir / "host_fe")
     model = HostModel.build(bundle.tflite, bundle=bundle)
     host_scores = np.stack([np.asarray(model.run(row)[0]).reshape(-1) for row in run.inputs])
     missing = [s.missing for s in result.steps]
-    board_keys = [_key(r["t"], r["label"], r["state"] == "awaiting", r["missing"])
-                  for r in run.records]
-    host_keys = [_key(a.decision.time_s, a.decision.label, a.decision.needs_confirmation,
-                      a.decision.missing) for a in result.alerts.values()]
     replayed = _records_by_policy(bundle, policy, run.scores, stream, missing)
-    host_lsb, fe_lsb = _lsb(host_inputs, run.inputs), _lsb(same_features, run.inputs)
-    counts = {
-        "board": board, "windows": len(stream), "input_elements": int(host_lsb.size),
-        "inputs_differing_host_python_features": int((host_lsb > 0).sum()),
-        "inputs_max_lsb_host_python_features": int(host_lsb.max()),
-        "inputs_differing_same_c_features": int((fe_lsb > 0).sum()),
+    counts.update({
+        "inputs_differing_same_c_features": int(
+            (lsb_differences(same_features, run.inputs) > 0).sum()),
         "scores_differing_same_inputs": int((host_scores != run.scores).sum()),
         "host_scores_differing": int(sum(
             not np.array_equal(dequantize(b, scale=bundle.output.scale,
                                           zero_point=bundle.output.zero_point),
                                np.asarray(s.scores, np.float32))
             for b, s in zip(run.scores, result.steps, strict=True))),
-        "board_decisions": len(board_keys), "host_decisions": len(host_keys),
-        "policy_replay_mismatches": _mismatches(replayed, board_keys),
-        "decision_mismatches": _mismatches(host_keys, board_keys),
-        "windows_with_missing_modality": sum(bool(m) for m in missing),
+        "policy_replay_mismatches": mismatches(replayed, record_keys(run.records)),
         "records": run.lines,
-    }
+    })
     return counts, run
-
-
-def _mismatches(a: Sequence[tuple], b: Sequence[tuple]) -> int:
-    return len(set(a) ^ set(b)) + abs(len(a) - len(set(a))) + abs(len(b) - len(set(b)))
-
-
-def size_row(run: app_c.AppRun) -> dict[str, int]:
-    """Flash and RAM of the whole app (front-ends, model, policy, app; no harness)."""
-    sizes = deploy.size_report(run.elf)
-    return {"flash_bytes": sizes.flash_bytes, "text_bytes": sizes.text_bytes,
-            "rodata_bytes": sizes.rodata_bytes, "data_bytes": sizes.data_bytes,
-            "bss_bytes": sizes.bss_bytes, "stack_bytes": run.stack_bytes,
-            "ram_bytes": sizes.data_bytes + sizes.bss_bytes + run.stack_bytes}
-
-
-def instruction_row(run: app_c.AppRun) -> dict[str, int]:
-    """Mean instructions per window of each stage, and the max of the total."""
-    mean = run.instructions.mean(axis=0)
-    return {"frontends": round(float(mean[0])), "model": round(float(mean[1])),
-            "policy": round(float(mean[2])), "total": round(float(mean.sum())),
-            "total_max": int(run.instructions.sum(axis=1).max())}
 
 
 def small_bundle(out: Path) -> Bundle:
@@ -235,9 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for board in args.boards:
             counts, run = replay_parity(bundle, policy=policy, stream=stream, board=board,
                                         work_dir=work / board)
-            rows.append({**counts, "instructions_per_window": instruction_row(run),
-                         "instructions_per_tick": find_board(board).instructions_per_tick,
-                         **size_row(run)})
+            rows.append({**counts,
+                         "instructions_per_tick": find_board(board).instructions_per_tick})
             log.info("%s: %s", board, {k: v for k, v in counts.items() if k != "records"})
     report = {"bundle_hash": bundle.bundle_hash, "app": bundle.app,
               "policy": policy.to_dict(), "command": "python -m bench.app_c", "boards": rows}

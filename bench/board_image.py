@@ -31,13 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.app_c import demo_policy, demo_stream, small_bundle
-from tinyfuse.apps.alerts import LocalOutbox
-from tinyfuse.apps.confirm import Confirmations, QueueConfirm
-from tinyfuse.apps.runner import bundle_policy, episodes, replay, run_stream
-from tinyfuse.apps.scoring import HostScorer
+from tinyfuse.apps.device_check import decision_keys, host_keys, host_run, mismatches, windows_of
+from tinyfuse.apps.runner import bundle_policy, episodes, replay
 from tinyfuse.apps.serial_gateway import BoardLink, board_windows
 from tinyfuse.core.bundle import Bundle
-from tinyfuse.firmware import app_c, deploy
+from tinyfuse.firmware import deploy
 from tinyfuse.firmware.exports import export_files, write_export
 from tinyfuse.firmware.exports.image import BOARDS, emulator_command, image_files
 
@@ -69,30 +67,23 @@ def image_row(bundle_dir: Path, board: str, out: Path) -> dict[str, Any]:
 def replay_row(bundle: Bundle, board_name: str, elf: Path,
                stream: Sequence[tuple[float, Any]], work: Path) -> dict[str, Any]:
     """The stream through the emulated image of ``board_name`` against the host run."""
-    policy = bundle_policy(bundle)
-    result = run_stream(iter(stream), scorer=HostScorer(bundle), policy=policy,
-                        sink=LocalOutbox(work / f"host_outbox_{board_name}"),
-                        confirmations=Confirmations(QueueConfirm()), device="bench",
-                        monitor_drift=False)
-    host = sorted((a.decision.label, a.decision.time_s, a.decision.needs_confirmation,
-                   a.decision.missing) for a in result.alerts.values())
-    windows = [app_c.Window(time_s=float(t), raw={n: s.data.get(n) for n in bundle.modalities})
-               for t, s in stream]
+    result, _ = host_run(bundle, bundle_policy(bundle), stream,
+                         work / f"host_outbox_{board_name}")
+    host = host_keys(result)
     started = time.monotonic()
     with deploy.qemu_on_pty(emulator_command(elf, board_name)) as (qemu, port):
         link = BoardLink(port, bundle=bundle, ready_s=0)
         deploy.qemu_continue(qemu)
         ready = link.wait_ready(30)
-        decisions = list(link.replay(board_windows(bundle, windows)))
+        decisions = list(link.replay(board_windows(bundle, windows_of(bundle, stream))))
         summary = link.summary()
         link.close()
-    board = sorted((d.label, d.time_s, d.needs_confirmation, d.missing) for d in decisions)
+    board = decision_keys(decisions)
     return {"board": board_name, "windows": summary["windows"],
             "dropped_windows": summary["dropped_windows"], "ready_line": ready,
             "rejected_records": summary["rejected"], "host_decisions": len(host),
             "board_decisions": len(board),
-            "decisions_only_on_host": len(set(host) - set(board)),
-            "decisions_only_on_board": len(set(board) - set(host)),
+            "decision_mismatches": mismatches(host, board),
             "wall_s": round(time.monotonic() - started, 1)}
 
 

@@ -192,14 +192,12 @@ def _board_link(args: argparse.Namespace, bundle):
 
 
 def _board_decisions(link, bundle, samples: list, period_s: float):
+    from tinyfuse.apps.device_check import windows_of
     from tinyfuse.apps.runner import replay
     from tinyfuse.apps.serial_gateway import board_windows
-    from tinyfuse.firmware.app_c import Window
 
-    windows = [Window(time_s=float(t), raw={name: sample.data.get(name)
-                                            for name in bundle.modalities})
-               for t, sample in replay(samples, period_s=period_s)]
-    return link.replay(board_windows(bundle, windows))
+    return link.replay(board_windows(bundle, windows_of(bundle, replay(samples,
+                                                                        period_s=period_s))))
 
 
 def _print_serial(serial: dict) -> None:

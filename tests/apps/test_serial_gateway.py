@@ -17,6 +17,7 @@ import pytest
 
 from bench import app_c as bench
 from tests.apps.test_alert_payload import SCHEMA, problems
+from tinyfuse.apps import device_check
 from tinyfuse.apps.alerts import read_local
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.serial_gateway import (
@@ -110,15 +111,15 @@ def test_a_record_of_another_bundle_or_an_app_error_stops_the_run():
 
 
 def _expected(bundle: Bundle, tmp_path: Path):
-    """What `tinyfuse run` raises when the host scores the bench stream (device "bench")."""
+    """What `tinyfuse run` raises when the host scores the bench stream (device "check")."""
     policy, stream = bench.demo_policy(bundle), bench.demo_stream()
-    result, _ = bench.host_run(bundle, policy, stream, tmp_path / "host_outbox")
+    result, _ = device_check.host_run(bundle, policy, stream, tmp_path / "host_outbox")
     return sorted((a.alert_id, a.decision.label, a.decision.time_s, a.decision.needs_confirmation)
                   for a in result.alerts.values())
 
 
 def _gateway(bundle_dir: Path, port: str, out: Path, *extra: str) -> int:
-    return main(["run", str(bundle_dir), "--source", f"serial:{port}", "--device", "bench",
+    return main(["run", str(bundle_dir), "--source", f"serial:{port}", "--device", "check",
                  "--out", str(out), "--idle-s", "20", *extra])
 
 
@@ -139,7 +140,7 @@ def test_the_gateway_on_a_pty_raises_the_host_runs_alerts(bundle_dir, tmp_path, 
     bundle = Bundle.read(bundle_dir)
     host_app = app_c.HostApp(app_c.generate_app(bundle, policy=bench.demo_policy(bundle)),
                              compile_bundle(bundle), tmp_path / "host_app")
-    records = host_app.run(bench.windows_of(bundle, bench.demo_stream())).lines
+    records = host_app.run(device_check.windows_of(bundle, bench.demo_stream())).lines
     master, slave = os.openpty()
     port = os.ttyname(slave)
 
@@ -203,7 +204,7 @@ def test_the_gateway_on_the_emulated_uart_board(bundle_dir, tmp_path):
     run_dir = tmp_path / "qemu"
     run_dir.mkdir()
     (run_dir / "windows.bin").write_bytes(app_c.windows_bytes(
-        app, bench.windows_of(bundle, bench.demo_stream())))
+        app, device_check.windows_of(bundle, bench.demo_stream())))
     command = board.qemu_command(Path(elf).resolve())
     command[0] = deploy._tool(command[0], board.family)
     monitor = command.index("-monitor")

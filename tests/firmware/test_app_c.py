@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bench import app_c as bench
+from tinyfuse.apps import device_check
 from tinyfuse.apps.policy import Policy, initial_state, step
 from tinyfuse.core.bundle import Bundle
 from tinyfuse.core.errors import DeployError, ExportError
@@ -208,7 +209,7 @@ def test_the_board_app_replays_the_host_run(bundle_dir, tmp_path, board):
 @pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc / qemu-system-arm not installed")
 def test_the_app_refuses_a_model_of_another_bundle(bundle_dir, tmp_path):
     bundle = Bundle.read(bundle_dir)
-    windows = bench.windows_of(bundle, bench.demo_stream(n_per_class=1))
+    windows = device_check.windows_of(bundle, bench.demo_stream(n_per_class=1))
     with pytest.raises(DeployError, match="(?s)exited with 30.*bundle hash is not the app's"):
         app_c.run_app_on_qemu(bundle, windows, work_dir=tmp_path, app_hash="0" * 64)
     line = (Path(tmp_path) / "run" / "records.jsonl").read_text()
@@ -245,8 +246,8 @@ def test_the_host_compiled_app_replays_the_host_run(bundle_dir, host_app, tmp_pa
     without the cross tools."""
     bundle = Bundle.read(bundle_dir)
     policy, stream = bench.demo_policy(bundle), bench.demo_stream()
-    result, host_inputs = bench.host_run(bundle, policy, stream, tmp_path / "outbox")
-    run = host_app.run(bench.windows_of(bundle, stream))
+    result, host_inputs = device_check.host_run(bundle, policy, stream, tmp_path / "outbox")
+    run = host_app.run(device_check.windows_of(bundle, stream))
     assert all(np.array_equal(np.concatenate([a.reshape(-1) for a in h]), np.concatenate(b))
                for h, b in zip(host_inputs, run.inputs, strict=True))
     assert [(r["t"], r["label"]) for r in run.records] == [
@@ -261,4 +262,4 @@ def test_the_host_compiled_app_refuses_another_bundles_model(bundle_dir, tmp_pat
                           compile_bundle(bundle), tmp_path)
     assert other.init() == -2
     with pytest.raises(DeployError, match="another bundle"):
-        other.run(bench.windows_of(bundle, bench.demo_stream(n_per_class=1)))
+        other.run(device_check.windows_of(bundle, bench.demo_stream(n_per_class=1)))

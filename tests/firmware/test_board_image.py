@@ -16,6 +16,7 @@ import pytest
 
 from bench import app_c as bench
 from tests.firmware.test_app_c import HAVE_ARM
+from tinyfuse.apps import device_check
 from tinyfuse.apps.cli import main
 from tinyfuse.apps.runner import bundle_policy
 from tinyfuse.apps.serial_gateway import BoardLink, board_windows, window_frame
@@ -104,7 +105,7 @@ def _paused_board(elf: Path, board: str = "netduinoplus2"):
 
 
 def _host_decisions(bundle: Bundle, stream, outbox: Path) -> list[tuple]:
-    result, _ = bench.host_run(bundle, bundle_policy(bundle), stream, outbox)
+    result, _ = device_check.host_run(bundle, bundle_policy(bundle), stream, outbox)
     return sorted((a.decision.label, a.decision.time_s, a.decision.needs_confirmation,
                    a.decision.missing) for a in result.alerts.values())
 
@@ -123,12 +124,13 @@ def test_the_image_replays_the_host_run_on_an_emulated_board(bundle_dir, tmp_pat
         deploy.qemu_continue(qemu)
         assert link.wait_ready(30)
         frame = bytearray(window_frame(99, board_windows(
-            bundle, bench.windows_of(bundle, stream[:1]))[0]))
+            bundle, device_check.windows_of(bundle, stream[:1]))[0]))
         frame[30] ^= 0xFF  # one damaged byte
         link._send(b"noise TFW" + bytes(frame))
         while link._take(link._pump(0.1)) != "bad 99":
             pass
-        decisions = list(link.replay(board_windows(bundle, bench.windows_of(bundle, stream))))
+        windows = board_windows(bundle, device_check.windows_of(bundle, stream))
+        decisions = list(link.replay(windows))
         summary = link.summary()
         link.close()
     assert summary["windows"] == len(stream) and summary["dropped_windows"] == 0
