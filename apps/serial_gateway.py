@@ -17,6 +17,11 @@ grow memory. A record that breaks the format is rejected with a one-line warning
 field; a record of another bundle (its ``bundle`` prefix is not this bundle's hash) ends the
 run with an error: the board runs another model than the one the alerts would be labelled
 with.
+
+:class:`BoardLink` is the other direction too (``tinyfuse run --on-board serial:PORT``,
+hardware in the loop): it sends a board that runs ``tinyfuse export --format stm32|nrf52``'s
+image one CRC-checked window frame at a time (``firmware/boards/image/app_uart_main.c``) and
+yields the decisions the board sends back.
 """
 
 from __future__ import annotations
