@@ -187,8 +187,9 @@ uint32 missing-modality mask, uint32 0, the raw float32 samples of every modalit
 bundle's order, then the CRC-32 (zlib's) of everything after `TFWN`. The board answers
 `ok <seq>` (or `bad <seq>` on a CRC mismatch) after the window, preceded by one JSON record
 line when the policy decided. Send the next frame after that line.
-`tinyfuse.apps.serial_gateway.BoardLink` speaks this from the host, and
-`tinyfuse run BUNDLE --source serial:PORT` turns the records into alerts. Classes:
+`tinyfuse run BUNDLE --on-board serial:PORT` replays a recorded or simulated stream through
+the board this way and raises its decisions as alerts (`tinyfuse.apps.serial_gateway`).
+Classes:
 {', '.join(sources.labels)}.
 """
 
