@@ -14,9 +14,10 @@
  *   "TFWN"  uint32 seq  float64 t_s  uint32 missing mask  uint32 reserved
  *   raw float32 samples of every modality (tinyfuse_app_raw_floats[i], modality 0 first)
  *   uint32 CRC-32 (IEEE 802.3, as zlib.crc32) of everything after "TFWN"
- * The board hunts for "TFWN" byte by byte, so a frame cut short or noise on the line costs
- * that frame only. The host sends the next frame after the "ok"/"bad" line of the last one
- * (the receive side is polled, with a few bytes of buffer at most: no interrupt is used). */
+ * The board hunts for "TFWN" byte by byte, so noise between frames costs nothing and a damaged
+ * frame costs that frame (a frame cut short also swallows the start of the next one). The
+ * host sends the next frame after the "ok"/"bad" line of the last one (the receive side is
+ * polled, with a few bytes of buffer at most: no interrupt is used). */
 #include <stdint.h>
 
 #include "uart.h"
@@ -60,7 +61,7 @@ static uint32_t read_bytes(void *target, uint32_t length, uint32_t crc)
 static uint32_t read_word(uint32_t *crc)
 {
     uint8_t bytes[4];
-    if (crc != 0) {
+    if (crc != (uint32_t *)0) {
         *crc = read_bytes(bytes, 4u, *crc);
     } else {
         (void)read_bytes(bytes, 4u, 0u);
