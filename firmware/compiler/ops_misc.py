@@ -59,8 +59,11 @@ def concatenation(ctx: OpContext) -> OpCode:
     inputs = [ctx.tensor(i) for i in range(len(ctx.op.inputs))]
     outer = int(np.prod(out.shape[:axis], dtype=np.int64))
     inner = []
+    out_qp = _qp(ctx, out)
     for tensor in inputs:
-        _qp(ctx, tensor)
+        if _qp(ctx, tensor) != out_qp:  # TFLite Micro's int8 concatenation does not rescale
+            raise ctx.fail(f"input {tensor.label()} has scale/zero point {_qp(ctx, tensor)}, "
+                           f"the output has {out_qp}: they must be equal")
         if tensor.is_const:
             raise ctx.fail(f"constant input {tensor.label()} is not supported")
         if len(tensor.shape) != rank or tensor.shape[:axis] != out.shape[:axis]:
@@ -68,7 +71,6 @@ def concatenation(ctx: OpContext) -> OpCode:
         inner.append(int(np.prod(tensor.shape[axis:], dtype=np.int64)))
     if sum(inner) * outer != out.elements:
         raise ctx.fail("input sizes do not add up to the output size")
-    _qp(ctx, out)
     pointers = ", ".join(ctx.pointer(t.index) for t in inputs)
     decls = (c_array("int32_t", f"{ctx.name}_inner", inner),)
     call = (f"{{ const int8_t *ins[{len(inputs)}] = {{{pointers}}}; tf_concat_s8({len(inputs)}, "

@@ -15,6 +15,7 @@ from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler import schema as S
 from tinyfuse.firmware.compiler.flatbuf import Table, root_table
 from tinyfuse.firmware.compiler.validate import check_graph
+from tinyfuse.firmware.compiler.verify import verify_model
 
 MAX_ELEMENTS = 1 << 28  # larger tensors cannot be meant for a microcontroller
 
@@ -99,10 +100,12 @@ def read_model(tflite_bytes: bytes) -> Graph:
     Raises
     ------
     ExportError
-        The bytes are not a TFLite model, a table/field is out of bounds or inconsistent, or
-        the graph breaks a rule of ``tinyfuse.firmware.compiler.validate``.
+        The bytes are not a TFLite model, a table/field (any of the schema's, see
+        ``tinyfuse.firmware.compiler.verify``) is out of bounds or inconsistent, or the graph
+        breaks a rule of ``tinyfuse.firmware.compiler.validate``.
     """
     buf = bytes(tflite_bytes)
+    verify_model(buf)  # the whole flatbuffer, fields the compiler does not read included
     model = root_table(buf, S.FILE_IDENTIFIER, "TFLite model")
     version = model.scalar(S.MODEL_VERSION, "uint32")
     if version != 3:
