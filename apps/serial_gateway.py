@@ -342,7 +342,7 @@ class BoardLink(_Port):
         while self.reader.others:
             line = self.reader.others.popleft()
             if line.startswith(READY):
-                named = line[len(READY):].split()[0] if line[len(READY):].split() else ""
+                named = (line[len(READY):].split() or [""])[0]
                 if named != self.bundle_hash[:HASH_PREFIX_CHARS]:
                     raise DeployError(f"{self.port}: the board runs bundle {named!r}, not "
                                       f"{self.bundle_hash[:HASH_PREFIX_CHARS]!r}")

@@ -113,9 +113,12 @@ class Board:
         return tuple(sources)
 
     def harness_defines(self) -> tuple[str, ...]:
-        """Preprocessor flags that select the tick counter."""
+        """Preprocessor flags that select the tick counter (and, on a UART board, find the
+        real-board image's ``uart.h``, whose STM32 driver the harness shares)."""
         kind = self.timer.upper().replace("-", "_")
-        return (f"-DHARNESS_TIMER_{kind}=1", f"-DHARNESS_TIMER_BASE={self.timer_base:#x}u")
+        uart = (f"-I{BOARDS_DIR / 'image'}",) if self.console == "usart1" else ()
+        return (f"-DHARNESS_TIMER_{kind}=1", f"-DHARNESS_TIMER_BASE={self.timer_base:#x}u",
+                *uart)
 
     def linker_script(self) -> str:
         """The board's memory map, then ``INCLUDE sections.ld`` (found with ``-L harness/``)."""

@@ -106,8 +106,7 @@ def _paused_board(elf: Path, board: str = "netduinoplus2"):
 
 def _host_decisions(bundle: Bundle, stream, outbox: Path) -> list[tuple]:
     result, _ = device_check.host_run(bundle, bundle_policy(bundle), stream, outbox)
-    return sorted((a.decision.label, a.decision.time_s, a.decision.needs_confirmation,
-                   a.decision.missing) for a in result.alerts.values())
+    return sorted(device_check.host_keys(result))
 
 
 @pytest.mark.slow
@@ -135,7 +134,7 @@ def test_the_image_replays_the_host_run_on_an_emulated_board(bundle_dir, tmp_pat
         link.close()
     assert summary["windows"] == len(stream) and summary["dropped_windows"] == 0
     assert not summary["rejected"]
-    board = sorted((d.label, d.time_s, d.needs_confirmation, d.missing) for d in decisions)
+    board = sorted(device_check.decision_keys(decisions))
     assert board == _host_decisions(bundle, stream, tmp_path / "outbox") and len(board) >= 1
 
 
@@ -166,6 +165,6 @@ def test_tinyfuse_run_on_board_raises_the_boards_decisions(bundle_dir, tmp_path,
     assert summary["board"]["windows"] == len(stream)
     relayed = [r["payload"] for r in read_local(tmp_path / "run" / "outbox" / "alerts.jsonl")]
     first = {p["alert_id"]: p["decision"] for p in reversed(relayed)}
-    board = sorted((d["label"], d["time_s"], d["needs_confirmation"], tuple(d["missing"]))
-                   for d in first.values())
+    board = sorted(device_check.decision_key(d["time_s"], d["label"], d["needs_confirmation"],
+                                             d["missing"]) for d in first.values())
     assert board == _host_decisions(bundle, stream, tmp_path / "outbox")

@@ -4,7 +4,7 @@
 #include "board.h"
 #include "uart.h"
 
-void tf_uart_init(void)
+TF_UART_TEXT void tf_uart_init(void)
 {
     TF_GPIO_OUTSET = 1u << TF_PIN_TX;
     TF_GPIO_DIRSET = 1u << TF_PIN_TX;
@@ -18,7 +18,7 @@ void tf_uart_init(void)
     TF_UART_STARTRX = 1u;
 }
 
-void tf_uart_write(const void *bytes, uint32_t length)
+TF_UART_TEXT void tf_uart_write(const void *bytes, uint32_t length)
 {
     const uint8_t *next = (const uint8_t *)bytes;
     for (uint32_t i = 0; i < length; i++) {
@@ -29,7 +29,7 @@ void tf_uart_write(const void *bytes, uint32_t length)
     }
 }
 
-uint8_t tf_uart_read_byte(void)
+TF_UART_TEXT uint8_t tf_uart_read_byte(void)
 {
     while (TF_UART_RXDRDY == 0u) {
     }

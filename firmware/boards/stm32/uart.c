@@ -4,7 +4,7 @@
 #include "board.h"
 #include "uart.h"
 
-static void pin_alternate(uint32_t pin)
+TF_UART_TEXT static void pin_alternate(uint32_t pin)
 {
     uint32_t shift2 = 2u * pin;
     TF_GPIOA_MODER = (TF_GPIOA_MODER & ~(3u << shift2)) | (2u << shift2);
@@ -17,7 +17,7 @@ static void pin_alternate(uint32_t pin)
     }
 }
 
-void tf_uart_init(void)
+TF_UART_TEXT void tf_uart_init(void)
 {
     TF_RCC_AHB1ENR |= TF_RCC_AHB1ENR_GPIOAEN;
     TF_USART_ENR |= TF_USART_ENR_BIT;
@@ -27,7 +27,7 @@ void tf_uart_init(void)
     TF_USART_CR1 = TF_USART_CR1_UE | TF_USART_CR1_TE | TF_USART_CR1_RE;
 }
 
-void tf_uart_write(const void *bytes, uint32_t length)
+TF_UART_TEXT void tf_uart_write(const void *bytes, uint32_t length)
 {
     const uint8_t *next = (const uint8_t *)bytes;
     for (uint32_t i = 0; i < length; i++) {
@@ -37,7 +37,7 @@ void tf_uart_write(const void *bytes, uint32_t length)
     }
 }
 
-uint8_t tf_uart_read_byte(void)
+TF_UART_TEXT uint8_t tf_uart_read_byte(void)
 {
     while ((TF_USART_SR & TF_USART_SR_RXNE) == 0u) {
     }
