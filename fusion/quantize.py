@@ -6,6 +6,8 @@
   fake-quantized weights (straight-through estimator: the forward pass uses weights snapped to
   the int8 per-channel grid, the gradient updates the float shadow weights as if the snapping
   were the identity), then convert again.
+* Every conversion narrows the logits' int8 range to what a class decision uses
+  (``tinyfuse.fusion.export.narrow_logits``).
 * ``int4-weights``: kernels fine-tuned with 4-bit fake quantization and finally snapped to 16
   levels per output channel (symmetric, ``scale = max|w| / 7``, codes in [-8, 7]) before int8
   conversion; the report gives the accuracy cost and the packed 4-bit weight size.

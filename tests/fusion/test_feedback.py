@@ -211,7 +211,9 @@ def test_feedback_round_trip(bundle_dir, tmp_path, capsys):
     bundle, summary = _answered_run(bundle_dir, folder, tmp_path)
     states = summary["alerts_by_state"]
     answered = states.get("confirmed", 0) + states.get("dismissed", 0)
-    assert states.get("dismissed", 0) >= 2 and len(summary["feedback_examples"]) == answered
+    # both answers occur (how many of each depends on the tiny model's mistakes)
+    assert states.get("dismissed", 0) >= 1 and states.get("confirmed", 0) >= 1
+    assert len(summary["feedback_examples"]) == answered
     # three bad files, and one example recorded by another bundle
     (folder / "corrupt.npz").write_bytes(b"\x00" * 64)
     write_example(folder / "vibration.npz", meta={"app": "posture", "label": "lying"},
