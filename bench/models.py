@@ -112,11 +112,30 @@ def mean_keepdims_model(*, seed: int = 4):
     return model
 
 
+def residual_model(*, seed: int = 5):
+    """Conv -> pointwise expansion (8 to 16 channels) -> depthwise stride 2 -> two 3x3 convs
+    and a residual ADD -> pooled dense head: every overlap the memory plan can use."""
+    keras = _keras()
+    inp = keras.Input((16, 12, 3), batch_size=1, name="x")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(16, 1, activation="relu")(x)
+    skip = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(skip)
+    y = keras.layers.Conv2D(16, 3, padding="same")(y)
+    x = keras.layers.Add()([skip, y])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(4, activation="softmax")(x)
+    model = keras.Model(inp, out)
+    _randomize(model, seed)
+    return model
+
+
 BUILDERS = {
     "conv": (conv_model, {}),
     "fusion": (fusion_model, {}),
     "dense_float": (dense_model, {"float_io": True}),
     "mean_keepdims": (mean_keepdims_model, {}),
+    "residual": (residual_model, {}),
 }
 _CACHE: dict[str, bytes] = {}
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyfuse.core.errors import ExportError
+from tinyfuse.firmware.compiler.overlap import pad_before
 from tinyfuse.firmware.compiler.quant import (
     activation_range,
     effective_scales,
@@ -95,7 +96,7 @@ def _padding(ctx: OpContext, padding: str, in_size: int, k: int, stride: int, di
         expected = (in_size + stride - effective) // stride
     if expected != out_size:
         raise ctx.fail(f"output {axis} is {out_size}, but {padding} padding gives {expected}")
-    return max(((out_size - 1) * stride + effective - in_size) // 2, 0)
+    return pad_before(in_size, k, stride, dilation, out_size)
 
 
 def _shape4(ctx: OpContext, tensor: Tensor, what: str) -> tuple[int, int, int, int]:

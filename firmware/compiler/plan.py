@@ -8,7 +8,12 @@ first, at the lowest aligned offset that does not collide with an already placed
 lifetime overlaps.
 
 Convolutions that can run in place (see :mod:`firmware.compiler.in_place`) write their output
-over an input that dies at that step: the output becomes an alias of the input's buffer.
+over an input that dies at that step: the output becomes an alias of the input's buffer. Other
+convolutions and dense ADDs may overlap the input that dies at their step, the output starting
+a fixed number of bytes before it (see :mod:`firmware.compiler.overlap`); such links join
+tensors into chains that are placed as one unit. Which links to keep is searched: the plan
+from all of them and from none, each one toggled in turn while the arena shrinks (only
+the two starts past ``SEARCH_LINKS`` links).
 
 A kernel that needs working memory gets a scratch buffer alive during its own step only: a
 CONV_2D with a kernel larger than 1x1 gathers one output pixel's receptive field
@@ -24,8 +29,11 @@ from dataclasses import dataclass
 from tinyfuse.core.errors import ExportError
 from tinyfuse.firmware.compiler.in_place import can_run_in_place, in_place_scratch_bytes
 from tinyfuse.firmware.compiler.lower import Program
+from tinyfuse.firmware.compiler.overlap import displacement
 
 ALIGN_BYTES = 16
+SEARCH_LINKS = 64  # past this many overlap links only "all" and "none" are tried
+Link = tuple[int, int, int]  # (input tensor, output tensor, output offset - input offset)
 MAX_ARENA_BYTES = 64 * 1024 * 1024  # 64 MiB: far beyond any microcontroller's RAM
 
 
@@ -47,6 +55,7 @@ class MemoryPlan:
     arena_bytes: int
     alias: dict[int, int]          # views and in-place outputs -> the tensor owning the bytes
     in_place: frozenset[int] = frozenset()   # steps whose output overwrites their input
+    links: tuple[Link, ...] = ()   # kept overlaps: (input, output, output - input offset)
 
     def offset(self, tensor_id: int) -> int:
         """Arena byte offset of any planned tensor (views resolve to their owner)."""
@@ -138,39 +147,114 @@ def lifetimes(program: Program) -> dict[int, tuple[int, int, int]]:
 
 
 def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES) -> MemoryPlan:
-    """Assign every live buffer an arena offset (greedy by size over lifetime intervals)."""
+    """Assign every live buffer an arena offset (greedy by size over lifetime intervals, with
+    the overlap links that give the smallest arena found)."""
     spans = lifetimes(program)
     alias, in_place = plan_in_place(program, spans)
     for step, size in scratch_bytes(program, in_place).items():
         spans[scratch_key(step)] = (size, step, step)
-    order = sorted(spans, key=lambda t: (-spans[t][0], spans[t][1], t))
-    placed: list[Buffer] = []
-    for tensor_id in order:
-        size, first, last = spans[tensor_id]
-        offset = _lowest_offset(placed, size, first, last, align_bytes)
-        placed.append(Buffer(tensor=tensor_id, size_bytes=size, first_step=first,
-                             last_step=last, offset_bytes=offset))
-    arena = max((b.offset_bytes + b.size_bytes for b in placed), default=0)
-    arena = _round_up(arena, align_bytes)
+    links = overlap_links(program, spans, alias, in_place, align_bytes)
+    best_keep = [False] * len(links)
+    best = _place(spans, links, best_keep, align_bytes)
+    for start in ([True] * len(links), [False] * len(links)) if links else ():
+        keep, placed = start, _place(spans, links, start, align_bytes)
+        for k in range(len(links) if len(links) <= SEARCH_LINKS else 0):
+            trial = keep.copy()
+            trial[k] = not trial[k]
+            candidate = _place(spans, links, trial, align_bytes)
+            if _arena(candidate) < _arena(placed):
+                keep, placed = trial, candidate
+        if _arena(placed) < _arena(best):
+            best, best_keep = placed, keep
+    arena = _round_up(_arena(best), align_bytes)
     if arena > MAX_ARENA_BYTES:
         raise ExportError(f"the memory plan needs a {arena:,}-byte arena, more than "
                           f"{MAX_ARENA_BYTES:,} (no microcontroller has that RAM): a corrupt "
                           f"shape, stride or dilation")
-    return MemoryPlan(buffers={b.tensor: b for b in placed}, arena_bytes=arena, alias=alias,
-                      in_place=in_place)
+    return MemoryPlan(buffers={b.tensor: b for b in best}, arena_bytes=arena, alias=alias,
+                      in_place=in_place,
+                      links=tuple(link for link, on in zip(links, best_keep) if on))
 
 
-def _lowest_offset(placed: list[Buffer], size: int, first: int, last: int, align: int) -> int:
-    conflicts = sorted(
-        (b for b in placed if b.first_step <= last and first <= b.last_step),
-        key=lambda b: b.offset_bytes,
-    )
-    offset = 0
-    for other in conflicts:
-        if offset + size <= other.offset_bytes:
-            break
-        offset = max(offset, _round_up(other.offset_bytes + other.size_bytes, align))
-    return offset
+def overlap_links(program: Program, spans: dict[int, tuple[int, int, int]],
+                  alias: dict[int, int], in_place: frozenset[int], align: int) -> list[Link]:
+    """Every (input, output, offset) an op allows: the input dies at the op's step and the
+    output is born there. Each tensor has at most one link in and one out (it dies at one
+    step, the op has one output), so links form chains, whose members live one after the
+    other (only neighbours overlap, at the step that joins them)."""
+    graph = program.graph
+    links = []
+
+    def root(tensor_id: int) -> int:
+        while tensor_id in alias:
+            tensor_id = alias[tensor_id]
+        return tensor_id
+
+    for step, op in enumerate(program.steps):
+        out = op.outputs[0] if len(op.outputs) == 1 else -1
+        if step in in_place or out not in spans or spans[out][1] != step:
+            continue
+        sources = [root(t) if t >= 0 else -1 for t in op.inputs[:2]]
+        for position, source in enumerate(sources):
+            if source not in spans or spans[source][2] != step or sources.count(source) > 1:
+                continue
+            shift = displacement(graph, op, position, align)
+            if shift is not None:
+                links.append((source, out, -shift))
+                break
+    return links
+
+
+def _place(spans: dict[int, tuple[int, int, int]], links: list[Link], keep: list[bool],
+           align: int) -> list[Buffer]:
+    """Greedy placement of the units (a tensor alone, or a chain of kept links, members at
+    fixed offsets from each other), largest member first, each at the lowest aligned offset
+    where no member collides with a placed buffer alive at the same time."""
+    position = {t: 0 for t in spans}
+    head = {t: t for t in spans}
+    for (source, out, rel), on in zip(links, keep):
+        if on:  # links come in step order: the source is placed in its chain already
+            head[out], position[out] = head[source], position[source] + rel
+    units: dict[int, list[int]] = {}
+    for t in spans:
+        units.setdefault(head[t], []).append(t)
+    order = sorted(units.values(), key=lambda ts: (-max(spans[t][0] for t in ts),
+                                                   min(spans[t][1] for t in ts), ts[0]))
+    placed: list[Buffer] = []
+    for members in order:
+        low = -min(position[t] for t in members)
+        base = _lowest_base(placed, members, spans, position, low, align)
+        for t in members:
+            size, first, last = spans[t]
+            placed.append(Buffer(tensor=t, size_bytes=size, first_step=first, last_step=last,
+                                 offset_bytes=base + position[t]))
+    return placed
+
+
+def _lowest_base(placed: list[Buffer], members: list[int], spans, position, low: int,
+                 align: int) -> int:
+    """Lowest aligned base >= low at which every member (at base + its position) is clear."""
+    base = low
+    while True:
+        moved = False
+        for t in members:
+            size, first, last = spans[t]
+            start = base + position[t]
+            for other in placed:
+                if (other.first_step <= last and first <= other.last_step
+                        and start < other.offset_bytes + other.size_bytes
+                        and other.offset_bytes < start + size):
+                    base = _round_up(other.offset_bytes + other.size_bytes - position[t], align)
+                    moved = True
+                    break
+            if moved:
+                break
+        if not moved:
+            return base
+
+
+def _arena(placed: list[Buffer]) -> int:
+    return max((b.offset_bytes + b.size_bytes for b in placed), default=0)
 
 
 def _round_up(value: int, align: int) -> int:
