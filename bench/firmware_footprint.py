@@ -132,15 +132,17 @@ def benchmark_models() -> dict[str, bytes]:
             if (path := benchmark_path(task)) is not None}
 
 
-def qemu_row(compiled, inputs, reference, *, kernels: Kernels, work_dir: Path) -> dict:
-    """One model on one kernel path in QEMU: parity, sizes, RAM peak, instructions."""
+def qemu_row(compiled, inputs, reference, *, kernels: Kernels, work_dir: Path,
+             board: str = "qemu-m4") -> dict:
+    """One model on one kernel path of an emulated board: parity, sizes, RAM peak,
+    instructions."""
     from tinyfuse.firmware.deploy import build_for_qemu, run_on_qemu, size_report
     from tinyfuse.firmware.parity import board_inputs, compare_outputs, host_outputs
 
     compiled.write(work_dir / "model")
-    elf = build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir)
-    run = run_on_qemu(elf, board_inputs(compiled, inputs), work_dir=work_dir)
-    parity = compare_outputs(f"qemu-m4 ({kernels})", compiled, reference,
+    elf = build_for_qemu(work_dir / "model", kernels=kernels, out_dir=work_dir, board=board)
+    run = run_on_qemu(elf, board_inputs(compiled, inputs), work_dir=work_dir, board=board)
+    parity = compare_outputs(f"{board} ({kernels})", compiled, reference,
                              host_outputs(compiled, run.outputs))
     sizes = size_report(elf)
     return {
@@ -167,7 +169,7 @@ def _host_parity(compiled, inputs, reference):
 
 
 def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
-                  work_dir: Path) -> list[dict]:
+                  work_dir: Path, board: str = "qemu-m4") -> list[dict]:
     """Both kernel paths of one model: one row each, sharing the model-level facts."""
     from tinyfuse.core.tflm import reference_invoke, tflm_arena_bytes
     from tinyfuse.firmware.compiler import compile_model, estimate
@@ -186,9 +188,9 @@ def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
     }
     rows = []
     for kernels in KERNELS:
-        row: dict[str, Any] = {**common, "kernels": kernels}
+        row: dict[str, Any] = {**common, "board": board, "kernels": kernels}
         row.update(qemu_row(compiled, inputs, reference, kernels=kernels,
-                            work_dir=work_dir / kernels))
+                            work_dir=work_dir / kernels, board=board))
         row["ram_peak_over_tflm_arena"] = round(row["ram_peak_bytes"] / tflm, 3)
         row["meets_ram_target"] = row["ram_peak_bytes"] <= RAM_TARGET_RATIO * tflm
         instructions = row["instructions_per_inference"]

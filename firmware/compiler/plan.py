@@ -173,7 +173,7 @@ def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES) -> MemoryPl
                           f"shape, stride or dilation")
     return MemoryPlan(buffers={b.tensor: b for b in best}, arena_bytes=arena, alias=alias,
                       in_place=in_place,
-                      links=tuple(link for link, on in zip(links, best_keep) if on))
+                      links=tuple(link for link, on in zip(links, best_keep, strict=True) if on))
 
 
 def overlap_links(program: Program, spans: dict[int, tuple[int, int, int]],
@@ -212,7 +212,7 @@ def _place(spans: dict[int, tuple[int, int, int]], links: list[Link], keep: list
     where no member collides with a placed buffer alive at the same time."""
     position = {t: 0 for t in spans}
     head = {t: t for t in spans}
-    for (source, out, rel), on in zip(links, keep):
+    for (source, out, rel), on in zip(links, keep, strict=True):
         if on:  # links come in step order: the source is placed in its chain already
             head[out], position[out] = head[source], position[source] + rel
     units: dict[int, list[int]] = {}

@@ -1,4 +1,5 @@
-"""estimate(): flash, arena and MACs; the memory plan never overlaps live tensors."""
+"""estimate(): flash, arena and MACs; the memory plan never overlaps live tensors (but an
+output and the input it is planned to overlap)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ def test_conv_model_known_macs_and_layers():
     assert footprint.macs == 12 * 10 * 8 * 27 + 8 * 6 * 6 * 72 + 8 * 6 * 12 * 9 + 5 * 12
     assert footprint.layers[0].output_shape == (1, 12, 10, 8)
     assert footprint.layers[0].params == 8 * 27 + 8
-    # peak: the 24x20x3 input, the first conv's 12x10x8 output and its 3x3x3 im2col scratch
-    # (27 bytes, placed on a 16-byte boundary) are alive together
-    assert footprint.arena_bytes == 24 * 20 * 3 + 12 * 10 * 8 + 32
+    # peak: the 24x20x3 input and the first conv's 12x10x8 output share one buffer (the
+    # output starts one output row, 10 x 8 bytes, before the input: firmware/compiler/
+    # overlap.py), beside its 3x3x3 im2col scratch (27 bytes, on a 16-byte boundary)
+    assert footprint.arena_bytes == 24 * 20 * 3 + 10 * 8 + 32
     assert "MACs" in footprint.summary()
 
 
@@ -40,11 +42,12 @@ def test_estimate_matches_the_compiled_model():
 @pytest.mark.parametrize("name", ["conv", "fusion", "dense_float", "mean_keepdims"])
 def test_plan_never_overlaps_live_buffers(name):
     plan = plan_memory(lower(read_model(cached_tflite(name))))
+    linked = {(a, b) for a, b, _ in plan.links} | {(b, a) for a, b, _ in plan.links}
     for a, b in itertools.combinations(plan.buffers.values(), 2):
         alive_together = a.first_step <= b.last_step and b.first_step <= a.last_step
         disjoint = (a.offset_bytes + a.size_bytes <= b.offset_bytes
                     or b.offset_bytes + b.size_bytes <= a.offset_bytes)
-        assert disjoint or not alive_together
+        assert disjoint or not alive_together or (a.tensor, b.tensor) in linked
         assert a.offset_bytes % 16 == 0
     assert plan.arena_bytes >= max(b.offset_bytes + b.size_bytes for b in plan.buffers.values())
 
