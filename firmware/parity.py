@@ -97,14 +97,17 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
     ----------
     tflite_bytes : bytes
         Any int8 .tflite the compiler supports.
-    target : {"host", "qemu-m4"}
-        Where the compiled C runs ("qemu-m4" needs ``tinyfuse.firmware.deploy.run_on_qemu``).
+    target : str
+        Where the compiled C runs: ``"host"``, or an emulated board by name or alias
+        (``tinyfuse.firmware.boards.BOARDS``; ``"qemu-m4"`` is mps2-an386), run through
+        ``tinyfuse.firmware.deploy.run_on_qemu``.
     vectors : int or sequence of input lists
         How many random input sets (incl. all -128 / all 127), or the input sets themselves.
     seed : int
         Seed of the random inputs.
     kernels : {"portable", "dsp"}
-        Kernel path of the emulator build (the host build is always portable).
+        Kernel path of the board build (the host build is always portable; ``"dsp"`` only on
+        a board with the Arm DSP extension).
     """
     from tinyfuse.firmware.compiler import compile_model
 
@@ -150,15 +153,18 @@ def _run_target(compiled, inputs, target: str, kernels: str) -> list[list[np.nda
 
         model = HostModel(compiled, build_library(compiled))
         return [model.run(v) for v in inputs]
-    if target == "qemu-m4":
-        from tinyfuse.firmware.deploy import run_on_qemu
+    from tinyfuse.firmware.boards import find_board
+    from tinyfuse.firmware.deploy import run_on_qemu
 
-        if kernels not in ("portable", "dsp"):
-            raise ExportError(f"kernels: {kernels!r} is not 'portable' or 'dsp'")
-        run = run_on_qemu(compiled, board_inputs(compiled, inputs),
-                          kernels="dsp" if kernels == "dsp" else "portable")
-        return host_outputs(compiled, run.outputs)
-    raise ExportError(f"unknown parity target {target!r} (use 'host' or 'qemu-m4')")
+    board = find_board(target)  # one line naming the boards there are when unknown
+    if kernels not in ("portable", "dsp"):
+        raise ExportError(f"kernels: {kernels!r} is not 'portable' or 'dsp'")
+    if kernels == "dsp" and not board.dsp:
+        raise ExportError(f"kernels: {board.name} ({board.description}) has no Arm DSP "
+                          f"extension; use --kernels portable")
+    run = run_on_qemu(compiled, board_inputs(compiled, inputs), board=target,
+                      kernels="dsp" if kernels == "dsp" else "portable")
+    return host_outputs(compiled, run.outputs)
 
 
 def compare_outputs(target: str, compiled, reference, got) -> ParityResult:

@@ -5,6 +5,8 @@ unsupported model is refused with every missing op named."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,22 @@ def test_verify_cli_passes_on_a_foreign_model(tmp_path, capsys):
     model.write_bytes(foreign_tflite("ds_cnn"))
     assert main(["verify", str(model), "--vectors", "4"]) == 0
     assert "bit-exact" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None
+                    or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_verify_cli_runs_any_emulated_board_and_kernel_path(tmp_path, capsys):
+    model = tmp_path / "dscnn.tflite"
+    model.write_bytes(foreign_tflite("ds_cnn"))
+    assert main(["verify", str(model), "--target", "mps2-an505", "--kernels", "dsp",
+                 "--vectors", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "mps2-an505 (dsp)" in out and "bit-exact" in out
+    # the Cortex-M0 has no DSP extension: one line, exit 2, nothing built
+    assert main(["verify", str(model), "--target", "microbit", "--kernels", "dsp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "microbit" in err[0] and "no Arm DSP extension" in err[0]
 
 
 def test_dynamic_reshape_shape_arithmetic_is_folded():
