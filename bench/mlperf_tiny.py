@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                       "the reference points",
         "reference": REFERENCE,
         "instruction_resolution": "one timer tick of the board (tinyfuse boards: 40 "
-                                  "instructions on mps2-an386 and an500, 50 on an505); mean "
-                                  "over vectors",
+                                  "instructions on mps2-an386 and an500, 50 on an505, 31.25 "
+                                  "on mps3-an547); mean over vectors",
         "ram_peak": "bss + data (static arena) + stack high-water mark measured in QEMU: all "
                     "the RAM of a caller that writes inputs in place; ram_peak_with_io adds "
                     "the input and output buffers of a caller of tinyfuse_model_invoke",

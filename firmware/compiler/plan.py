@@ -146,14 +146,15 @@ def lifetimes(program: Program) -> dict[int, tuple[int, int, int]]:
     }
 
 
-def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES) -> MemoryPlan:
+def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES,
+                overlaps: bool = True) -> MemoryPlan:
     """Assign every live buffer an arena offset (greedy by size over lifetime intervals, with
-    the overlap links that give the smallest arena found)."""
+    the overlap links that give the smallest arena found; none with ``overlaps=False``)."""
     spans = lifetimes(program)
     alias, in_place = plan_in_place(program, spans)
     for step, size in scratch_bytes(program, in_place).items():
         spans[scratch_key(step)] = (size, step, step)
-    links = overlap_links(program, spans, alias, in_place, align_bytes)
+    links = overlap_links(program, spans, alias, in_place, align_bytes) if overlaps else []
     best_keep = [False] * len(links)
     best = _place(spans, links, best_keep, align_bytes)
     for start in ([True] * len(links), [False] * len(links)) if links else ():

@@ -3,8 +3,8 @@
 TFLite Micro (and this compiler) derive every requantisation multiplier from the tensor
 scales when the model is prepared, so a tensor's ``scale`` and ``zero_point`` can be changed
 after conversion without touching any other byte: its producer then saturates to the new
-range, its consumers read it. ``tinyfuse.fusion.quantize`` uses this to narrow the logits
-that feed the final SOFTMAX (see ``narrow_logits`` there).
+range, its consumers read it. ``tinyfuse.fusion.export.narrow_logits`` uses this to narrow
+the logits that feed the final SOFTMAX of every converted model.
 """
 
 from __future__ import annotations

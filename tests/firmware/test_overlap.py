@@ -122,6 +122,8 @@ def test_only_linked_tensors_overlap_and_the_arena_shrinks():
         assert plan.offset(out) - plan.offset(source) == rel
     # the largest tensors alone: 16 x 12 x 16 bytes for the expansion, then a little more
     assert plan.arena_bytes < 16 * 12 * (8 + 16)
+    plain = plan_memory(program, overlaps=False)
+    assert not plain.links and plain.arena_bytes >= 16 * 12 * (8 + 16) > plan.arena_bytes
 
 
 def test_a_model_that_uses_every_overlap_is_bit_exact_on_the_host():
