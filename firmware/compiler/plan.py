@@ -99,17 +99,11 @@ def plan_in_place(program: Program, spans: dict[int, tuple[int, int, int]]
     """Alias every in-place step's output to its input's buffer (updating ``spans``: the buffer
     lives on until the output's last use); returns the alias map and the in-place steps."""
     alias = dict(program.alias)
-
-    def root(tensor_id: int) -> int:
-        while tensor_id in alias:
-            tensor_id = alias[tensor_id]
-        return tensor_id
-
     steps = set()
     for step, op in enumerate(program.steps):
         if not can_run_in_place(program.graph, op):
             continue
-        source, output = root(op.inputs[0]), op.outputs[0]
+        source, output = _root(alias, op.inputs[0]), op.outputs[0]
         size, first, last = spans[source]
         if last != step or output not in spans or spans[output][0] != size:
             continue
@@ -155,18 +149,12 @@ def plan_memory(program: Program, *, align_bytes: int = ALIGN_BYTES,
     for step, size in scratch_bytes(program, in_place).items():
         spans[scratch_key(step)] = (size, step, step)
     links = overlap_links(program, spans, alias, in_place, align_bytes) if overlaps else []
-    best_keep = [False] * len(links)
-    best = _place(spans, links, best_keep, align_bytes)
-    for start in ([True] * len(links), [False] * len(links)) if links else ():
-        keep, placed = start, _place(spans, links, start, align_bytes)
-        for k in range(len(links) if len(links) <= SEARCH_LINKS else 0):
-            trial = keep.copy()
-            trial[k] = not trial[k]
-            candidate = _place(spans, links, trial, align_bytes)
-            if _arena(candidate) < _arena(placed):
-                keep, placed = trial, candidate
-        if _arena(placed) < _arena(best):
-            best, best_keep = placed, keep
+    none = [False] * len(links)
+    tries = [(none, _place(spans, links, none, align_bytes))]
+    if links:  # min keeps the first of equal arenas: no overlaps, then the climb from all
+        tries += [_climb(spans, links, [True] * len(links), align_bytes),
+                  _climb(spans, links, none, align_bytes)]
+    best_keep, best = min(tries, key=lambda tried: _arena(tried[1]))
     arena = _round_up(_arena(best), align_bytes)
     if arena > MAX_ARENA_BYTES:
         raise ExportError(f"the memory plan needs a {arena:,}-byte arena, more than "
@@ -185,17 +173,11 @@ def overlap_links(program: Program, spans: dict[int, tuple[int, int, int]],
     other (only neighbours overlap, at the step that joins them)."""
     graph = program.graph
     links = []
-
-    def root(tensor_id: int) -> int:
-        while tensor_id in alias:
-            tensor_id = alias[tensor_id]
-        return tensor_id
-
     for step, op in enumerate(program.steps):
         out = op.outputs[0] if len(op.outputs) == 1 else -1
         if step in in_place or out not in spans or spans[out][1] != step:
             continue
-        sources = [root(t) if t >= 0 else -1 for t in op.inputs[:2]]
+        sources = [_root(alias, t) if t >= 0 else -1 for t in op.inputs[:2]]
         for position, source in enumerate(sources):
             if source not in spans or spans[source][2] != step or sources.count(source) > 1:
                 continue
@@ -204,6 +186,27 @@ def overlap_links(program: Program, spans: dict[int, tuple[int, int, int]],
                 links.append((source, out, -shift))
                 break
     return links
+
+
+def _climb(spans: dict[int, tuple[int, int, int]], links: list[Link], keep: list[bool],
+           align: int) -> tuple[list[bool], list[Buffer]]:
+    """From the links ``keep`` says, toggle each in turn and keep the toggle when the arena
+    shrinks (the start alone past ``SEARCH_LINKS`` links)."""
+    placed = _place(spans, links, keep, align)
+    for k in range(len(links) if len(links) <= SEARCH_LINKS else 0):
+        trial = keep.copy()
+        trial[k] = not trial[k]
+        candidate = _place(spans, links, trial, align)
+        if _arena(candidate) < _arena(placed):
+            keep, placed = trial, candidate
+    return keep, placed
+
+
+def _root(alias: dict[int, int], tensor_id: int) -> int:
+    """The tensor that owns ``tensor_id``'s bytes under ``alias``."""
+    while tensor_id in alias:
+        tensor_id = alias[tensor_id]
+    return tensor_id
 
 
 def _place(spans: dict[int, tuple[int, int, int]], links: list[Link], keep: list[bool],
