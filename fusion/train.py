@@ -9,8 +9,9 @@ Every fit uses one recipe (:func:`fit_recipe`):
   epoch by its balanced accuracy on it (ties broken by the class-weighted cross-entropy,
   which must fall by ``LOSS_DELTA``); the
   learning rate halves after ``patience // 2`` epochs without improvement, training stops
-  after ``patience`` such epochs, and the best weights are restored. ``epochs`` is then only a
-  ceiling. The weights the fit started from are scored first, so fine-tuning (distillation,
+  after ``patience`` such epochs, and the best weights are restored. ``epochs`` is then a
+  first ceiling: a fit that reaches it still improving (fewer than ``patience`` epochs since
+  its best) goes on, ``epochs`` at a time, up to ``extend`` times ``epochs``. The weights the fit started from are scored first, so fine-tuning (distillation,
   pruning) never leaves a model worse on validation than it found it;
 * **augmentation** (optional, seeded): Gaussian noise, gain and time/position shifts of the
   standardised inputs (:mod:`tinyfuse.fusion.augment`).
@@ -46,7 +47,8 @@ LOSS_DELTA = 1e-3  # at equal balanced accuracy, a validation loss this much low
 class Recipe:
     """How a model is fitted (see the module docstring). ``patience`` 0: a fixed number of
     epochs, no validation; ``min_epochs``: no early stop before (a model trained from scratch
-    may sit on a plateau for a while). ``augment``: ``(noise_std, gain_std, max_shift)`` or
+    may sit on a plateau for a while). ``extend``: how many times ``epochs`` a fit still
+    improving at its ceiling may run. ``augment``: ``(noise_std, gain_std, max_shift)`` or
     ``None``."""
 
     epochs: int = 20
@@ -54,6 +56,7 @@ class Recipe:
     learning_rate: float = 3e-3
     patience: int = 8
     min_epochs: int = 0
+    extend: int = 4
     balanced: bool = True
     augment: tuple[float, float, int] | None = None
     seed: int = 0
@@ -97,7 +100,7 @@ def _probabilities(outputs: np.ndarray, *, logits: bool) -> np.ndarray:
 class ValidationMonitor(keras.callbacks.Callback):
     """Scores the model on validation after every epoch (and before the first); keeps the
     best weights, halves the learning rate on plateaus, stops after ``patience`` epochs
-    without improvement and restores the best weights at the end."""
+    without improvement; ``restore_best`` puts the best weights back."""
 
     def __init__(self, validation: Validation, *, patience: int, logits: bool,
                  min_epochs: int = 0):
@@ -130,7 +133,12 @@ class ValidationMonitor(keras.callbacks.Callback):
         return better
 
     def on_train_begin(self, logs=None):
-        self._keep_if_better(0)
+        if self.best_weights is None:  # a fit resumed past its ceiling keeps its history
+            self._keep_if_better(0)
+
+    def stopped(self) -> bool:
+        """Whether the fit stopped itself (``patience`` epochs without improvement)."""
+        return self.wait >= self.patience
 
     def on_epoch_end(self, epoch, logs=None):
         improved = self._keep_if_better(epoch + 1)
@@ -148,7 +156,7 @@ class ValidationMonitor(keras.callbacks.Callback):
         if self.wait >= self.patience and epoch + 1 >= self.min_epochs:
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def restore_best(self) -> None:
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
@@ -171,16 +179,26 @@ def fit_recipe(model: keras.Model, inputs: Sequence[np.ndarray], labels: np.ndar
         callbacks.append(monitor)
     data = augmented_batches(inputs, labels, weights, batch_size=recipe.batch_size,
                              augment=recipe.augment, seed=recipe.seed)
-    if data is None:
-        history = model.fit(list(inputs), labels, sample_weight=weights, epochs=recipe.epochs,
-                            batch_size=recipe.batch_size, verbose=0, shuffle=True,
-                            callbacks=callbacks)
-    else:
-        history = model.fit(data, epochs=recipe.epochs, verbose=0, callbacks=callbacks)
-    losses = [float(v) for v in history.history.get("loss", [])]
+    losses: list[float] = []
+    ceiling, cap = recipe.epochs, recipe.epochs * max(1, recipe.extend)
+    while True:
+        if data is None:
+            history = model.fit(list(inputs), labels, sample_weight=weights, epochs=ceiling,
+                                initial_epoch=len(losses), batch_size=recipe.batch_size,
+                                verbose=0, shuffle=True, callbacks=callbacks)
+        else:
+            history = model.fit(data, epochs=ceiling, initial_epoch=len(losses), verbose=0,
+                                callbacks=callbacks)
+        losses += [float(v) for v in history.history.get("loss", [])]
+        if monitor is None or monitor.stopped() or len(losses) < ceiling or ceiling >= cap:
+            break
+        ceiling = min(cap, ceiling + recipe.epochs)
+        log.info("epoch %d: still improving at the ceiling, training goes on (up to %d)",
+                 len(losses), ceiling)
     if monitor is None:
         return Fit(epochs_run=len(losses), best_epoch=len(losses), val_balanced_accuracy=None,
                    losses=losses)
+    monitor.restore_best()
     return Fit(epochs_run=len(losses), best_epoch=monitor.best_epoch,
                val_balanced_accuracy=monitor.best[0], losses=losses)
 

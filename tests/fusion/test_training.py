@@ -57,6 +57,23 @@ def test_validation_keeps_the_best_epoch_and_stops_early():
     assert np.isclose(kept, fit.val_balanced_accuracy)
 
 
+def test_a_fit_still_improving_at_its_ceiling_goes_on_up_to_extend_times():
+    x, y = _imbalanced(300, 300, seed=5)
+    runs = {}
+    for extend in (1, 3):
+        model = _mlp(4, 2)
+        fit = train_classifier(model, [x], y, recipe=Recipe(epochs=3, patience=4,
+                                                            learning_rate=3e-4, extend=extend),
+                               validation=([x[:200]], y[:200]))
+        runs[extend] = fit
+        kept = balanced_accuracy(y[:200], model.predict([x[:200]], verbose=0).argmax(1))
+        assert np.isclose(kept, fit.val_balanced_accuracy)
+    assert runs[1].epochs_run == 3  # extend 1: the ceiling is the ceiling
+    assert 3 < runs[3].epochs_run <= 9  # a slow fit, still improving at epoch 3, goes on
+    assert runs[3].best_epoch > 3
+    assert len(runs[3].losses) == runs[3].epochs_run
+
+
 def test_fine_tuning_never_leaves_a_model_worse_on_validation():
     x, y = _imbalanced(200, 200, seed=4)
     model = _mlp(4, 2)
