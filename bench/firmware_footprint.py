@@ -170,7 +170,8 @@ def _host_parity(compiled, inputs, reference):
 
 def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
                   work_dir: Path, board: str = "qemu-m4") -> list[dict]:
-    """Both kernel paths of one model: one row each, sharing the model-level facts."""
+    """Every kernel path of one model the board's core runs (portable, dsp and, on a Helium
+    core, mve): one row each, sharing the model-level facts."""
     from tinyfuse.core.tflm import reference_invoke, tflm_arena_bytes
     from tinyfuse.firmware.compiler import compile_model, estimate
     from tinyfuse.firmware.parity import random_inputs
@@ -186,8 +187,10 @@ def measure_model(name: str, tflite: bytes, *, source: str, vectors: int,
         "tflm_arena_bytes": tflm,
         "host_parity": _parity(_host_parity(compiled, inputs, reference)),
     }
+    from tinyfuse.firmware.boards import find_board
+
     rows = []
-    for kernels in KERNELS:
+    for kernels in find_board(board).kernel_paths:
         row: dict[str, Any] = {**common, "board": board, "kernels": kernels}
         row.update(qemu_row(compiled, inputs, reference, kernels=kernels,
                             work_dir=work_dir / kernels, board=board))

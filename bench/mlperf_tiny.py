@@ -4,8 +4,9 @@ For each of the five closed-division int8 models in ``../shared/models/mlperf_ti
 place, never copied) it compiles the model with tinyfuse's compiler, checks bit-exact parity
 with the TFLite Micro reference on the host and on each emulated board (QEMU mps2-an386, the
 Cortex-M4 of the reference points, by default; ``--boards`` adds others, e.g. the Cortex-M7
-mps2-an500 and the Cortex-M33 mps2-an505; ``-icount shift=0``) on both kernel paths, and
-records instructions per inference and per
+mps2-an500, the Cortex-M33 mps2-an505 and the Cortex-M55 mps3-an547; ``-icount shift=0``) on
+every kernel path the core has (portable, dsp, and mve on the M55), and records instructions
+per inference and per
 MAC, flash, RAM peak and the ratio of the instruction count and the RAM peak against the
 TFLM + CMSIS-NN reference points of that folder's README. The measurement itself is
 ``bench/firmware_footprint.py``'s ``measure_model``; this script adds the reference points and
@@ -46,6 +47,7 @@ MODELS: dict[str, tuple[str, int | None, int | None]] = {
     "str_ww": ("str_ww_ref_model.tflite", None, None),
 }
 BREAKDOWN_MODELS = ("kws", "resnet")
+HELIUM_BOARD = "mps3-an547"  # the per-op breakdown of the mve kernels runs here
 REFERENCE = ("TFLite Micro + CMSIS-NN on qemu-system-arm -M mps2-an386 -icount shift=0, "
              "arm-none-eabi-gcc 12 -O2 (../shared/models/mlperf_tiny/README.md)")
 
@@ -96,7 +98,8 @@ def _truncated(source: str, keep: int) -> str:
     return "\n".join(lines[:first_out] + lines[end:]) + "\n"
 
 
-def per_op_breakdown(tflite: bytes, *, kernels: Kernels, work_dir: Path) -> list[dict[str, Any]]:
+def per_op_breakdown(tflite: bytes, *, kernels: Kernels, work_dir: Path,
+                     board: str = "qemu-m4") -> list[dict[str, Any]]:
     """Instructions per op: the count with the first k op calls minus the count with k - 1
     (one all-zero vector each; the later ops' outputs are then wrong, the counts are not)."""
     import numpy as np
@@ -114,7 +117,8 @@ def per_op_breakdown(tflite: bytes, *, kernels: Kernels, work_dir: Path) -> list
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / "model.c").write_text(_truncated(source, keep))
         (model_dir / "model.h").write_text(compiled.sources["model.h"])
-        run = run_on_qemu(model_dir, vector, kernels=kernels, work_dir=model_dir / "run")
+        run = run_on_qemu(model_dir, vector, kernels=kernels, work_dir=model_dir / "run",
+                          board=board)
         counts.append(run.instructions_per_inference)
     return [{"op": label.removeprefix("/* ").split(" -> ")[0],
              "instructions": counts[k + 1] - counts[k]} for k, label in enumerate(labels)]
@@ -158,13 +162,18 @@ def main(argv: list[str] | None = None) -> int:
             for row in model_rows:
                 _print_row(row)
             rows.extend(model_rows)
-        breakdown = {}
+        breakdown: dict[str, Any] = {}
+        helium: dict[str, Any] = {}
         for name in args.breakdown:
-            ops = per_op_breakdown((MODELS_DIR / MODELS[name][0]).read_bytes(), kernels="dsp",
-                                   work_dir=Path(scratch) / f"{name}-ops")
-            breakdown[name] = ops
-            for op in ops:
-                print(f"{name} {op['op']:<34} {op['instructions']:>11,}")
+            tflite = (MODELS_DIR / MODELS[name][0]).read_bytes()
+            breakdown[name] = per_op_breakdown(tflite, kernels="dsp",
+                                               work_dir=Path(scratch) / f"{name}-ops")
+            if HELIUM_BOARD in args.boards:
+                helium[name] = per_op_breakdown(tflite, kernels="mve", board=HELIUM_BOARD,
+                                                work_dir=Path(scratch) / f"{name}-ops-mve")
+            for k, op in enumerate(breakdown[name]):
+                mve = f" {helium[name][k]['instructions']:>11,}" if name in helium else ""
+                print(f"{name} {op['op']:<34} {op['instructions']:>11,}{mve}")
     sys.path.insert(0, str(REPO))
     from bench.firmware_footprint import _toolchain
 
@@ -186,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         "failures": failures,
         "results": rows,
         "per_op_dsp": breakdown,
+        "per_op_mve": helium,
         "per_op_note": "instructions of op k = count with ops 0..k minus count with ops "
-                       "0..k-1 (one all-zero vector, dsp kernels)",
+                       "0..k-1 (one all-zero vector; per_op_dsp: dsp kernels on qemu-m4, "
+                       f"per_op_mve: mve kernels on {HELIUM_BOARD})",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -28,12 +28,11 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from tinyfuse.core.errors import DeployError
-from tinyfuse.firmware.boards import BOARDS_DIR, Board, find_board
+from tinyfuse.firmware.boards import BOARDS_DIR, Board, Kernels, find_board
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +65,6 @@ HARNESS_STATUS = {
     20: "tinyfuse_model_invoke returned non-zero",
     70: "the core took a fault exception",
 }
-Kernels = Literal["portable", "dsp"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,9 +156,10 @@ def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
     ----------
     model_dir : path
         Folder holding the generated ``model.c`` and ``model.h`` (see the C contract).
-    kernels : {"portable", "dsp"}
+    kernels : {"portable", "dsp", "mve"}
         ``"dsp"`` defines ``TINYFUSE_USE_DSP=1`` so the kernels use the Arm DSP SIMD loops
-        (only on a board whose table row has ``dsp``).
+        (only on a board whose table row has ``dsp``); ``"mve"`` adds ``TINYFUSE_USE_MVE=1``,
+        the Helium dot products and convolution (a board with ``mve``).
     out_dir : path
         Where ``app.elf``, its link map ``app.map`` and the generated ``board.ld`` go (created
         if missing).
@@ -178,12 +177,8 @@ def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
         Unknown board, DSP kernels on a core without the DSP extension, missing sources or
         tools, a compiler error, or (in one line) a model too big for the board's memory.
     """
-    if kernels not in ("portable", "dsp"):
-        raise DeployError(f"kernels must be 'portable' or 'dsp', got {kernels!r}")
     target = find_board(board)
-    if kernels == "dsp" and not target.dsp:
-        raise DeployError(f"board {target.name} ({target.qemu_cpu}) has no Arm DSP extension; "
-                          "use the portable kernels")
+    defines = target.kernel_defines(kernels)
     model_dir = Path(model_dir)
     missing = [name for name in ("model.c", "model.h") if not (model_dir / name).is_file()]
     if missing:
@@ -195,7 +190,7 @@ def build_for_qemu(model_dir: str | Path, *, kernels: Kernels = "portable",
     includes, runtime = _runtime_parts()
     command = [
         _tool(f"{target.toolchain_prefix}gcc", target.family), *target.gcc_flags, *C_FLAGS,
-        *(["-DTINYFUSE_USE_DSP=1"] if kernels == "dsp" else []),
+        *defines,
         *target.harness_defines(), f"-DHARNESS_IO_BYTES={_io_bytes(model_dir / 'model.c')}",
         f"-I{model_dir}", f"-I{HARNESS_DIR}", *includes,
         str(model_dir / "model.c"), *map(str, runtime), *map(str, target.harness_sources()),
@@ -346,7 +341,7 @@ def run_on_qemu(model, vectors: list[list[np.ndarray]], *, kernels: Kernels = "p
         ``tinyfuse.firmware.compiler.CompiledModel`` (written and built here).
     vectors : list of list of ndarray
         ``vectors[v][i]`` is input ``i`` of vector ``v``, int8, any shape of the right size.
-    kernels : {"portable", "dsp"}
+    kernels : {"portable", "dsp", "mve"}
         Kernel path when this call builds the ELF.
     board : str
         The board (a name or alias from `tinyfuse.firmware.boards.BOARDS`); an ELF given as
@@ -457,8 +452,8 @@ def deploy(build_dir: str | Path, *, board: str = "qemu-m4", vectors: int = 32,
         the report and the work folder carry the name as given.
     vectors, seed : int
         How many input sets, and their seed.
-    kernels : {"portable", "dsp"}
-        ``"dsp"`` only on a board with the DSP extension.
+    kernels : {"portable", "dsp", "mve"}
+        ``"dsp"`` only on a board with the DSP extension, ``"mve"`` only on one with Helium.
 
     Raises
     ------

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyfuse.core.errors import ExportError
+from tinyfuse.core.errors import DeployError, ExportError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,9 +105,9 @@ def check_parity(tflite_bytes: bytes, *, target: str = "host",
         How many random input sets (incl. all -128 / all 127), or the input sets themselves.
     seed : int
         Seed of the random inputs.
-    kernels : {"portable", "dsp"}
+    kernels : {"portable", "dsp", "mve"}
         Kernel path of the board build (the host build is always portable; ``"dsp"`` only on
-        a board with the Arm DSP extension).
+        a board with the Arm DSP extension, ``"mve"`` only on one with Helium).
     """
     from tinyfuse.firmware.compiler import compile_model
 
@@ -157,13 +157,12 @@ def _run_target(compiled, inputs, target: str, kernels: str) -> list[list[np.nda
     from tinyfuse.firmware.deploy import run_on_qemu
 
     board = find_board(target)  # one line naming the boards there are when unknown
-    if kernels not in ("portable", "dsp"):
-        raise ExportError(f"kernels: {kernels!r} is not 'portable' or 'dsp'")
-    if kernels == "dsp" and not board.dsp:
-        raise ExportError(f"kernels: {board.name} ({board.description}) has no Arm DSP "
-                          f"extension; use --kernels portable")
+    try:
+        board.kernel_defines(kernels)
+    except DeployError as error:
+        raise ExportError(f"kernels: {error}") from None
     run = run_on_qemu(compiled, board_inputs(compiled, inputs), board=target,
-                      kernels="dsp" if kernels == "dsp" else "portable")
+                      kernels=kernels)  # type: ignore[arg-type]
     return host_outputs(compiled, run.outputs)
 
 

@@ -11,8 +11,9 @@ Every fit uses one recipe (:func:`fit_recipe`):
   learning rate halves after ``patience // 2`` epochs without improvement, training stops
   after ``patience`` such epochs, and the best weights are restored. ``epochs`` is then a
   first ceiling: a fit that reaches it still improving (fewer than ``patience`` epochs since
-  its best) goes on, ``epochs`` at a time, up to ``extend`` times ``epochs``. The weights the fit started from are scored first, so fine-tuning (distillation,
-  pruning) never leaves a model worse on validation than it found it;
+  its best) goes on, ``epochs`` at a time, up to ``extend`` times ``epochs``. The weights
+  the fit started from are scored first, so fine-tuning (distillation, pruning) never leaves
+  a model worse on validation than it found it;
 * **augmentation** (optional, seeded): Gaussian noise, gain and time/position shifts of the
   standardised inputs (:mod:`tinyfuse.fusion.augment`).
 
@@ -56,7 +57,7 @@ class Recipe:
     learning_rate: float = 3e-3
     patience: int = 8
     min_epochs: int = 0
-    extend: int = 4
+    extend: int = 1
     balanced: bool = True
     augment: tuple[float, float, int] | None = None
     seed: int = 0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinyfuse.apps.cli import numbers
 from tinyfuse.firmware import micropython_export
-from tinyfuse.firmware.boards import BOARDS, find_board
+from tinyfuse.firmware.boards import BOARDS, KERNEL_DEFINES, find_board
 from tinyfuse.firmware.deploy import deploy
 
 MICROPYTHON_BOARDS = ("micropython-esp32", "micropython-rp2")
@@ -44,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="micropython-*: copy the files to the board on this serial port")
     parser.add_argument("--vectors", type=numbers.count, default=32,
                         help="int8 input sets to check, extremes included (default: 32)")
-    parser.add_argument("--kernels", default="portable", choices=["portable", "dsp"],
-                        help="portable C99 kernels or the Arm DSP SIMD path (boards with DSP "
-                        "in `tinyfuse boards`)")
+    parser.add_argument("--kernels", default="portable", choices=tuple(KERNEL_DEFINES),
+                        help="portable C99 kernels, the Arm DSP SIMD path (boards with DSP "
+                        "in `tinyfuse boards`) or the Helium path, mve (mps3-an547)")
     parser.add_argument("--seed", type=numbers.seed, default=0, help="seed of the input vectors")
     parser.add_argument("--app", action="store_true",
                         help="run the whole app (C front-ends, model, the bundle's policy) on the "

@@ -10,7 +10,7 @@ from pathlib import Path
 from tinyfuse.apps.cli import numbers
 from tinyfuse.apps.cli.compile import read_tflite
 from tinyfuse.core.errors import ExportError
-from tinyfuse.firmware.boards import BOARDS
+from tinyfuse.firmware.boards import BOARDS, KERNEL_DEFINES
 
 
 def register(subparsers) -> None:
@@ -20,9 +20,10 @@ def register(subparsers) -> None:
     parser.add_argument("--target", choices=("host", *boards), default="host", metavar="TARGET",
                         help="host (default), or an emulated board from `tinyfuse boards` "
                         "(qemu-m4 is mps2-an386, the Cortex-M4F)")
-    parser.add_argument("--kernels", choices=("portable", "dsp"), default="portable",
-                        help="kernel path of a board build: portable C99 (default) or the Arm "
-                        "DSP kernels (boards with the DSP extension)")
+    parser.add_argument("--kernels", choices=tuple(KERNEL_DEFINES), default="portable",
+                        help="kernel path of a board build: portable C99 (default), the Arm "
+                        "DSP kernels (boards with the DSP extension) or mve, the Helium "
+                        "kernels (mps3-an547, the Cortex-M55)")
     parser.add_argument("--vectors", type=numbers.count, default=64, help="random input sets")
     parser.add_argument("--seed", type=numbers.seed, default=0)
     parser.add_argument("--json", type=Path, help="write the parity report here")

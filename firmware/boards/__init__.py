@@ -25,7 +25,12 @@ BOARDS_DIR = Path(__file__).resolve().parent
 KIB = 1024
 MIB = 1024 * KIB
 Family = Literal["arm", "riscv"]
+# The kernel paths and what selects each in the runtime's C (tf_mac.h).
+KERNEL_DEFINES: dict[Kernels, tuple[str, ...]] = {
+    "portable": (), "dsp": ("-DTINYFUSE_USE_DSP=1",),
+    "mve": ("-DTINYFUSE_USE_DSP=1", "-DTINYFUSE_USE_MVE=1")}
 Console = Literal["semihosting", "usart1"]
+Kernels = Literal["portable", "dsp", "mve"]
 TimerKind = Literal["cmsdk", "nrf51", "stm32", "sse-counter", "riscv-instret"]
 
 
@@ -57,6 +62,9 @@ class Board:
         The floating-point unit, "none" for a core without one.
     dsp : bool
         The Arm DSP extension: ``kernels="dsp"`` (``TINYFUSE_USE_DSP=1``) is allowed.
+    mve : bool
+        Helium, the M-profile vector extension: ``kernels="mve"`` (the DSP path with
+        ``TINYFUSE_USE_MVE=1``) is allowed.
     flash, ram : Region
         Where code and constants go, and where data, the arena and the stack go.
     stack_bytes : int
@@ -87,6 +95,23 @@ class Board:
     clock_hz: int
     aliases: tuple[str, ...] = ()
     qemu_args: tuple[str, ...] = ()
+    mve: bool = False
+
+    @property
+    def kernel_paths(self) -> tuple[Kernels, ...]:
+        """The kernel paths this core can run: portable always, then dsp, then mve."""
+        return ("portable", *(("dsp",) if self.dsp else ()), *(("mve",) if self.mve else ()))
+
+    def kernel_defines(self, kernels: str) -> tuple[str, ...]:
+        """The ``-D`` flags of kernel path ``kernels`` (see ``KERNEL_DEFINES``); a
+        ``DeployError`` in one line when this core cannot run it."""
+        if kernels not in KERNEL_DEFINES:
+            raise DeployError(f"kernels must be one of {list(KERNEL_DEFINES)}, got {kernels!r}")
+        if kernels not in self.kernel_paths:
+            extension = "Arm DSP extension" if kernels == "dsp" else "Helium (MVE)"
+            raise DeployError(f"board {self.name} ({self.qemu_cpu}) has no {extension}; use "
+                              f"--kernels {' or '.join(self.kernel_paths)}")
+        return KERNEL_DEFINES[kernels]
 
     @property
     def instructions_per_tick(self) -> float:
@@ -180,7 +205,7 @@ BOARDS: tuple[Board, ...] = (
     Board(name="mps3-an547", description="Arm MPS3 AN547 (SSE-300), Cortex-M55 with Helium",
           family="arm", machine="mps3-an547", qemu_cpu="cortex-m55",
           gcc_flags=("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"),
-          fpu="fp-armv8-fullfp16-d16 + MVE-F", dsp=True,
+          fpu="fp-armv8-fullfp16-d16 + MVE-F", dsp=True, mve=True,
           flash=Region(origin=0x00000000, length_bytes=512 * KIB),  # ITCM
           ram=Region(origin=0x21000000, length_bytes=4 * MIB),      # SRAM 2 (ISRAM0/1)
           stack_bytes=64 * KIB, console="semihosting", timer="sse-counter",

@@ -16,6 +16,7 @@ cmake_minimum_required(VERSION 3.15)
 project({name} LANGUAGES C)
 
 option(TINYFUSE_USE_DSP "Arm DSP SIMD kernels (cores with the DSP extension)" OFF)
+option(TINYFUSE_USE_MVE "Helium kernels on top of the DSP ones (Cortex-M55/M85)" OFF)
 option(TINYFUSE_EXTERNAL_ARENA "no static arena: the caller passes one to init" OFF)
 
 add_library({name} STATIC
@@ -24,8 +25,11 @@ add_library({name} STATIC
 target_include_directories({name} PUBLIC ${{CMAKE_CURRENT_SOURCE_DIR}}/src)
 set_target_properties({name} PROPERTIES C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
 target_compile_options({name} PRIVATE $<$<C_COMPILER_ID:GNU,Clang>:-Wall -Wextra>)
-if(TINYFUSE_USE_DSP)
+if(TINYFUSE_USE_DSP OR TINYFUSE_USE_MVE)
   target_compile_definitions({name} PRIVATE TINYFUSE_USE_DSP=1)
+endif()
+if(TINYFUSE_USE_MVE)
+  target_compile_definitions({name} PRIVATE TINYFUSE_USE_MVE=1)
 endif()
 if(TINYFUSE_EXTERNAL_ARENA)
   target_compile_definitions({name} PRIVATE {upper}_EXTERNAL_ARENA)

@@ -54,5 +54,6 @@ const int8_t *scores = {prefix}_output(0);
 `{prefix}_init(buffer, bytes)` runs the model in a caller's arena (any section, aligned
 to `{prefix.upper()}_ARENA_ALIGN`); define `{prefix.upper()}_EXTERNAL_ARENA` when compiling
 `model.c` to drop the static one. Define `TINYFUSE_USE_DSP=1` on an Arm core with the DSP
-extension for the SIMD kernels. See `model.h` for the whole API.
+extension for the SIMD kernels, and `TINYFUSE_USE_MVE=1` as well on a core with Helium
+(Cortex-M55, M85) for the vector kernels. See `model.h` for the whole API.
 """

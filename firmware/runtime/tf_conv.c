@@ -75,28 +75,6 @@ void tf_conv_s8(const tf_conv_params *p, const int8_t *input, const int8_t *filt
   }
 }
 
-/* The valid taps of one depthwise output pixel as pointer steps: x and w address tap
- * (fy_lo, fx_lo), channel 0; rows x cols taps, x_row/w_row bytes from one row to the next,
- * x_col/w_col from one column to the next. */
-typedef struct {
-  const int8_t *x, *w;
-  int32_t rows, cols, x_row, x_col, w_row, w_col;
-} tf_taps;
-
-static tf_taps tf_taps_at(const tf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const tf_window *win) {
-  tf_taps t;
-  t.x = input + tf_window_row(p, win, win->fy_lo);
-  t.w = filter + (win->fy_lo * p->k_w + win->fx_lo) * p->out_c;
-  t.rows = win->fy_hi - win->fy_lo;
-  t.cols = win->fx_hi - win->fx_lo;
-  t.x_row = p->dil_h * p->in_w * p->in_c;
-  t.x_col = p->dil_w * p->in_c;
-  t.w_row = p->k_w * p->out_c;
-  t.w_col = p->out_c;
-  return t;
-}
-
 /* Depthwise sum over the taps of input channel ic with filter channel oc. */
 static int32_t tf_depthwise_channel(const tf_taps *t, int32_t ic, int32_t oc,
                                     int32_t input_offset) {
@@ -157,11 +135,22 @@ static int32_t tf_depthwise_sums(const tf_conv_params *p, const tf_taps *t, int3
 static void tf_depthwise_row(const tf_conv_params *p, const int8_t *input,
                              const tf_conv_tables *t, int32_t b, int32_t oy, int8_t *out_row) {
   int32_t ox, oc, k;
-  if (tf_depthwise_row_s8(p, input, t, b, oy, out_row)) return;
+#if TINYFUSE_MAC_MVE
+  const int mve = p->depth_multiplier == 1; /* Helium: every pixel in tf_conv_mve.c */
+#else
+  const int mve = 0;
+#endif
+  if (!mve && tf_depthwise_row_s8(p, input, t, b, oy, out_row)) return;
   for (ox = 0; ox < p->out_w; ++ox, out_row += p->out_c) {
     const tf_window win =
         tf_window_at(p, b, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w);
     const tf_taps taps = tf_taps_at(p, input, t->filter, &win);
+#if TINYFUSE_MAC_MVE
+    if (mve) {
+      tf_depthwise_pixel_mve(p, &taps, t, out_row);
+      continue;
+    }
+#endif
     for (oc = 0; oc < p->out_c; oc += k) {
       int32_t acc[4];
       k = tf_depthwise_sums(p, &taps, oc, acc);

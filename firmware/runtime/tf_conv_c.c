@@ -19,10 +19,7 @@
 static void tf_widen_pixel_c(const tf_conv_params *p, const int8_t *input, int8_t *col,
                              int32_t q, int16_t *dst) {
   const int32_t n = p->k_h * p->k_w * p->filter_in_c;
-  const int32_t per_image = p->out_h * p->out_w, r = q % per_image;
-  const int8_t *x = tf_im2col(p, input, col, q / per_image,
-                              (r / p->out_w) * p->stride_h - p->pad_h,
-                              (r % p->out_w) * p->stride_w - p->pad_w, 0);
+  const int8_t *x = tf_pixel_field(p, input, col, q);
   int32_t i;
   for (i = 0; i < n; ++i) dst[i] = (int16_t)(x[i] + p->input_offset);
 }

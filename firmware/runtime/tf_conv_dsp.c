@@ -124,29 +124,11 @@ static inline tf_acc4 tf_mac2x2(const int32_t *col, const int8_t *w0, const int8
   return acc;
 }
 
-/* Input index of output pixel q's tap (0, 0), channel 0 (flattened over batch, rows, cols). */
-static void tf_pixel_origin(const tf_conv_params *p, int32_t q, int32_t *b, int32_t *in_y0,
-                            int32_t *in_x0) {
-  const int32_t per_image = p->out_h * p->out_w, r = q % per_image;
-  *b = q / per_image;
-  *in_y0 = (r / p->out_w) * p->stride_h - p->pad_h;
-  *in_x0 = (r % p->out_w) * p->stride_w - p->pad_w;
-}
-
 /* Widens output pixel q's receptive field into slot `slot` of col16. */
 static void tf_gather_pixel(const tf_conv_params *p, const int8_t *input, int8_t *col,
                             int32_t q, int32_t slot, int32_t *col16) {
-  const int32_t n = p->k_h * p->k_w * p->filter_in_c;
-  int32_t b, in_y0, in_x0;
-  if (n == p->in_c && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
-      p->pad_w == 0) {
-    /* pointwise, stride 1: output pixel q reads input pixel q */
-    tf_widen_pixel(input + q * n, n, p->input_offset, slot, col16);
-    return;
-  }
-  tf_pixel_origin(p, q, &b, &in_y0, &in_x0);
-  tf_widen_pixel(tf_im2col(p, input, col, b, in_y0, in_x0, 0), n, p->input_offset, slot,
-                 col16);
+  tf_widen_pixel(tf_pixel_field(p, input, col, q), p->k_h * p->k_w * p->filter_in_c,
+                 p->input_offset, slot, col16);
 }
 
 /* Output channel k of one pixel from its sum; `simple` (a constant where this is inlined):
@@ -208,6 +190,9 @@ int tf_conv_pairs_s8(const tf_conv_params *p, const int8_t *input, const tf_conv
   const int32_t n = p->k_h * p->k_w * p->filter_in_c;
   const int32_t pixels = p->batches * p->out_h * p->out_w;
   int32_t q, simple;
+#if TINYFUSE_MAC_MVE
+  if (tf_conv_mve_s8(p, input, t, col, output)) return 1;
+#endif
   if (p->filter_in_c != p->in_c || n > TF_PAIR_MAX_TERMS || n < 4) return 0;
   simple = p->act_min == -128 && p->act_max == 127 && tf_right_shifts_only(t->shift, p->out_c);
   {

@@ -1,11 +1,12 @@
-/* tinyfuse runtime: the blocked convolution loops, tf_conv_dsp.c on the Arm DSP path and
- * tf_conv_c.c (plain C99) otherwise. Internal. */
+/* tinyfuse runtime: the blocked convolution loops, tf_conv_dsp.c on the Arm DSP path (with
+ * tf_conv_mve.c on the Helium path) and tf_conv_c.c (plain C99) otherwise. Internal. */
 #ifndef TINYFUSE_TF_CONV_DSP_H
 #define TINYFUSE_TF_CONV_DSP_H
 
 #include <stdint.h>
 
 #include "tf_kernels.h"
+#include "tf_window.h"
 
 /* The filter and per-channel tables of a convolution. */
 typedef struct {
@@ -20,6 +21,17 @@ typedef struct {
  * of a pair are widened before either is written. */
 int tf_conv_pairs_s8(const tf_conv_params *p, const int8_t *input, const tf_conv_tables *t,
                      int8_t *col, int8_t *output);
+
+/* CONV_2D four output pixels at a time with Helium (tf_conv_mve.c; ungrouped, receptive fields
+ * of up to 1024 terms); returns 1 when it ran, 0 when the caller's loop must. Only on the
+ * Helium path (TINYFUSE_MAC_MVE), where tf_conv_pairs_s8 calls it first. */
+int tf_conv_mve_s8(const tf_conv_params *p, const int8_t *input, const tf_conv_tables *t,
+                   int8_t *col, int8_t *output);
+
+/* Every channel of one DEPTHWISE_CONV_2D output pixel (depth multiplier 1) over its valid
+ * taps, into out, with Helium (tf_conv_mve.c; only on the Helium path). */
+void tf_depthwise_pixel_mve(const tf_conv_params *p, const tf_taps *taps,
+                            const tf_conv_tables *t, int8_t *out);
 
 /* Output row oy of batch b of a DEPTHWISE_CONV_2D (depth multiplier 1, channels a multiple of
  * 4, no column dilation) on the DSP path, four channels per pass with rows of 2 or 3 taps

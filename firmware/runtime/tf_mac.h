@@ -2,7 +2,10 @@
  *
  * Built with -DTINYFUSE_USE_DSP=1 for a core with the Arm DSP extension (__ARM_FEATURE_DSP),
  * the dot product uses the SIMD intrinsics of <arm_acle.h>; otherwise the portable C99 loop.
- * Both are exact integer sums, so both give identical results. */
+ * With -DTINYFUSE_USE_MVE=1 as well, on a core with Helium (__ARM_FEATURE_MVE, Cortex-M55),
+ * the dot products take 16 int8 lanes per instruction (<arm_mve.h>, VMLADAVA and VADDVA:
+ * sum w * (x + offset) = sum w * x + offset * sum w) and CONV_2D runs tf_conv_mve.c; the
+ * rest of the DSP path stays. All are exact integer sums, so all give identical results. */
 #ifndef TINYFUSE_TF_MAC_H
 #define TINYFUSE_TF_MAC_H
 
@@ -18,6 +21,28 @@ static inline int8x4_t tf_ror8(int8x4_t v) {
 }
 #else
 #define TINYFUSE_MAC_DSP 0
+#endif
+
+#if TINYFUSE_MAC_DSP && defined(TINYFUSE_USE_MVE) && TINYFUSE_USE_MVE && \
+    defined(__ARM_FEATURE_MVE)
+#include <arm_mve.h>
+#define TINYFUSE_MAC_MVE 1
+#else
+#define TINYFUSE_MAC_MVE 0
+#endif
+
+#if TINYFUSE_MAC_MVE
+/* Filter bytes i..i+15 of a row of n, the lanes past n zero (a predicated load, so nothing
+ * past the row is read). */
+static inline int8x16_t tf_load_w16(const int8_t *w, int32_t i, int32_t n) {
+  return n - i >= 16 ? vld1q_s8(w + i) : vldrbq_z_s8(w + i, vctp8q((uint32_t)(n - i)));
+}
+
+/* Input bytes i..i+15 of a row of n: lanes past n are zero (a predicated load), so they add
+ * nothing whatever the filter lane holds. */
+static inline int8x16_t tf_load_x16(const int8_t *x, int32_t i, int32_t n) {
+  return tf_load_w16(x, i, n);
+}
 #endif
 
 #if TINYFUSE_MAC_DSP
@@ -58,7 +83,19 @@ static inline int32_t tf_mac_s8x4(int8x4_t xv, int8x4_t wv, int16x2_t offset2, i
 }
 #endif
 
-#if TINYFUSE_MAC_DSP
+#if TINYFUSE_MAC_MVE
+/* tf_dot_s8_offset with Helium: 16 terms per step, the tail predicated. */
+static __attribute__((noinline)) int32_t tf_dot_s8_offset_simd(const int8_t *x, const int8_t *w,
+                                                              int32_t n, int32_t x_offset) {
+  int32_t acc = 0, w_sum = 0, i;
+  for (i = 0; i < n; i += 16) {
+    const int8x16_t wv = tf_load_w16(w, i, n);
+    acc = vmladavaq_s8(acc, tf_load_x16(x, i, n), wv);
+    w_sum = vaddvaq_s8(w_sum, wv);
+  }
+  return acc + x_offset * w_sum;
+}
+#elif TINYFUSE_MAC_DSP
 /* tf_dot_s8_offset with SIMD, 4 terms per step and a scalar tail. Out of line, so that its
  * registers do not make the loops around it spill. Convolutions gather each output pixel's
  * receptive field into one contiguous column first (tf_conv.c), so the dot products here and
@@ -107,7 +144,23 @@ static inline int32_t tf_dot_s8_offset(const int8_t *x, const int8_t *w, int32_t
  * with w1. Convolutions and fully connected layers call it for two output channels at once, so
  * each input word is loaded and widened once for both filters (13 instructions per 8 MACs);
  * x_offset as for tf_dot_s8_offset. */
-#if TINYFUSE_MAC_DSP
+#if TINYFUSE_MAC_MVE
+static __attribute__((noinline)) void tf_dot2_s8_offset(const int8_t *x, const int8_t *w0,
+                                                       const int8_t *w1, int32_t n,
+                                                       int32_t x_offset, int32_t acc[2]) {
+  int32_t a0 = 0, a1 = 0, s0 = 0, s1 = 0, i;
+  for (i = 0; i < n; i += 16) {
+    const int8x16_t xv = tf_load_x16(x, i, n);
+    const int8x16_t v0 = tf_load_w16(w0, i, n), v1 = tf_load_w16(w1, i, n);
+    a0 = vmladavaq_s8(a0, xv, v0);
+    s0 = vaddvaq_s8(s0, v0);
+    a1 = vmladavaq_s8(a1, xv, v1);
+    s1 = vaddvaq_s8(s1, v1);
+  }
+  acc[0] += a0 + x_offset * s0;
+  acc[1] += a1 + x_offset * s1;
+}
+#elif TINYFUSE_MAC_DSP
 static __attribute__((noinline)) void tf_dot2_s8_offset(const int8_t *x, const int8_t *w0,
                                                        const int8_t *w1, int32_t n,
                                                        int32_t x_offset, int32_t acc[2]) {
@@ -146,7 +199,33 @@ static inline void tf_dot2_s8_offset(const int8_t *x, const int8_t *w0, const in
 }
 #endif
 
-#if TINYFUSE_MAC_DSP
+#if TINYFUSE_MAC_MVE
+/* Four dot products sharing x (as below) with Helium: per 16 terms one input vector, then per
+ * row one filter vector, a VMLADAVA and a VADDVA. */
+static __attribute__((noinline)) void tf_dot4_s8_offset(const int8_t *x, const int8_t *w,
+                                                       int32_t n, int32_t x_offset,
+                                                       int32_t acc[4]) {
+  const int8_t *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0, i;
+  for (i = 0; i < n; i += 16) {
+    const int8x16_t xv = tf_load_x16(x, i, n);
+    const int8x16_t v0 = tf_load_w16(w, i, n), v1 = tf_load_w16(w1, i, n);
+    const int8x16_t v2 = tf_load_w16(w2, i, n), v3 = tf_load_w16(w3, i, n);
+    a0 = vmladavaq_s8(a0, xv, v0);
+    s0 = vaddvaq_s8(s0, v0);
+    a1 = vmladavaq_s8(a1, xv, v1);
+    s1 = vaddvaq_s8(s1, v1);
+    a2 = vmladavaq_s8(a2, xv, v2);
+    s2 = vaddvaq_s8(s2, v2);
+    a3 = vmladavaq_s8(a3, xv, v3);
+    s3 = vaddvaq_s8(s3, v3);
+  }
+  acc[0] = a0 + x_offset * s0;
+  acc[1] = a1 + x_offset * s1;
+  acc[2] = a2 + x_offset * s2;
+  acc[3] = a3 + x_offset * s3;
+}
+#elif TINYFUSE_MAC_DSP
 /* Four dot products sharing x: acc[k] = sum_i w[k * n + i] * (x[i] + x_offset) for the four
  * consecutive filter rows of n bytes at w. The loop is written out over 14 registers (rows 1
  * and 3 addressed from rows 0 and 2 plus n): per 4 terms one input word widened with the

@@ -1,5 +1,5 @@
 /* tinyfuse runtime: the receptive field of one convolution output pixel (valid taps, im2col),
- * shared by the portable and the DSP convolution loops. Internal to the runtime. */
+ * shared by the portable, DSP and Helium convolution loops. Internal to the runtime. */
 #ifndef TINYFUSE_TF_WINDOW_H
 #define TINYFUSE_TF_WINDOW_H
 
@@ -46,6 +46,28 @@ static inline int32_t tf_window_row(const tf_conv_params *p, const tf_window *wi
   return win->base + (fy * p->dil_h * p->in_w + win->fx_lo * p->dil_w) * p->in_c;
 }
 
+/* The valid taps of one depthwise output pixel as pointer steps: x and w address tap
+ * (fy_lo, fx_lo), channel 0; rows x cols taps, x_row/w_row bytes from one row to the next,
+ * x_col/w_col from one column to the next. */
+typedef struct {
+  const int8_t *x, *w;
+  int32_t rows, cols, x_row, x_col, w_row, w_col;
+} tf_taps;
+
+static inline tf_taps tf_taps_at(const tf_conv_params *p, const int8_t *input,
+                                 const int8_t *filter, const tf_window *win) {
+  tf_taps t;
+  t.x = input + tf_window_row(p, win, win->fy_lo);
+  t.w = filter + (win->fy_lo * p->k_w + win->fx_lo) * p->out_c;
+  t.rows = win->fy_hi - win->fy_lo;
+  t.cols = win->fx_hi - win->fx_lo;
+  t.x_row = p->dil_h * p->in_w * p->in_c;
+  t.x_col = p->dil_w * p->in_c;
+  t.w_row = p->k_w * p->out_c;
+  t.w_col = p->out_c;
+  return t;
+}
+
 /* The receptive field of one output pixel for channel group g, k_h x k_w x filter_in_c bytes
  * in the filter's order, so that each output channel is one contiguous dot product. Taps in
  * the padding get the input zero point: w * (zero_point + input_offset) = 0, so they add
@@ -76,6 +98,21 @@ static inline const int8_t *tf_im2col(const tf_conv_params *p, const int8_t *inp
     }
   }
   return col;
+}
+
+/* The receptive field of output pixel q (counted over batch, rows and columns) of an
+ * ungrouped convolution, n = k_h * k_w * in_c bytes: the input itself for a pointwise stride-1
+ * convolution, else tf_im2col's column. */
+static inline const int8_t *tf_pixel_field(const tf_conv_params *p, const int8_t *input,
+                                           int8_t *col, int32_t q) {
+  const int32_t n = p->k_h * p->k_w * p->filter_in_c;
+  const int32_t per_image = p->out_h * p->out_w, r = q % per_image;
+  if (n == p->in_c && p->stride_h == 1 && p->stride_w == 1 && p->pad_h == 0 &&
+      p->pad_w == 0) {
+    return input + q * n;
+  }
+  return tf_im2col(p, input, col, q / per_image, (r / p->out_w) * p->stride_h - p->pad_h,
+                   (r % p->out_w) * p->stride_w - p->pad_w, 0);
 }
 
 #endif

@@ -22,8 +22,7 @@ from tinyfuse.firmware.deploy import build_for_qemu, deploy, run_on_qemu
 
 pytestmark = pytest.mark.slow
 
-RUNS = [(board.name, kernels) for board in BOARDS
-        for kernels in (("portable", "dsp") if board.dsp else ("portable",))]
+RUNS = [(board.name, kernels) for board in BOARDS for kernels in board.kernel_paths]
 
 # A model that spins a counted loop of exactly two instructions per turn (per architecture),
 # so two builds that differ only in the turn count differ by 2 * turns instructions.
@@ -161,6 +160,12 @@ def test_a_model_too_big_for_the_microbit_is_refused_in_one_line(tmp_path, capsy
 def test_board_errors(tmp_path):
     with pytest.raises(DeployError, match="has no Arm DSP extension"):
         build_for_qemu(tmp_path, board="microbit", kernels="dsp", out_dir=tmp_path / "b")
+    with pytest.raises(DeployError, match=r"has no Helium \(MVE\); use --kernels portable or dsp"):
+        build_for_qemu(tmp_path, board="mps2-an386", kernels="mve", out_dir=tmp_path / "b")
+    with pytest.raises(DeployError, match="kernels must be one of"):
+        build_for_qemu(tmp_path, board="mps2-an386", kernels="neon", out_dir=tmp_path / "b")
+    assert find_board("mps3-an547").kernel_paths == ("portable", "dsp", "mve")
+    assert [b.name for b in BOARDS if b.mve] == ["mps3-an547"]
     with pytest.raises(DeployError, match="riscv32-virt"):
         find_board("esp32")
     assert find_board("qemu-m4") is find_board("mps2-an386")

@@ -31,8 +31,8 @@ def test_random_graph_is_bit_exact(seed):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_graph_is_bit_exact_on_qemu(seed):
-    for kernels in ("portable", "dsp"):
-        result = check_parity(fuzz_tflite(seed), target="qemu-m4", vectors=VECTORS, seed=seed,
+    for board, kernels in (("qemu-m4", "portable"), ("qemu-m4", "dsp"), ("mps3-an547", "mve")):
+        result = check_parity(fuzz_tflite(seed), target=board, vectors=VECTORS, seed=seed,
                               kernels=kernels)
         assert result.vectors == VECTORS
-        assert result.ok, f"seed {seed} ({kernels}):\n{result}"
+        assert result.ok, f"seed {seed} ({board}, {kernels}):\n{result}"

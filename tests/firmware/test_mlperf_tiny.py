@@ -35,3 +35,11 @@ def test_mlperf_model_is_bit_exact_on_the_host(name):
 def test_kws_is_bit_exact_on_the_board_with_dsp_kernels():
     result = check_parity(_model("kws"), target="qemu-m4", vectors=3, seed=15, kernels="dsp")
     assert result.ok, str(result)
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None
+                    or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
+def test_kws_is_bit_exact_on_the_cortex_m55_with_helium_kernels():
+    result = check_parity(_model("kws"), target="mps3-an547", vectors=3, seed=16, kernels="mve")
+    assert result.ok, str(result)

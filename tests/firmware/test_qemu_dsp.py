@@ -1,7 +1,7 @@
-"""The Arm DSP (SIMD) multiply-accumulates of firmware/runtime/tf_mac.h (one dot product, two
-and four sharing x) on the emulated Cortex-M4: bit-exact with the portable loop and with numpy for
-every length 0..40 (all SIMD/tail splits), every alignment of x and w, and extreme offsets and
-values."""
+"""The Arm DSP (SIMD) and Helium (MVE) multiply-accumulates of firmware/runtime/tf_mac.h (one
+dot product, two and four sharing x) on the emulated Cortex-M4 and Cortex-M55: bit-exact with
+the portable loop and with numpy for every length 0..40 (all SIMD/tail splits), every alignment
+of x and w, and extreme offsets and values."""
 
 from __future__ import annotations
 
@@ -112,8 +112,23 @@ def test_dsp_path_is_compiled_in(model_dir, tmp_path):
     assert (runtime_dir() / "tf_mac.h").is_file()
 
 
-@pytest.mark.parametrize("kernels", ["portable", "dsp"])
-def test_dot_product_is_exact(model_dir, kernels, rng):
+def test_mve_path_is_compiled_in(model_dir, tmp_path):
+    """The Helium build really contains VMLADAVA (binutils 2.40 prints it as vmlava) and
+    VADDVA, and the DSP build does not."""
+    def listing(kernels: str) -> str:
+        elf = build_for_qemu(model_dir, kernels=kernels, out_dir=tmp_path / kernels,
+                             board="mps3-an547")
+        return subprocess.run(["arm-none-eabi-objdump", "-d", "-marmv8.1-m.main", str(elf)],
+                              capture_output=True, text=True, check=True).stdout
+
+    mve, dsp = listing("mve"), listing("dsp")
+    assert "vmlava.s8" in mve and "vaddva.s8" in mve
+    assert "vmlava" not in dsp and "vaddva" not in dsp
+
+
+@pytest.mark.parametrize(("board", "kernels"), [("qemu-m4", "portable"), ("qemu-m4", "dsp"),
+                                               ("mps3-an547", "mve")])
+def test_dot_product_is_exact(model_dir, board, kernels, rng):
     def extremes(size: int, flip: bool = False) -> np.ndarray:
         values = np.array([-128, 127] * (size // 2 + 1), dtype=np.int8)[:size]
         return values[::-1].copy() if flip else values
@@ -122,6 +137,6 @@ def test_dot_product_is_exact(model_dir, kernels, rng):
                [extremes(MAX_N + 4), extremes(W_BYTES)]]
     vectors += [[rng.integers(-128, 128, MAX_N + 4, dtype=np.int8),
                  rng.integers(-128, 128, W_BYTES, dtype=np.int8)] for _ in range(6)]
-    run = run_on_qemu(model_dir, vectors, kernels=kernels)
+    run = run_on_qemu(model_dir, vectors, kernels=kernels, board=board)
     for (x, w), outputs in zip(vectors, run.outputs, strict=True):
         np.testing.assert_array_equal(outputs[0].view("<i4"), expected_dots(x, w))
