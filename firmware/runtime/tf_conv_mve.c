@@ -21,6 +21,7 @@
 
 #include "tf_common.h"
 #include "tf_mac.h"
+#include "tf_mve.h"
 #include "tf_window.h"
 
 #if TINYFUSE_MAC_MVE
@@ -29,20 +30,6 @@
 /* Receptive fields longer than this take the DSP path (the columns live on the stack:
  * 4 * n bytes, n rounded up to 16). */
 #define TF_MVE_MAX_TERMS 1024
-
-/* TFLite's MultiplyByQuantizedMultiplier on four lanes (multiplier m, shift s per lane), then
- * the output offset and the clamp: VQRDMULH is SaturatingRoundingDoublingHighMul; VRSHL by
- * -e rounds half up, so a negative lane first loses 1 (saturating) to round half away from
- * zero as RoundingDivideByPOT does; lanes with s >= 0 are shifted left first and not right. */
-static inline int32x4_t tf_requant4(int32x4_t x, int32x4_t m, int32x4_t s, int32_t out_offset,
-                                    int32_t lo, int32_t hi) {
-  const int32x4_t zero = vdupq_n_s32(0);
-  const int32x4_t minus_e = vminq_s32(s, zero); /* -e, 0 where nothing shifts right */
-  int32x4_t y = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(s, zero)), m);
-  y = vqaddq_s32(y, vshrq_n_s32(vandq_s32(y, minus_e), 31));
-  y = vaddq_n_s32(vrshlq_s32(y, minus_e), out_offset);
-  return vminq_s32(vmaxq_s32(y, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-}
 
 /* n bytes of src to dst, then zeros up to the next multiple of 16. */
 static void tf_column_copy(int8_t *dst, const int8_t *src, int32_t n) {

@@ -5,6 +5,7 @@
 #include "tf_common.h"
 #include "tf_fixedpoint.h"
 #include "tf_kernels.h"
+#include "tf_mve.h"
 
 static int32_t tf_add_one(const tf_add_params *p, int32_t a, int32_t b) {
   const int32_t x1 = tf_shl_wrap(p->input1_offset + a, p->left_shift);
@@ -27,6 +28,7 @@ static int tf_add_is_dense(const tf_add_params *p) {
   return 1;
 }
 
+#if !TINYFUSE_MAC_MVE
 /* ADD without broadcast: one flat loop with the constants in locals and the multipliers known
  * to lie in [0, 2^31) (quantize_multiplier's range), so tf_mbqm_pos and tf_requant_fast give
  * tf_add_one's values with fewer instructions. */
@@ -46,6 +48,27 @@ static void tf_add_dense(const tf_add_params *p, const int8_t *input1, const int
     output[i] = tf_requant_fast(sum, mo, sho, out_offset, lo, hi);
   }
 }
+#else
+/* ADD without broadcast with Helium, four elements per vector (the last one predicated); an
+ * element is read before it is written, so the output may be either input. */
+static void tf_add_dense(const tf_add_params *p, const int8_t *input1,
+                             const int8_t *input2, int8_t *output) {
+  const int32_t n = p->out_dims[0] * p->out_dims[1] * p->out_dims[2] * p->out_dims[3];
+  const int32_t off1 = p->input1_offset, off2 = p->input2_offset, left = p->left_shift;
+  const int32x4_t m1 = vdupq_n_s32(p->input1_multiplier), s1 = vdupq_n_s32(p->input1_shift);
+  const int32x4_t m2 = vdupq_n_s32(p->input2_multiplier), s2 = vdupq_n_s32(p->input2_shift);
+  const int32x4_t mo = vdupq_n_s32(p->output_multiplier), so = vdupq_n_s32(p->output_shift);
+  int32_t i;
+  for (i = 0; i < n; i += 4) {
+    const mve_pred16_t lanes = vctp32q((uint32_t)(n - i));
+    const int32x4_t x1 = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(input1 + i, lanes), off1), left);
+    const int32x4_t x2 = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(input2 + i, lanes), off2), left);
+    const int32x4_t sum = vaddq_s32(tf_mbqm4(x1, m1, s1), tf_mbqm4(x2, m2, s2));
+    vstrbq_p_s32(output + i, tf_requant4(sum, mo, so, p->output_offset, p->act_min, p->act_max),
+                 lanes);
+  }
+}
+#endif
 
 void tf_add_s8(const tf_add_params *p, const int8_t *input1, const int8_t *input2,
                int8_t *output) {
