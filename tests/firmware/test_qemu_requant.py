@@ -50,7 +50,8 @@ int tinyfuse_model_invoke(const int8_t *in[], int8_t *out[])
             int32_t *row = got + 4 * (i + k);
             row[0] = tf_mbqm(x[i + k], m[i + k], s[i + k]);
             row[1] = lanes[k];
-            row[2] = m[i + k] >= 0 ? tf_requant_fast(x[i + k], m[i + k], s[i + k], 3, -128, 127) : 0;
+            row[2] = m[i + k] < 0 ? 0
+                     : tf_requant_fast(x[i + k], m[i + k], s[i + k], 3, -128, 127);
             row[3] = m[i + k] >= 0 ? clamped[k] : 0;
         }
     }
@@ -116,7 +117,7 @@ def test_helium_requantization_is_tflites(tmp_path, rng):
                       kernels="mve", board="mps3-an547", work_dir=tmp_path / "run")
     for (x, m, s), outputs in zip(vectors, run.outputs, strict=True):
         got = outputs[0].view("<i4").reshape(N, 4)
-        want = np.array([mbqm(int(a), int(b), int(c)) for a, b, c in zip(x, m, s)])
+        want = np.array([mbqm(int(a), int(b), int(c)) for a, b, c in zip(x, m, s, strict=True)])
         np.testing.assert_array_equal(got[:, 0], want)  # the scalar reference kernel
         np.testing.assert_array_equal(got[:, 1], want)  # the vector one, every lane
         clamped = np.where(m >= 0, np.clip(want + 3, -128, 127), 0)
