@@ -25,12 +25,12 @@ BOARDS_DIR = Path(__file__).resolve().parent
 KIB = 1024
 MIB = 1024 * KIB
 Family = Literal["arm", "riscv"]
+Console = Literal["semihosting", "usart1"]
+Kernels = Literal["portable", "dsp", "mve"]
 # The kernel paths and what selects each in the runtime's C (tf_mac.h).
 KERNEL_DEFINES: dict[Kernels, tuple[str, ...]] = {
     "portable": (), "dsp": ("-DTINYFUSE_USE_DSP=1",),
     "mve": ("-DTINYFUSE_USE_DSP=1", "-DTINYFUSE_USE_MVE=1")}
-Console = Literal["semihosting", "usart1"]
-Kernels = Literal["portable", "dsp", "mve"]
 TimerKind = Literal["cmsdk", "nrf51", "stm32", "sse-counter", "riscv-instret"]
 
 

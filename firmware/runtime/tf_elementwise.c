@@ -51,8 +51,8 @@ static void tf_add_dense(const tf_add_params *p, const int8_t *input1, const int
 #else
 /* ADD without broadcast with Helium, four elements per vector (the last one predicated); an
  * element is read before it is written, so the output may be either input. */
-static void tf_add_dense(const tf_add_params *p, const int8_t *input1,
-                             const int8_t *input2, int8_t *output) {
+static void tf_add_dense(const tf_add_params *p, const int8_t *input1, const int8_t *input2,
+                         int8_t *output) {
   const int32_t n = p->out_dims[0] * p->out_dims[1] * p->out_dims[2] * p->out_dims[3];
   const int32_t off1 = p->input1_offset, off2 = p->input2_offset, left = p->left_shift;
   const int32x4_t m1 = vdupq_n_s32(p->input1_multiplier), s1 = vdupq_n_s32(p->input1_shift);

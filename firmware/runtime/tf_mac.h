@@ -4,8 +4,9 @@
  * the dot product uses the SIMD intrinsics of <arm_acle.h>; otherwise the portable C99 loop.
  * With -DTINYFUSE_USE_MVE=1 as well, on a core with Helium (__ARM_FEATURE_MVE, Cortex-M55),
  * the dot products take 16 int8 lanes per instruction (<arm_mve.h>, VMLADAVA and VADDVA:
- * sum w * (x + offset) = sum w * x + offset * sum w) and CONV_2D runs tf_conv_mve.c; the
- * rest of the DSP path stays. All are exact integer sums, so all give identical results. */
+ * sum w * (x + offset) = sum w * x + offset * sum w); CONV_2D and DEPTHWISE_CONV_2D run
+ * tf_conv_mve.c and ADD a vector loop (requantization in tf_mve.h); the rest of the DSP path
+ * stays. All are exact integer sums, so all give identical results. */
 #ifndef TINYFUSE_TF_MAC_H
 #define TINYFUSE_TF_MAC_H
 
