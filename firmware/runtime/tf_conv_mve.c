@@ -34,7 +34,7 @@
 /* n bytes of src to dst, then zeros up to the next multiple of 16. */
 static void tf_column_copy(int8_t *dst, const int8_t *src, int32_t n) {
   int32_t i;
-  for (i = 0; i < n; i += 16) vst1q_s8(dst + i, tf_load_x16(src, i, n));
+  for (i = 0; i < n; i += 16) vst1q_s8(dst + i, tf_load16(src, i, n));
 }
 
 /* Four sums, one per column, and the filter's lane sum. */
@@ -69,7 +69,7 @@ static __attribute__((noinline)) void tf_conv_block(const tf_conv_params *p,
     tf_sums5 s = {0, 0, 0, 0, 0};
     int32x4_t sums;
     for (i = 0; i + 16 <= n; i += 16) s = tf_mac4_step(cols, stride, i, vld1q_s8(w + i), s);
-    if (i < n) s = tf_mac4_step(cols, stride, i, tf_load_w16(w, i, n), s);
+    if (i < n) s = tf_mac4_step(cols, stride, i, tf_load16(w, i, n), s);
     sums = vsetq_lane_s32(s.a3, vsetq_lane_s32(s.a2, vsetq_lane_s32(s.a1, vdupq_n_s32(s.a0),
                                                                     1), 2), 3);
     sums = vaddq_n_s32(sums, (t->bias ? t->bias[oc] : 0) + p->input_offset * s.w_sum);

@@ -33,16 +33,10 @@ static inline int8x4_t tf_ror8(int8x4_t v) {
 #endif
 
 #if TINYFUSE_MAC_MVE
-/* Filter bytes i..i+15 of a row of n, the lanes past n zero (a predicated load, so nothing
- * past the row is read). */
-static inline int8x16_t tf_load_w16(const int8_t *w, int32_t i, int32_t n) {
-  return n - i >= 16 ? vld1q_s8(w + i) : vldrbq_z_s8(w + i, vctp8q((uint32_t)(n - i)));
-}
-
-/* Input bytes i..i+15 of a row of n: lanes past n are zero (a predicated load), so they add
- * nothing whatever the filter lane holds. */
-static inline int8x16_t tf_load_x16(const int8_t *x, int32_t i, int32_t n) {
-  return tf_load_w16(x, i, n);
+/* Bytes i..i+15 of a row of n (input or filter), the lanes past n zero (a predicated load, so
+ * nothing past the row is read and those lanes add nothing). */
+static inline int8x16_t tf_load16(const int8_t *row, int32_t i, int32_t n) {
+  return n - i >= 16 ? vld1q_s8(row + i) : vldrbq_z_s8(row + i, vctp8q((uint32_t)(n - i)));
 }
 #endif
 
@@ -90,8 +84,8 @@ static __attribute__((noinline)) int32_t tf_dot_s8_offset_simd(const int8_t *x, 
                                                               int32_t n, int32_t x_offset) {
   int32_t acc = 0, w_sum = 0, i;
   for (i = 0; i < n; i += 16) {
-    const int8x16_t wv = tf_load_w16(w, i, n);
-    acc = vmladavaq_s8(acc, tf_load_x16(x, i, n), wv);
+    const int8x16_t wv = tf_load16(w, i, n);
+    acc = vmladavaq_s8(acc, tf_load16(x, i, n), wv);
     w_sum = vaddvaq_s8(w_sum, wv);
   }
   return acc + x_offset * w_sum;
@@ -151,8 +145,8 @@ static __attribute__((noinline)) void tf_dot2_s8_offset(const int8_t *x, const i
                                                        int32_t x_offset, int32_t acc[2]) {
   int32_t a0 = 0, a1 = 0, s0 = 0, s1 = 0, i;
   for (i = 0; i < n; i += 16) {
-    const int8x16_t xv = tf_load_x16(x, i, n);
-    const int8x16_t v0 = tf_load_w16(w0, i, n), v1 = tf_load_w16(w1, i, n);
+    const int8x16_t xv = tf_load16(x, i, n);
+    const int8x16_t v0 = tf_load16(w0, i, n), v1 = tf_load16(w1, i, n);
     a0 = vmladavaq_s8(a0, xv, v0);
     s0 = vaddvaq_s8(s0, v0);
     a1 = vmladavaq_s8(a1, xv, v1);
@@ -209,9 +203,9 @@ static __attribute__((noinline)) void tf_dot4_s8_offset(const int8_t *x, const i
   const int8_t *w1 = w + n, *w2 = w1 + n, *w3 = w2 + n;
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, s0 = 0, s1 = 0, s2 = 0, s3 = 0, i;
   for (i = 0; i < n; i += 16) {
-    const int8x16_t xv = tf_load_x16(x, i, n);
-    const int8x16_t v0 = tf_load_w16(w, i, n), v1 = tf_load_w16(w1, i, n);
-    const int8x16_t v2 = tf_load_w16(w2, i, n), v3 = tf_load_w16(w3, i, n);
+    const int8x16_t xv = tf_load16(x, i, n);
+    const int8x16_t v0 = tf_load16(w, i, n), v1 = tf_load16(w1, i, n);
+    const int8x16_t v2 = tf_load16(w2, i, n), v3 = tf_load16(w3, i, n);
     a0 = vmladavaq_s8(a0, xv, v0);
     s0 = vaddvaq_s8(s0, v0);
     a1 = vmladavaq_s8(a1, xv, v1);

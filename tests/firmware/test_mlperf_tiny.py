@@ -32,14 +32,9 @@ def test_mlperf_model_is_bit_exact_on_the_host(name):
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None
                     or shutil.which("arm-none-eabi-gcc") is None,
                     reason="needs arm-none-eabi-gcc and qemu-system-arm")
-def test_kws_is_bit_exact_on_the_board_with_dsp_kernels():
-    result = check_parity(_model("kws"), target="qemu-m4", vectors=3, seed=15, kernels="dsp")
-    assert result.ok, str(result)
-
-
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None
-                    or shutil.which("arm-none-eabi-gcc") is None,
-                    reason="needs arm-none-eabi-gcc and qemu-system-arm")
-def test_kws_is_bit_exact_on_the_cortex_m55_with_helium_kernels():
-    result = check_parity(_model("kws"), target="mps3-an547", vectors=3, seed=16, kernels="mve")
+@pytest.mark.parametrize(("board", "kernels", "seed"), [("qemu-m4", "dsp", 15),
+                                                       ("mps3-an547", "mve", 16)])
+def test_kws_is_bit_exact_on_the_board_with_simd_kernels(board, kernels, seed):
+    """The Arm DSP kernels on the Cortex-M4, the Helium ones on the Cortex-M55."""
+    result = check_parity(_model("kws"), target=board, vectors=3, seed=seed, kernels=kernels)
     assert result.ok, str(result)
